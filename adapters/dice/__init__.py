@@ -1,0 +1,1 @@
+"""ct-plugin adapter for dice."""

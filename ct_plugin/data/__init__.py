@@ -1,0 +1,1 @@
+"""Datasets: spec, built-in loaders."""

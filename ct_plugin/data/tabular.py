@@ -1,0 +1,183 @@
+"""The four real tables of the paper, read from a local data directory.
+
+The directory is the ``data_dir`` argument, else ``$CT_PLUGIN_DATA``, else the user cache
+``~/.cache/ct-plugin/data``. Nothing here touches the network unless
+:func:`download` is called explicitly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ct_plugin.data.spec import DatasetSpec, from_dataframe
+from ct_plugin.errors import CTPluginError
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """How one real table is read."""
+
+    file: str
+    target: str
+    protected: str
+    class_names: tuple[str, str]
+    categorical: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+    impute: str | None = None
+    url: str = ""
+    sha256: str = ""
+    notes: str = ""
+    binarise_at_median: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+TABLES: dict[str, TableInfo] = {
+    "adult": TableInfo(
+        file="adult.csv",
+        target="income",
+        protected="age",
+        class_names=("<=50K", ">50K"),
+        categorical=("workclass", "marital-status", "occupation", "relationship", "race", "sex", "native-country"),
+        url="https://raw.githubusercontent.com/carla-recourse/cf-data/main/adult.csv",
+        sha256="e98ef37848b34919802d9e110718dd02ccbc8ec0369677f92bb1fd40b71eccdc",
+        notes="UCI Adult as pre-processed by CARLA's cf-data (categoricals with two levels)",
+    ),
+    "gmsc": TableInfo(
+        file="gmsc.csv",
+        target="SeriousDlqin2yrs",
+        protected="age",
+        class_names=("delinquent", "no delinquency"),
+        url="https://raw.githubusercontent.com/carla-recourse/cf-data/main/give_me_some_credit_test.csv",
+        sha256="3654b651e0bc5ce46c7ef3f807974a6e91c6669c8f5f0b5348556179d1f6df5e",
+        notes="Give Me Some Credit (CARLA's cf-data); 1 = no serious delinquency (the desired outcome)",
+    ),
+    "california_housing": TableInfo(
+        file="california_housing.csv",
+        target="median_house_value",
+        protected="housing_median_age",
+        class_names=("below median", "above median"),
+        categorical=("ocean_proximity",),
+        impute="median",
+        sha256="8a3727f4cf54ac1a327f69b1d5b4db54c5834ea81c6e4efc0d163300022a685e",
+        binarise_at_median=True,
+        notes="StatLib 1990 census version with ocean_proximity; target binarised at the median; "
+        "the 207 missing total_bedrooms are imputed with the training median",
+    ),
+    "credit_default": TableInfo(
+        file="credit_default.csv",
+        target="Y",
+        protected="X5",
+        class_names=("no default", "default"),
+        categorical=("X2", "X3", "X4"),
+        drop=("ID",),
+        sha256="023eb2c3ad9efd15e7869616fa50a0143f25223105c7069ba632431530afdb61",
+        notes="UCI default of credit card clients; X2 sex, X3 education, X4 marital status one-hot",
+    ),
+}
+
+
+def default_data_dir() -> Path:
+    """``$CT_PLUGIN_DATA`` if set, else ``~/.cache/ct-plugin/data``."""
+    env = os.environ.get("CT_PLUGIN_DATA")
+    if env:
+        return Path(env)
+    return Path.home() / ".cache" / "ct-plugin" / "data"
+
+
+def table_path(name: str, data_dir: str | Path | None = None) -> Path:
+    """Where the CSV of table ``name`` must be; a clear error if it is not there."""
+    info = TABLES[name]
+    directory = Path(data_dir) if data_dir is not None else default_data_dir()
+    path = directory / info.file
+    if not path.is_file():
+        where = info.url or "its public origin (see the dataset README)"
+        raise CTPluginError(
+            f"dataset file {info.file!r} not found in {directory} (searched: data_dir argument, "
+            f"else $CT_PLUGIN_DATA, else ~/.cache/ct-plugin/data). Put the file there, pass "
+            f"data_dir=... / --data-dir, or fetch it from {where}"
+            + (" with `ct-plugin datasets --download NAME`" if info.url else "")
+        )
+    return path
+
+
+def load_table(
+    name: str,
+    data_dir: str | Path | None = None,
+    seed: int = 0,
+    test_size: float = 0.2,
+    max_rows: int | None = None,
+) -> DatasetSpec:
+    """Load one of the real tables into a :class:`DatasetSpec` (seeded stratified split).
+
+    ``max_rows`` draws a seeded random subset of rows first (for quick runs).
+    """
+    if name not in TABLES:
+        raise CTPluginError(f"unknown table {name!r}; choose from {', '.join(TABLES)}")
+    info = TABLES[name]
+    path = table_path(name, data_dir)
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise CTPluginError(f"cannot parse {path} as CSV: {exc}") from exc
+    if info.target not in frame.columns:
+        raise CTPluginError(
+            f"{path} has no target column {info.target!r}; columns: {', '.join(map(str, frame.columns))}"
+        )
+    frame = frame.drop(columns=[c for c in info.drop if c in frame.columns])
+    if max_rows is not None:
+        if int(max_rows) != max_rows or max_rows < 10:
+            raise CTPluginError(f"max_rows must be an integer >= 10, got {max_rows}")
+        if max_rows < len(frame):
+            frame = frame.sample(n=int(max_rows), random_state=seed).reset_index(drop=True)
+    if info.binarise_at_median:
+        values = frame[info.target]
+        frame[info.target] = (values > values.median()).astype(np.int64)
+    categorical = [c for c in info.categorical if c in frame.columns]
+    continuous = [c for c in frame.columns if c not in categorical and c != info.target]
+    return from_dataframe(
+        frame,
+        info.target,
+        categorical=categorical,
+        continuous=continuous,
+        protected=[info.protected],
+        class_names=list(info.class_names),
+        impute=info.impute,
+        test_size=test_size,
+        seed=seed,
+        name=name,
+        options={"seed": seed, "test_size": test_size, "max_rows": max_rows, "source": str(path)},
+    )
+
+
+def download(name: str, data_dir: str | Path | None = None) -> Path:
+    """Fetch table ``name`` from its public origin into the data directory (needs the network).
+
+    Only tables with a stable public CSV (adult, gmsc) can be fetched; the checksum is verified.
+    """
+    info = TABLES.get(name)
+    if info is None:
+        raise CTPluginError(f"unknown table {name!r}; choose from {', '.join(TABLES)}")
+    if not info.url:
+        raise CTPluginError(f"{name} has no direct CSV download; see the dataset README for its origin")
+    directory = Path(data_dir) if data_dir is not None else default_data_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / info.file
+    tmp = target.with_suffix(".part")
+    try:
+        with urllib.request.urlopen(info.url, timeout=60) as response:  # noqa: S310 (fixed https URL)
+            tmp.write_bytes(response.read())
+    except OSError as exc:
+        raise CTPluginError(f"download of {info.url} failed (are you online?): {exc}") from exc
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    if info.sha256 and digest != info.sha256:
+        tmp.unlink()
+        raise CTPluginError(f"checksum mismatch for {info.url}: got {digest}, expected {info.sha256}")
+    tmp.replace(target)
+    return target

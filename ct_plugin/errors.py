@@ -1,0 +1,39 @@
+"""Exceptions raised by ct-plugin.
+
+Every error a user can cause (bad input, unknown names, impossible settings) is a
+:class:`CTPluginError`, so the CLI can print its message without a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class CTPluginError(ValueError):
+    """A problem with the user's input or environment, with a message that names the culprit."""
+
+
+class UnknownNameError(CTPluginError, KeyError):
+    """A dataset, model, strategy, generator or metric name that nobody registered."""
+
+    def __init__(self, kind: str, name: str, available: Iterable[str]):
+        self.kind = kind
+        self.name = name
+        self.available = sorted(available)
+        listing = ", ".join(self.available) if self.available else "(none registered)"
+        super().__init__(f"unknown {kind} {name!r}; available {kind}s: {listing}")
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.args[0]
+
+
+class MissingDependencyError(CTPluginError, ImportError):
+    """An optional host library (CARLA, dice-ml, Ray, ...) is needed but not installed."""
+
+    def __init__(self, what: str, install: str):
+        self.install = install
+        super().__init__(f"{what} is not installed; install it with: {install}")
+
+
+class RunDirectoryError(CTPluginError):
+    """A run directory is incomplete, inconsistent or unsafe to load."""

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, protocol, tables and figures."""

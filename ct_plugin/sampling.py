@@ -1,0 +1,47 @@
+"""Vectorised sampling of counterfactual targets and target-class neighbours."""
+
+from __future__ import annotations
+
+import torch
+
+from ct_plugin.errors import CTPluginError
+
+
+def sample_targets(predicted: torch.Tensor, n_classes: int, rng: torch.Generator | None = None) -> torch.Tensor:
+    """Draw, per row, a target class uniformly from the classes other than ``predicted``."""
+    offset = torch.randint(0, n_classes - 1, predicted.shape, generator=rng, device="cpu").to(predicted.device)
+    return offset + (offset >= predicted).long()
+
+
+class ClassSampler:
+    """Draws observed training samples of given classes, all rows at once.
+
+    The training rows are sorted by label once; a draw is then an offset into the
+    block of the requested class.
+    """
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor, n_classes: int):
+        order = torch.argsort(y, stable=True)
+        self.X = X[order]
+        self.y = y[order]
+        counts = torch.bincount(y, minlength=n_classes)
+        if (counts == 0).any():
+            empty = torch.flatnonzero(counts == 0).tolist()
+            raise CTPluginError(f"the training data has no sample of class(es) {empty}")
+        self.counts = counts
+        self.starts = torch.cumsum(counts, 0) - counts
+
+    def indices(self, classes: torch.Tensor, rng: torch.Generator | None = None) -> torch.Tensor:
+        """Sorted-order indices of one random sample per requested class."""
+        u = torch.rand(classes.shape, generator=rng, device="cpu").to(classes.device)
+        within = (u * self.counts[classes]).long().clamp_max(self.counts[classes] - 1)
+        return self.starts[classes] + within
+
+    def sample(self, classes: torch.Tensor, rng: torch.Generator | None = None) -> torch.Tensor:
+        """One random training sample of each requested class, shape (len(classes), d)."""
+        return self.X[self.indices(classes, rng)]
+
+    def of_class(self, cls: int) -> torch.Tensor:
+        """All training samples of one class."""
+        start, count = int(self.starts[cls]), int(self.counts[cls])
+        return self.X[start : start + count]

@@ -1,0 +1,73 @@
+"""Small torch helpers shared by generators, the trainer and the evaluation."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+from ct_plugin.errors import CTPluginError
+
+
+@contextlib.contextmanager
+def frozen(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Put ``model`` in eval mode with ``requires_grad=False`` on every parameter, restore both after.
+
+    Searches take gradients with respect to inputs only; freezing the parameters makes
+    sure no gradient is accumulated on them and BatchNorm/Dropout behave as at inference.
+    """
+    was_training = model.training
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    model.eval()
+    for parameter, _ in flags:
+        parameter.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for parameter, flag in flags:
+            parameter.requires_grad_(flag)
+        model.train(was_training)
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Device of the model's first parameter (CPU for a parameter-free module)."""
+    for parameter in model.parameters():
+        return parameter.device
+    return torch.device("cpu")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """Turn ``"auto"``/``None``/``"cpu"``/``"cuda"``/``"cuda:1"`` into a torch device, with a clear error."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise CTPluginError(f"invalid device {device!r}; use auto, cpu or cuda[:index]") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise CTPluginError("device 'cuda' was requested but torch reports no CUDA device; use --device cpu")
+    return resolved
+
+
+def check_logits(model: torch.nn.Module, n_features: int, n_classes: int) -> None:
+    """Check that ``model`` maps (n, n_features) to (n, n_classes) logits; raise a precise error if not."""
+    device = model_device(model)
+    probe = torch.zeros(2, n_features, device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(probe)
+    except Exception as exc:  # the user's module can fail in any way
+        raise CTPluginError(
+            f"the model failed on input of shape (2, {n_features}) (the dataset's encoded width): {exc}"
+        ) from exc
+    finally:
+        model.train(was_training)
+    if not isinstance(out, torch.Tensor) or out.shape != (2, n_classes):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise CTPluginError(
+            f"the model must map (n, {n_features}) inputs to (n, {n_classes}) logits "
+            f"(one per class); it returned {shape}"
+        )

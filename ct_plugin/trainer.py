@@ -1,0 +1,468 @@
+"""The trainer: wires a dataset, a model, a strategy and a generator into counterfactual training.
+
+Per epoch, the strategy decides which terms are on. When counterfactual terms are on,
+``nce`` factuals are drawn from the training set, their targets drawn uniformly from the
+classes other than the model's prediction, and one observed sample x+ of each target class
+drawn; the generator searches their counterfactuals (one batched search per epoch, or per
+batch with ``search_every="batch"``), and the results are spread over the epoch's batches.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ct_plugin import objective
+from ct_plugin.config import TrainConfig
+from ct_plugin.constraints import SearchConstraints
+from ct_plugin.data.spec import DatasetSpec
+from ct_plugin.errors import CTPluginError
+from ct_plugin.events import BatchEvent, EpochEvent, SearchEvent
+from ct_plugin.generators.base import CounterfactualGenerator, SearchResult
+from ct_plugin.registry import call_lifecycle, get_registry
+from ct_plugin.rundir import (
+    atomic_torch_save,
+    atomic_write_json,
+    build_model_from_description,
+    load_model,
+    read_json,
+    read_log,
+    safe_torch_load,
+)
+from ct_plugin.sampling import ClassSampler, sample_targets
+from ct_plugin.strategies import TrainingStrategy
+from ct_plugin.torch_utils import check_logits, frozen, resolve_device
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns."""
+
+    model: torch.nn.Module
+    log: list[dict[str, Any]]
+    spec: DatasetSpec
+    config: TrainConfig
+    run_dir: Path | None
+
+
+@dataclass
+class _Counterfactuals:
+    """The counterfactual batch of one optimiser step."""
+
+    x_cf: torch.Tensor
+    x_plus: torch.Tensor
+    x_adv: torch.Tensor
+    targets: torch.Tensor
+    labels: torch.Tensor
+
+
+def build_generator(name: str, options: dict[str, Any]) -> CounterfactualGenerator:
+    """Build a registered generator, turning bad options into a clear error."""
+    item = get_registry().get("generator", name)
+    try:
+        return item.factory(**options)
+    except TypeError as exc:
+        try:
+            accepted = ", ".join(inspect.signature(item.factory).parameters)
+        except (TypeError, ValueError):
+            accepted = "see its documentation"
+        raise CTPluginError(f"bad options {options} for generator {name!r}: {exc}; it accepts: {accepted}") from exc
+
+
+def resolve_config(config: TrainConfig | dict[str, Any] | None, **overrides: Any) -> TrainConfig:
+    """Merge a config (object, dict or None) with keyword overrides and validate."""
+    if config is None:
+        config = TrainConfig()
+    elif isinstance(config, dict):
+        config = TrainConfig.from_dict(config)
+    elif not isinstance(config, TrainConfig):
+        raise CTPluginError(f"config must be a TrainConfig or a dict, got {type(config).__name__}")
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return config.replace(**overrides).validate()
+
+
+def _resolve_spec(data: DatasetSpec | str | None, config: TrainConfig) -> DatasetSpec:
+    from ct_plugin.datasets import load_dataset
+
+    if isinstance(data, DatasetSpec):
+        spec = data
+    else:
+        name = data if isinstance(data, str) else config.dataset
+        spec = load_dataset(name, data_dir=config.data_dir, seed=config.seed, **config.dataset_options)
+    if config.immutable or config.increase_only or config.decrease_only or config.protect:
+        spec = spec.with_mutability(config.immutable, config.increase_only, config.decrease_only, config.protect)
+    return spec
+
+
+def _resolve_model(
+    model: torch.nn.Module | str | None, spec: DatasetSpec, config: TrainConfig
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    torch.manual_seed(config.seed)
+    if isinstance(model, torch.nn.Module):
+        description = {
+            "architecture": None,
+            "class": f"{type(model).__module__}.{type(model).__qualname__}",
+            "n_features": spec.n_features,
+            "n_classes": spec.n_classes,
+        }
+        module = model
+    else:
+        name = model if isinstance(model, str) else config.model
+        description = {
+            "architecture": name,
+            "options": dict(config.model_options),
+            "n_features": spec.n_features,
+            "n_classes": spec.n_classes,
+        }
+        try:
+            module = build_model_from_description(description)
+        except TypeError as exc:
+            raise CTPluginError(f"bad model_options {config.model_options} for model {name!r}: {exc}") from exc
+    if config.init_from:
+        start = load_model(config.init_from, model=module if description["architecture"] is None else None)
+        module.load_state_dict(start.state_dict())
+    return module, description
+
+
+def _validate_spec(spec: DatasetSpec) -> None:
+    X, y = spec.X_train, spec.y_train
+    if X.ndim != 2 or X.shape[1] != spec.n_features:
+        raise CTPluginError(f"X_train must have shape (n, {spec.n_features}), got {X.shape}")
+    if len(y) != len(X):
+        raise CTPluginError(f"X_train has {len(X)} rows but y_train has {len(y)} labels")
+    if not torch.isfinite(torch.as_tensor(X)).all():
+        raise CTPluginError("X_train contains NaN or inf values")
+    if y.min() < 0 or y.max() >= spec.n_classes:
+        raise CTPluginError(f"labels must be integers in [0, {spec.n_classes - 1}], got range [{y.min()}, {y.max()}]")
+
+
+class Trainer:
+    """Runs one training job; use :func:`train` unless you need the pieces."""
+
+    def __init__(
+        self,
+        spec: DatasetSpec,
+        model: torch.nn.Module,
+        model_description: dict[str, Any],
+        config: TrainConfig,
+        out: Path | None = None,
+        quiet: bool = False,
+    ):
+        self.spec, self.config, self.out, self.quiet = spec, config, out, quiet
+        self.device = resolve_device(config.device)
+        self.model = model.to(self.device)
+        self.model_description = model_description
+        check_logits(self.model, spec.n_features, spec.n_classes)
+        registry = get_registry()
+        strategy = registry.build("strategy", config.strategy, config)
+        if not isinstance(strategy, TrainingStrategy):
+            raise CTPluginError(f"strategy {config.strategy!r} did not build a TrainingStrategy")
+        self.strategy = strategy
+        self.generator: CounterfactualGenerator | None = None
+        if strategy.terms and config.nce > 0:
+            self.generator = build_generator(config.generator, config.generator_options)
+            self.generator.fit(spec, self.device)
+        self.X = torch.as_tensor(spec.X_train, dtype=torch.float32, device=self.device)
+        self.y = torch.as_tensor(spec.y_train, dtype=torch.long, device=self.device)
+        self.X_test = torch.as_tensor(spec.X_test, dtype=torch.float32, device=self.device)
+        self.y_test = torch.as_tensor(spec.y_test, dtype=torch.long, device=self.device)
+        self.sampler = ClassSampler(self.X, self.y, spec.n_classes)
+        self.constraints = SearchConstraints.from_spec(spec, self.device)
+        self.optimiser = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.rng = torch.Generator().manual_seed(config.seed)
+        self.log: list[dict[str, Any]] = []
+        self.start_epoch = 0
+
+    # ------------------------------------------------------------ persistence
+    def write_run_files(self) -> None:
+        """Config, dataset spec and model description (written before the first epoch)."""
+        if self.out is None:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.out / "config.json", self.config.to_dict())
+        atomic_write_json(self.out / "model.json", self.model_description)
+        self.spec.save(self.out)
+
+    def checkpoint(self, epoch: int) -> None:
+        """Atomically save everything needed to continue after ``epoch`` (1-based count of done epochs)."""
+        if self.out is None:
+            return
+        # the log first: a kill between the two leaves an extra record, which restore() drops
+        tmp = self.out / "log.jsonl.tmp"
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in self.log))
+        tmp.replace(self.out / "log.jsonl")
+        atomic_torch_save(
+            self.out / "checkpoint.pt",
+            {
+                "epoch": epoch,
+                "model": self.model.state_dict(),
+                "optimiser": self.optimiser.state_dict(),
+                "rng": self.rng.get_state(),
+            },
+        )
+
+    def restore(self) -> None:
+        """Continue from ``checkpoint.pt`` of the output directory, if there is one."""
+        if self.out is None or not (self.out / "checkpoint.pt").is_file():
+            return
+        state = safe_torch_load(self.out / "checkpoint.pt", self.device)
+        self.model.load_state_dict(state["model"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.rng.set_state(state["rng"].cpu())
+        self.start_epoch = int(state["epoch"])
+        self.log = read_log(self.out)[: self.start_epoch]
+
+    # --------------------------------------------------------------- training
+    def run(self) -> list[dict[str, Any]]:
+        """Train from ``start_epoch`` to ``config.epochs``; returns the log."""
+        config = self.config
+        self._warn_slow_generator()
+        bar = tqdm(
+            range(self.start_epoch, config.epochs),
+            total=config.epochs,
+            initial=self.start_epoch,
+            desc=f"{config.strategy} on {self.spec.name}",
+            disable=self.quiet,
+            leave=False,
+            dynamic_ncols=True,
+        )
+        for epoch in bar:
+            record = self.train_epoch(epoch)
+            self.log.append(record)
+            self.checkpoint(epoch + 1)
+            call_lifecycle("ct_plugin_epoch_end", EpochEvent(epoch, record, self.model))
+            bar.set_postfix(
+                {k: f"{record[k]:.3g}" for k in ("yloss", "div", "reg", "adv", "mature", "nascent") if k in record}
+            )
+        bar.close()
+        if self.out is not None:
+            atomic_torch_save(self.out / "model.pt", self.model.state_dict())
+        return self.log
+
+    def _warn_slow_generator(self) -> None:
+        estimate = getattr(self.generator, "estimated_seconds", None)
+        if callable(estimate):
+            n_epochs = self.config.epochs - self.start_epoch
+            seconds = float(estimate(self.config.nce)) * n_epochs
+            if seconds > 60:
+                warnings.warn(
+                    f"generator {self.config.generator!r} needs about {seconds / 60:.1f} minutes of "
+                    f"search for {self.config.nce} counterfactuals x {n_epochs} epochs",
+                    stacklevel=3,
+                )
+
+    def search(self, epoch: int, index: torch.Tensor) -> tuple[_Counterfactuals, SearchResult, float]:
+        """Counterfactuals of the training rows ``index`` under the current model."""
+        factuals, labels = self.X[index], self.y[index]
+        start = time.perf_counter()
+        with frozen(self.model), torch.no_grad():
+            predicted = self.model(factuals).argmax(dim=1)
+        targets = sample_targets(predicted, self.spec.n_classes, self.rng)
+        x_plus = self.sampler.sample(targets, self.rng)
+        assert self.generator is not None
+        result = self.generator.search(
+            self.model,
+            factuals,
+            targets,
+            self.constraints,
+            tau=self.config.tau,
+            max_steps=self.config.max_steps,
+            epsilon=self.config.epsilon,
+            rng=self.rng,
+        ).detach()
+        seconds = time.perf_counter() - start
+        call_lifecycle("ct_plugin_after_search", SearchEvent(epoch, factuals, targets, result, seconds))
+        x_cf, x_plus = objective.counterfactual_batch(
+            result.counterfactuals, result.converged, x_plus, self.constraints.mutability
+        )
+        return _Counterfactuals(x_cf, x_plus, result.adversarial, targets, labels), result, seconds
+
+    def train_epoch(self, epoch: int) -> dict[str, Any]:
+        """One pass over the training data; returns the epoch's log record."""
+        config = self.config
+        t_epoch = time.perf_counter()
+        self.model.train()
+        n = len(self.X)
+        order = torch.randperm(n, generator=self.rng).to(self.device)
+        batches = torch.split(order, config.batch_size)
+        terms = self.strategy.active_terms(epoch, config.epochs)
+        ct_on = self.generator is not None and self.strategy.needs_counterfactuals(epoch, config.epochs)
+        chunks: list[torch.Tensor] = []
+        if ct_on:
+            if config.nce <= n:
+                factual_index = torch.randperm(n, generator=self.rng)[: config.nce]
+            else:
+                factual_index = torch.randint(0, n, (config.nce,), generator=self.rng)
+            chunks = list(torch.tensor_split(factual_index.to(self.device), len(batches)))
+        timing = {"search_seconds": 0.0, "loss_seconds": 0.0, "update_seconds": 0.0}
+        sums: dict[str, float] = {}
+        counts = {"mature": 0, "nascent": 0, "searched": 0, "steps": 0, "repaired": 0}
+        skipped = 0
+        correct = 0
+        epoch_cfs: list[_Counterfactuals | None] = [None] * len(batches)
+        if ct_on and config.search_every == "epoch":
+            index_all = torch.cat(chunks)
+            everything, result, seconds = self.search(epoch, index_all)
+            timing["search_seconds"] += seconds
+            self._count(counts, result, self.X[index_all])
+            epoch_cfs = self._split_counterfactuals(everything, [len(c) for c in chunks])
+
+        for b, index in enumerate(batches):
+            cf = epoch_cfs[b]
+            if ct_on and config.search_every == "batch" and len(chunks[b]):
+                cf, result, seconds = self.search(epoch, chunks[b])
+                timing["search_seconds"] += seconds
+                self._count(counts, result, self.X[chunks[b]])
+            t0 = time.perf_counter()
+            losses, logits_batch = self._losses(index, cf, terms)
+            total = sum(self._weight(name) * value for name, value in losses.items())
+            t1 = time.perf_counter()
+            timing["loss_seconds"] += t1 - t0
+            bad = [name for name, value in losses.items() if not torch.isfinite(value)]
+            if bad:
+                skipped += 1
+                values = ", ".join(f"{name}={losses[name].item()}" for name in bad)
+                warnings.warn(
+                    f"epoch {epoch + 1}, batch {b + 1}: non-finite loss term(s) {values}; update skipped",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            else:
+                self.optimiser.zero_grad(set_to_none=True)
+                total.backward()
+                self.optimiser.step()
+                for name, value in losses.items():
+                    sums[name] = sums.get(name, 0.0) + value.item() * len(index)
+            timing["update_seconds"] += time.perf_counter() - t1
+            correct += int((logits_batch.argmax(dim=1) == self.y[index]).sum())
+            call_lifecycle(
+                "ct_plugin_batch_end",
+                BatchEvent(epoch, b, {k: float(v.item()) for k, v in losses.items()}, bool(bad), self.model),
+            )
+
+        used = max(n - skipped * config.batch_size, 1)
+        record: dict[str, Any] = {"epoch": epoch + 1, "ct_on": bool(ct_on)}
+        for name in ("yloss", "div", "reg", "adv"):
+            if name in sums:
+                record[name] = sums[name] / used
+        record["train_accuracy"] = correct / n
+        record["test_accuracy"] = self.test_accuracy()
+        searched = max(counts["searched"], 1)
+        record["mature"] = counts["mature"] / searched if ct_on else None
+        record["nascent"] = counts["nascent"] / searched if ct_on else None
+        record["mean_steps"] = counts["steps"] / searched if ct_on else None
+        record["repaired"] = counts["repaired"]
+        record["skipped_batches"] = skipped
+        record.update({k: round(v, 6) for k, v in timing.items()})
+        record["epoch_seconds"] = round(time.perf_counter() - t_epoch, 6)
+        return record
+
+    def _weight(self, name: str) -> float:
+        return float(getattr(self.config, f"lambda_{name}"))
+
+    def _losses(
+        self, index: torch.Tensor, cf: _Counterfactuals | None, terms: frozenset[str]
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        x, y = self.X[index], self.y[index]
+        use_cf = cf is not None and len(cf.targets) > 0 and bool(terms - {"yloss"})
+        if not use_cf:
+            logits = self.model(x)
+            return {"yloss": objective.yloss(logits, y)}, logits.detach()
+        assert cf is not None
+        m = len(cf.targets)
+        # one forward pass for the batch and the three counterfactual sets
+        logits = self.model(torch.cat([x, cf.x_plus, cf.x_cf, cf.x_adv]))
+        logits_x, logits_plus, logits_cf, logits_adv = torch.split(logits, [len(x), m, m, m])
+        losses = {"yloss": objective.yloss(logits_x, y)}
+        if "div" in terms:
+            losses["div"] = objective.contrastive_divergence(logits_plus, logits_cf, cf.targets)
+        if "reg" in terms:
+            losses["reg"] = objective.energy_ridge(logits_plus, logits_cf, cf.targets)
+        if "adv" in terms:
+            losses["adv"] = objective.adversarial_loss(logits_adv, cf.labels)
+        return losses, logits_x.detach()
+
+    @staticmethod
+    def _split_counterfactuals(cf: _Counterfactuals, sizes: list[int]) -> list[_Counterfactuals | None]:
+        parts = [torch.split(t, sizes) for t in (cf.x_cf, cf.x_plus, cf.x_adv, cf.targets, cf.labels)]
+        return [_Counterfactuals(*(p[i] for p in parts)) for i in range(len(sizes))]
+
+    @staticmethod
+    def _count(counts: dict[str, int], result: SearchResult, factuals: torch.Tensor) -> None:
+        counts["searched"] += len(result)
+        counts["mature"] += int(result.converged.sum())
+        counts["nascent"] += int((result.adversarial != factuals).any(dim=1).sum())
+        counts["steps"] += int(result.steps.sum())
+        if result.repaired is not None:
+            counts["repaired"] += int(result.repaired.sum())
+
+    def test_accuracy(self) -> float:
+        """Accuracy on the test split."""
+        with frozen(self.model), torch.no_grad():
+            return float((self.model(self.X_test).argmax(dim=1) == self.y_test).float().mean())
+
+
+def train(
+    data: DatasetSpec | str | None = None,
+    model: torch.nn.Module | str | None = None,
+    *,
+    strategy: str | None = None,
+    generator: str | None = None,
+    config: TrainConfig | dict[str, Any] | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    quiet: bool = False,
+    **overrides: Any,
+) -> TrainResult:
+    """Train a classifier with a registered strategy (default: full counterfactual training).
+
+    Args:
+        data: a :class:`DatasetSpec` (e.g. from :func:`ct_plugin.from_dataframe`) or a registered
+            dataset name; default ``config.dataset``.
+        model: any ``torch.nn.Module`` mapping encoded features to K logits, or a registered
+            architecture name; default ``config.model`` (an MLP with one hidden layer of 32).
+        strategy: ``vanilla``, ``ct``, ``energy``, ``adversarial`` or a plugin's.
+        generator: in-training counterfactual generator (``eccco``, ``generic``, ``revise`` or a plugin's).
+        config: a :class:`TrainConfig` or dict; keyword ``overrides`` (e.g. ``epochs=20``) win.
+        out: run directory to write (config, dataset spec, weights, per-epoch log, checkpoints).
+        resume: continue the run in ``out`` from its last checkpoint (its stored config is used).
+        quiet: no progress bar.
+
+    Returns:
+        :class:`TrainResult` with the trained model (train mode off), the per-epoch log, the
+        spec and the resolved config.
+    """
+    out_path = Path(out) if out is not None else None
+    if resume:
+        if out_path is None:
+            raise CTPluginError("resume needs the run directory (out=...)")
+        if (out_path / "config.json").is_file():
+            config = TrainConfig.from_dict(read_json(out_path / "config.json"))
+            overrides, strategy, generator = {}, None, None
+            if (out_path / "dataset.npz").is_file():
+                data = DatasetSpec.load(out_path)
+    cfg = resolve_config(config, strategy=strategy, generator=generator, **overrides)
+    if isinstance(data, DatasetSpec):
+        cfg = cfg.replace(dataset=data.name)
+    spec = _resolve_spec(data, cfg)
+    _validate_spec(spec)
+    module, description = _resolve_model(model, spec, cfg)
+    trainer = Trainer(spec, module, description, cfg, out_path, quiet)
+    if resume:
+        trainer.restore()
+    elif out_path is not None and (out_path / "checkpoint.pt").is_file():
+        raise CTPluginError(
+            f"{out_path} already holds a run; pass resume=True (--resume) to continue it or choose another --out"
+        )
+    trainer.write_run_files()
+    log = trainer.run()
+    trainer.model.eval()
+    return TrainResult(trainer.model, log, spec, cfg, out_path)
