@@ -73,3 +73,19 @@ def ct_plugin_models():
         PluginItem("mlp", mlp, "MLP (hidden=(32,), activation='relu' by default)"),
         PluginItem("cnn", cnn, "small LeNet-style CNN for square images (digits)"),
     ]
+
+
+@hookimpl
+def ct_plugin_metrics():
+    from ct_plugin.evaluation.metrics import metric_items
+
+    return metric_items()
+
+
+@hookimpl
+def ct_plugin_add_commands(subparsers):
+    from ct_plugin import grid
+    from ct_plugin.evaluation import commands
+
+    commands.register_commands(subparsers)
+    grid.register_commands(subparsers)

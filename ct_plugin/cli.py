@@ -1,0 +1,276 @@
+"""The ``ct-plugin`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+
+from typing import Any
+
+from ct_plugin.errors import CTPluginError
+
+DESCRIPTION = """\
+Counterfactual Training (CT) for PyTorch classifiers.
+
+Train models whose own counterfactual explanations are plausible and respect which
+features may change, then evaluate and benchmark them.
+
+examples:
+  ct-plugin datasets
+  ct-plugin train --dataset moons --strategy ct --epochs 100 --out runs/moons-ct
+  ct-plugin train --dataset adult --data-dir ../shared/data --protect --batch-size 1000 --out runs/adult-ct
+  ct-plugin plugins
+"""
+
+
+def _parse_value(text: str) -> Any:
+    """Parse an option value: JSON if it parses (numbers, lists, true/false), else the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _key_values(pairs: Sequence[str] | None, flag: str) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs or ():
+        if "=" not in pair:
+            raise CTPluginError(f"{flag} expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        options[key.strip().replace("-", "_")] = _parse_value(value)
+    return options
+
+
+def _names(values: Sequence[str] | None) -> list[str]:
+    """Accept repeated flags and comma-separated lists."""
+    return [name.strip() for value in values or () for name in value.split(",") if name.strip()]
+
+
+# ----------------------------------------------------------------- plugins
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from ct_plugin.registry import KINDS, get_registry, plugin_sources
+
+    registry = get_registry()
+    if args.json:
+        payload = {
+            kind: [
+                {"name": i.name, "plugin": i.plugin, "available": i.available, "reason": i.reason,
+                 "description": i.description}
+                for i in registry.items(kind)
+            ]
+            for kind in KINDS
+        }
+        payload["plugins"] = [{"name": n, "source": s} for n, s in plugin_sources()]
+        print(json.dumps(payload, indent=2))
+        return 0
+    print("plugins:")
+    for name, source in plugin_sources():
+        print(f"  {name:<12} {source}")
+    plural = {"strategy": "strategies"}
+    for kind in KINDS:
+        print(f"\n{plural.get(kind, kind + 's')}:")
+        for item in registry.items(kind):
+            status = "" if item.available else f"  [unavailable: {item.reason}]"
+            print(f"  {item.name:<28} ({item.plugin}) {item.description}{status}")
+    return 0
+
+
+# ---------------------------------------------------------------- datasets
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from ct_plugin.data import tabular
+    from ct_plugin.datasets import load_dataset
+    from ct_plugin.registry import get_registry
+
+    if args.download:
+        for name in args.download:
+            path = tabular.download(name, args.data_dir)
+            print(f"downloaded {name} to {path}")
+        return 0
+    names = args.names or get_registry().names("dataset")
+    for name in names:
+        item = get_registry().get("dataset", name)
+        try:
+            spec = load_dataset(name, data_dir=args.data_dir)
+        except CTPluginError as exc:
+            print(f"{name:<20} not available: {exc}")
+            continue
+        print(spec.summary())
+        if args.verbose:
+            print(f"    description: {item.description} (plugin {item.plugin})")
+            print(f"    classes: {', '.join(spec.class_names)}; protected: {', '.join(spec.protected) or '-'}")
+            print(f"    continuous: {', '.join(spec.continuous) if len(spec.continuous) <= 12 else str(len(spec.continuous)) + ' columns'}")
+            for feature, levels in spec.categorical.items():
+                print(f"    categorical {feature}: {', '.join(levels)}")
+    return 0
+
+
+# ------------------------------------------------------------------- train
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments shared by ``train`` (and reused by commands that train)."""
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", help="registered dataset name (see `ct-plugin datasets`); default moons")
+    data.add_argument("--data-dir", help="folder with the real tables' CSV files (else $CT_PLUGIN_DATA)")
+    data.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
+                      help="loader option, e.g. n_samples=1000 or max_rows=5000 (repeatable)")
+    data.add_argument("--immutable", action="append", metavar="NAMES", help="features that must not change")
+    data.add_argument("--increase-only", action="append", metavar="NAMES", help="features that may only increase")
+    data.add_argument("--decrease-only", action="append", metavar="NAMES", help="features that may only decrease")
+    data.add_argument("--protect", action="store_true", default=None,
+                      help="make the dataset's protected features (e.g. age) immutable")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", help="architecture: mlp (default), logreg, cnn or a plugin's")
+    model.add_argument("--hidden", help="MLP hidden sizes, comma-separated (default 32)")
+    model.add_argument("--model-option", action="append", metavar="KEY=VALUE", help="architecture option")
+    model.add_argument("--init-from", metavar="RUN_DIR", help="start from the weights of a trained run (fine-tuning)")
+
+    ct = parser.add_argument_group("counterfactual training")
+    ct.add_argument("--strategy", help="vanilla, ct (default), energy, adversarial or a plugin's")
+    ct.add_argument("--generator", help="in-training generator: eccco (default), generic, revise or a plugin's")
+    ct.add_argument("--generator-option", action="append", metavar="KEY=VALUE", help="generator option")
+    ct.add_argument("--lambda-cost", type=float, help="generator's L1 cost weight (default 0.001)")
+    ct.add_argument("--lambda-energy", type=float, help="ECCCo's energy weight (default 5.0)")
+    ct.add_argument("--step-size", type=float, help="search step size (default 0.25)")
+    ct.add_argument("--nce", type=int, help="counterfactuals per epoch (default 1000)")
+    ct.add_argument("--tau", type=float, help="decision threshold of a mature counterfactual (default 0.75)")
+    ct.add_argument("--max-steps", type=int, help="search steps T (default 30)")
+    ct.add_argument("--epsilon", type=float, help="L-inf radius of nascent adversarial examples (default 0.3)")
+    ct.add_argument("--search-every", choices=["epoch", "batch"], help="one search per epoch (default) or per batch")
+    ct.add_argument("--burnin", type=float, help="fraction of epochs with yloss only before CT switches on")
+    for term, default in (("yloss", 1.0), ("div", 0.5), ("reg", 0.1), ("adv", 0.25)):
+        ct.add_argument(f"--lambda-{term}", type=float, help=f"weight of the {term} term (default {default})")
+
+    opt = parser.add_argument_group("optimisation and output")
+    opt.add_argument("--config", help="TOML/YAML/JSON file of settings (command-line flags win)")
+    opt.add_argument("--epochs", type=int, help="epochs (default 100)")
+    opt.add_argument("--batch-size", type=int, help="mini-batch size (default 30)")
+    opt.add_argument("--lr", type=float, help="Adam learning rate (default 0.001)")
+    opt.add_argument("--seed", type=int, help="seed of data, initialisation and sampling (default 0)")
+    opt.add_argument("--device", help="auto (default), cpu or cuda")
+    opt.add_argument("--out", help="run directory to write (weights, config, dataset spec, log, checkpoints)")
+    opt.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    opt.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace):
+    """Resolve a TrainConfig from a config file plus command-line flags."""
+    from ct_plugin.config import TrainConfig, load_config_file
+
+    values: dict[str, Any] = load_config_file(args.config) if args.config else {}
+    config = TrainConfig.from_dict(values)
+    overrides: dict[str, Any] = {}
+    direct = ("dataset", "data_dir", "model", "init_from", "strategy", "generator", "nce", "tau", "max_steps",
+              "epsilon", "search_every", "burnin", "lambda_yloss", "lambda_div", "lambda_reg", "lambda_adv",
+              "epochs", "batch_size", "lr", "seed", "device", "protect")
+    for name in direct:
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    for flag in ("immutable", "increase_only", "decrease_only"):
+        names = _names(getattr(args, flag, None))
+        if names:
+            overrides[flag] = names
+    dataset_options = _key_values(args.dataset_option, "--dataset-option")
+    model_options = _key_values(args.model_option, "--model-option")
+    if args.hidden:
+        try:
+            model_options["hidden"] = [int(h) for h in args.hidden.split(",")]
+        except ValueError as exc:
+            raise CTPluginError(f"--hidden expects comma-separated integers, got {args.hidden!r}") from exc
+    generator_options = _key_values(args.generator_option, "--generator-option")
+    for name in ("lambda_cost", "lambda_energy", "step_size"):
+        value = getattr(args, name, None)
+        if value is not None:
+            generator_options[name] = value
+    if dataset_options:
+        overrides["dataset_options"] = dataset_options
+    if model_options:
+        overrides["model_options"] = model_options
+    if generator_options:
+        overrides["generator_options"] = generator_options
+    return config.replace(**overrides).validate()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ct_plugin.trainer import train
+
+    if args.resume:
+        if not args.out:
+            raise CTPluginError("--resume needs --out RUN_DIR (the run to continue)")
+        result = train(out=args.out, resume=True, quiet=args.quiet)
+    else:
+        config = config_from_args(args)
+        result = train(config=config, out=args.out, quiet=args.quiet)
+    last = result.log[-1] if result.log else {}
+    print(f"trained {result.config.strategy} ({result.config.generator if result.config.strategy != 'vanilla' else 'no generator'}) "
+          f"on {result.spec.name}: {len(result.log)} epochs")
+    keys = ("yloss", "div", "reg", "adv", "train_accuracy", "test_accuracy", "mature", "nascent", "mean_steps")
+    print("last epoch: " + ", ".join(f"{k}={last[k]:.4g}" for k in keys if last.get(k) is not None))
+    seconds = sum(r["epoch_seconds"] for r in result.log)
+    print(f"training time: {seconds:.1f} s ({seconds / max(len(result.log), 1):.3f} s/epoch)")
+    if result.run_dir is not None:
+        print(f"run directory: {result.run_dir}")
+    return 0
+
+
+# -------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser, including sub-commands added by plugins."""
+    from ct_plugin import __version__
+    from ct_plugin.registry import plugin_manager
+
+    parser = argparse.ArgumentParser(
+        prog="ct-plugin", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"ct-plugin {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("plugins", help="list registered generators, strategies, metrics, datasets, models")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("datasets", help="list datasets with sizes and features")
+    p.add_argument("names", nargs="*", help="datasets to show (default: all)")
+    p.add_argument("--data-dir", help="folder with the real tables' CSV files (else $CT_PLUGIN_DATA)")
+    p.add_argument("-v", "--verbose", action="store_true", help="show features, classes and protected features")
+    p.add_argument("--download", nargs="+", metavar="NAME", help="fetch real tables from their origin (online)")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser(
+        "train",
+        help="train a model (vanilla or counterfactual training) and write a run directory",
+        description="Train a classifier with counterfactual training (or a baseline) and write a run directory.",
+    )
+    add_train_arguments(p)
+    p.set_defaults(func=cmd_train)
+
+    plugin_manager().hook.ct_plugin_add_commands(subparsers=sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ct-plugin`` console script."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            return int(args.func(args) or 0)
+    except CTPluginError as exc:
+        print(f"ct-plugin: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ct-plugin: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
