@@ -55,9 +55,7 @@ def ct_plugin_datasets():
     ]
     items += [
         PluginItem("digits", partial(_bundled_loader, bundled.load_digits), "8x8 digit images, 10 classes"),
-        PluginItem(
-            "breast_cancer", partial(_bundled_loader, bundled.load_breast_cancer), "breast cancer (binary)"
-        ),
+        PluginItem("breast_cancer", partial(_bundled_loader, bundled.load_breast_cancer), "breast cancer (binary)"),
     ]
     items += [
         PluginItem(name, partial(_table_loader, name), info.notes, extra={"file": info.file})

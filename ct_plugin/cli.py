@@ -7,7 +7,6 @@ import json
 import sys
 import warnings
 from collections.abc import Sequence
-
 from typing import Any
 
 from ct_plugin.errors import CTPluginError
@@ -57,8 +56,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         payload = {
             kind: [
-                {"name": i.name, "plugin": i.plugin, "available": i.available, "reason": i.reason,
-                 "description": i.description}
+                {
+                    "name": i.name,
+                    "plugin": i.plugin,
+                    "available": i.available,
+                    "reason": i.reason,
+                    "description": i.description,
+                }
                 for i in registry.items(kind)
             ]
             for kind in KINDS
@@ -101,7 +105,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         if args.verbose:
             print(f"    description: {item.description} (plugin {item.plugin})")
             print(f"    classes: {', '.join(spec.class_names)}; protected: {', '.join(spec.protected) or '-'}")
-            print(f"    continuous: {', '.join(spec.continuous) if len(spec.continuous) <= 12 else str(len(spec.continuous)) + ' columns'}")
+            shown = ", ".join(spec.continuous) if len(spec.continuous) <= 12 else f"{len(spec.continuous)} columns"
+            print(f"    continuous: {shown}")
             for feature, levels in spec.categorical.items():
                 print(f"    categorical {feature}: {', '.join(levels)}")
     return 0
@@ -113,13 +118,21 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", help="registered dataset name (see `ct-plugin datasets`); default moons")
     data.add_argument("--data-dir", help="folder with the real tables' CSV files (else $CT_PLUGIN_DATA)")
-    data.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
-                      help="loader option, e.g. n_samples=1000 or max_rows=5000 (repeatable)")
+    data.add_argument(
+        "--dataset-option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="loader option, e.g. n_samples=1000 or max_rows=5000 (repeatable)",
+    )
     data.add_argument("--immutable", action="append", metavar="NAMES", help="features that must not change")
     data.add_argument("--increase-only", action="append", metavar="NAMES", help="features that may only increase")
     data.add_argument("--decrease-only", action="append", metavar="NAMES", help="features that may only decrease")
-    data.add_argument("--protect", action="store_true", default=None,
-                      help="make the dataset's protected features (e.g. age) immutable")
+    data.add_argument(
+        "--protect",
+        action="store_true",
+        default=None,
+        help="make the dataset's protected features (e.g. age) immutable",
+    )
 
     model = parser.add_argument_group("model")
     model.add_argument("--model", help="architecture: mlp (default), logreg, cnn or a plugin's")
@@ -162,9 +175,30 @@ def config_from_args(args: argparse.Namespace):
     values: dict[str, Any] = load_config_file(args.config) if args.config else {}
     config = TrainConfig.from_dict(values)
     overrides: dict[str, Any] = {}
-    direct = ("dataset", "data_dir", "model", "init_from", "strategy", "generator", "nce", "tau", "max_steps",
-              "epsilon", "search_every", "burnin", "lambda_yloss", "lambda_div", "lambda_reg", "lambda_adv",
-              "epochs", "batch_size", "lr", "seed", "device", "protect")
+    direct = (
+        "dataset",
+        "data_dir",
+        "model",
+        "init_from",
+        "strategy",
+        "generator",
+        "nce",
+        "tau",
+        "max_steps",
+        "epsilon",
+        "search_every",
+        "burnin",
+        "lambda_yloss",
+        "lambda_div",
+        "lambda_reg",
+        "lambda_adv",
+        "epochs",
+        "batch_size",
+        "lr",
+        "seed",
+        "device",
+        "protect",
+    )
     for name in direct:
         value = getattr(args, name, None)
         if value is not None:
@@ -205,8 +239,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         result = train(config=config, out=args.out, quiet=args.quiet)
     last = result.log[-1] if result.log else {}
-    print(f"trained {result.config.strategy} ({result.config.generator if result.config.strategy != 'vanilla' else 'no generator'}) "
-          f"on {result.spec.name}: {len(result.log)} epochs")
+    source = result.config.generator if result.config.strategy != "vanilla" else "no generator"
+    print(
+        f"trained {result.config.strategy} ({source}) "
+        f"on {result.spec.name}: {len(result.log)} epochs"
+    )
     keys = ("yloss", "div", "reg", "adv", "train_accuracy", "test_accuracy", "mature", "nascent", "mean_steps")
     print("last epoch: " + ", ".join(f"{k}={last[k]:.4g}" for k in keys if last.get(k) is not None))
     seconds = sum(r["epoch_seconds"] for r in result.log)
@@ -272,5 +309,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-

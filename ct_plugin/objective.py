@@ -37,9 +37,7 @@ def protect_immutable(x_plus: torch.Tensor, counterfactuals: torch.Tensor, mutab
     return torch.where(blocked, counterfactuals, x_plus)
 
 
-def contrastive_divergence(
-    logits_plus: torch.Tensor, logits_cf: torch.Tensor, targets: torch.Tensor
-) -> torch.Tensor:
+def contrastive_divergence(logits_plus: torch.Tensor, logits_cf: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean of E(x+, y+) - E(x', y+) over the counterfactuals (JEM-style contrastive divergence)."""
     return (energy(logits_plus, targets) - energy(logits_cf, targets)).mean()
 

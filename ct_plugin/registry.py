@@ -52,7 +52,7 @@ class Registry:
         self._items: dict[str, dict[str, PluginItem]] = {kind: {} for kind in KINDS}
         for kind, hook_name in _HOOK_OF_KIND.items():
             hook = getattr(manager.hook, hook_name)
-            for impl in reversed(hook.get_hookimpls()):  # registration order
+            for impl in hook.get_hookimpls():  # registration order
                 for item in impl.function() or []:
                     self._add(kind, item, impl.plugin_name)
 

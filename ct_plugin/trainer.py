@@ -240,7 +240,11 @@ class Trainer:
             self.checkpoint(epoch + 1)
             call_lifecycle("ct_plugin_epoch_end", EpochEvent(epoch, record, self.model))
             bar.set_postfix(
-                {k: f"{record[k]:.3g}" for k in ("yloss", "div", "reg", "adv", "mature", "nascent") if k in record}
+                {
+                    k: f"{record[k]:.3g}"
+                    for k in ("yloss", "div", "reg", "adv", "mature", "nascent")
+                    if record.get(k) is not None
+                }
             )
         bar.close()
         if self.out is not None:

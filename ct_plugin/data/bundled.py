@@ -36,8 +36,9 @@ def load_digits(seed: int = 0, test_size: float = 0.2) -> DatasetSpec:
     rows = list(range(DIGITS_PROTECTED_ROWS)) + list(range(8 - DIGITS_PROTECTED_ROWS, 8))
     protected = [f"px_{r}_{c}" for r in rows for c in range(8)]
     # undo the per-pixel standardisation: keep the fixed [-1, 1] scale for every pixel
-    raw_train = spec.X_train * spec.scale + spec.mean
-    raw_test = spec.X_test * spec.scale + spec.mean
+    # pixels are multiples of 1/8 in [-1, 1]: rounding removes the float error of the round trip
+    raw_train = np.round((spec.X_train * spec.scale + spec.mean) * 8) / 8
+    raw_test = np.round((spec.X_test * spec.scale + spec.mean) * 8) / 8
     n = spec.n_features
     return dataclasses.replace(
         spec,

@@ -84,9 +84,7 @@ class DatasetSpec:
         if feature in self.feature_names:
             return [self.feature_names.index(feature)]
         valid = self.raw_feature_names
-        raise CTPluginError(
-            f"unknown feature {feature!r} in dataset {self.name!r}; valid names: {', '.join(valid)}"
-        )
+        raise CTPluginError(f"unknown feature {feature!r} in dataset {self.name!r}; valid names: {', '.join(valid)}")
 
     @property
     def onehot_groups(self) -> list[list[int]]:
@@ -123,9 +121,7 @@ class DatasetSpec:
                     )
                 seen[feature] = kind
                 if feature in self.categorical and kind in ("increase", "decrease"):
-                    raise CTPluginError(
-                        f"feature {feature!r} is categorical: it can be immutable but not {kind}-only"
-                    )
+                    raise CTPluginError(f"feature {feature!r} is categorical: it can be immutable but not {kind}-only")
                 for column in self.columns_of(feature):
                     mutability[column] = kind
         return dataclasses.replace(self, mutability=mutability)
@@ -135,9 +131,7 @@ class DatasetSpec:
         """Turn encoded rows back into a DataFrame in original units (categoricals as levels)."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise CTPluginError(
-                f"decode expects an array of shape (n, {self.n_features}); got {tuple(X.shape)}"
-            )
+            raise CTPluginError(f"decode expects an array of shape (n, {self.n_features}); got {tuple(X.shape)}")
         raw = X * self.scale + self.mean
         out: dict[str, Any] = {}
         for name in self.raw_feature_names:
@@ -195,9 +189,7 @@ class DatasetSpec:
         directory.mkdir(parents=True, exist_ok=True)
         _atomic_write_text(directory / "dataset.json", json.dumps(self.metadata(), indent=2))
         tmp = directory / "dataset.tmp.npz"
-        np.savez_compressed(
-            tmp, X_train=self.X_train, y_train=self.y_train, X_test=self.X_test, y_test=self.y_test
-        )
+        np.savez_compressed(tmp, X_train=self.X_train, y_train=self.y_train, X_test=self.X_test, y_test=self.y_test)
         tmp.replace(directory / "dataset.npz")
 
     @classmethod
@@ -281,9 +273,7 @@ def from_dataframe(
     if not isinstance(frame, pd.DataFrame):
         raise CTPluginError(f"expected a pandas DataFrame, got {type(frame).__name__}")
     if target not in frame.columns:
-        raise CTPluginError(
-            f"target column {target!r} not found; columns are: {', '.join(map(str, frame.columns))}"
-        )
+        raise CTPluginError(f"target column {target!r} not found; columns are: {', '.join(map(str, frame.columns))}")
     if not 0.0 < float(test_size) < 1.0:
         raise CTPluginError(f"test_size must lie strictly between 0 and 1, got {test_size}")
     if impute not in (None, "median"):
@@ -295,17 +285,13 @@ def from_dataframe(
     categorical, continuous = _split_feature_kinds(frame, features, categorical, continuous)
     for column in (*immutable, *increase_only, *decrease_only, *protected, *(bounds or {})):
         if column not in features:
-            raise CTPluginError(
-                f"unknown feature {column!r}; valid names: {', '.join(map(str, features))}"
-            )
+            raise CTPluginError(f"unknown feature {column!r}; valid names: {', '.join(map(str, features))}")
 
     labels, class_values = _encode_labels(frame[target], target)
     if class_names is None:
         class_names = [str(v) for v in class_values]
     if len(class_names) != len(class_values):
-        raise CTPluginError(
-            f"class_names has {len(class_names)} names but the target has {len(class_values)} classes"
-        )
+        raise CTPluginError(f"class_names has {len(class_names)} names but the target has {len(class_values)} classes")
 
     train_idx, test_idx = _stratified_split(labels, test_size, seed)
     data = frame[features].copy()
@@ -420,14 +406,10 @@ def _split_feature_kinds(
     for given, label in ((categorical, "categorical"), (continuous, "continuous")):
         for column in given or ():
             if column not in features:
-                raise CTPluginError(
-                    f"unknown {label} column {column!r}; valid names: {', '.join(map(str, features))}"
-                )
+                raise CTPluginError(f"unknown {label} column {column!r}; valid names: {', '.join(map(str, features))}")
     if categorical is None:
         categorical = [
-            c
-            for c in features
-            if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])
+            c for c in features if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])
         ]
         categorical = [c for c in categorical if continuous is None or c not in continuous]
     categorical = list(categorical)
@@ -486,9 +468,7 @@ def _check_missing(
     counts = {c: int(n) for c, n in data.isna().sum().items() if n}
     if counts and impute is None:
         listing = ", ".join(f"{c} ({n})" for c, n in counts.items())
-        raise CTPluginError(
-            f"missing values in feature columns: {listing}; drop those rows or pass impute='median'"
-        )
+        raise CTPluginError(f"missing values in feature columns: {listing}; drop those rows or pass impute='median'")
     for column in categorical:
         if column in counts:
             data[column] = data[column].astype(object).where(data[column].notna(), "missing")

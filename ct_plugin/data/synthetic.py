@@ -33,8 +33,10 @@ def make_synthetic(
     elif kind == "moons":
         X, y = skdata.make_moons(n_samples, noise=noise, random_state=seed)
     else:
-        centers = np.array([[-2.0, -2.0], [2.0, 2.0]]) if kind == "linearly_separable" else np.array(
-            [[-1.0, -1.0], [1.0, 1.0]]
+        centers = (
+            np.array([[-2.0, -2.0], [2.0, 2.0]])
+            if kind == "linearly_separable"
+            else np.array([[-1.0, -1.0], [1.0, 1.0]])
         )
         X, y = skdata.make_blobs(n_samples, centers=centers, cluster_std=noise, random_state=seed)
     return from_arrays(

@@ -171,7 +171,7 @@ def download(name: str, data_dir: str | Path | None = None) -> Path:
     target = directory / info.file
     tmp = target.with_suffix(".part")
     try:
-        with urllib.request.urlopen(info.url, timeout=60) as response:  # noqa: S310 (fixed https URL)
+        with urllib.request.urlopen(info.url, timeout=60) as response:
             tmp.write_bytes(response.read())
     except OSError as exc:
         raise CTPluginError(f"download of {info.url} failed (are you online?): {exc}") from exc

@@ -33,7 +33,7 @@ def check_search_settings(tau: float, max_steps: int, epsilon: float) -> None:
 
 
 class GradientSearch(CounterfactualGenerator):
-    """Gradient descent on x' minimising yloss + lambda_cost * ||x' - x||_1 + lambda_energy * E(x', y+).
+    """Gradient descent on x' minimising yloss + lambda_cost * ||x' - x||_1 + lambda_energy * E(x', y+) (+ ridge).
 
     With ``lambda_energy = 0`` this is the Generic (Wachter et al.) generator; with a positive
     energy weight it is ECCCo without the conformal penalty (METHOD.md section 2). The energy
@@ -42,16 +42,29 @@ class GradientSearch(CounterfactualGenerator):
 
     name = "generic"
 
-    def __init__(self, step_size: float = 0.25, lambda_cost: float = 0.001, lambda_energy: float = 0.0):
+    def __init__(
+        self,
+        step_size: float = 0.25,
+        lambda_cost: float = 0.001,
+        lambda_energy: float = 0.0,
+        energy_reg: float = 0.1,
+    ):
         self.step_size = _check_positive("step_size", step_size, allow_zero=False)
         self.lambda_cost = _check_positive("lambda_cost", lambda_cost)
         self.lambda_energy = _check_positive("lambda_energy", lambda_energy)
+        self.energy_reg = _check_positive("energy_reg", energy_reg)
 
     def penalty(self, logits: torch.Tensor, targets: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Per-row generator penalty added to yloss and cost (the energy for ECCCo)."""
+        """Per-row generator penalty added to yloss and cost: lambda_energy * (E + energy_reg * E^2).
+
+        The small ridge on the energy is the reference implementation's (CounterfactualExplanations.jl
+        ``energy_constraint``, ``reg_strength=0.1``): without it, a model whose target logit keeps
+        growing away from the data drags x' there instead of into the target class.
+        """
         if self.lambda_energy == 0:
             return torch.zeros(len(x), device=x.device)
-        return -self.lambda_energy * logits.gather(1, targets[:, None]).squeeze(1)
+        energy = -logits.gather(1, targets[:, None]).squeeze(1)
+        return self.lambda_energy * (energy + self.energy_reg * energy**2)
 
     def search(
         self,
@@ -125,7 +138,7 @@ class GenericGenerator(GradientSearch):
     name = "generic"
 
     def __init__(self, step_size: float = 0.25, lambda_cost: float = 0.001):
-        super().__init__(step_size=step_size, lambda_cost=lambda_cost, lambda_energy=0.0)
+        super().__init__(step_size=step_size, lambda_cost=lambda_cost, lambda_energy=0.0, energy_reg=0.0)
 
 
 class ECCCoGenerator(GradientSearch):
@@ -133,5 +146,7 @@ class ECCCoGenerator(GradientSearch):
 
     name = "eccco"
 
-    def __init__(self, step_size: float = 0.25, lambda_cost: float = 0.001, lambda_energy: float = 5.0):
-        super().__init__(step_size=step_size, lambda_cost=lambda_cost, lambda_energy=lambda_energy)
+    def __init__(
+        self, step_size: float = 0.25, lambda_cost: float = 0.001, lambda_energy: float = 5.0, energy_reg: float = 0.1
+    ):
+        super().__init__(step_size, lambda_cost, lambda_energy, energy_reg)

@@ -1,0 +1,41 @@
+"""Shared fixtures: the real data folder, small linear models with known weights."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """../shared/data beside the checkout (or $CT_PLUGIN_DATA)."""
+    env = os.environ.get("CT_PLUGIN_DATA")
+    return Path(env) if env else (REPO.parent / "shared" / "data").resolve()
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    path = shared_data_dir()
+    if not (path / "adult.csv").is_file():
+        pytest.skip(f"real tables not found in {path} (expected ../shared/data beside the checkout)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Keep VAE caches etc. out of the user's home."""
+    monkeypatch.setenv("CT_PLUGIN_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def linear_model(weight: list[list[float]], bias: list[float]) -> torch.nn.Linear:
+    """A linear classifier with fixed weights (K x d)."""
+    w = torch.tensor(weight, dtype=torch.float32)
+    layer = torch.nn.Linear(w.shape[1], w.shape[0])
+    with torch.no_grad():
+        layer.weight.copy_(w)
+        layer.bias.copy_(torch.tensor(bias, dtype=torch.float32))
+    return layer
