@@ -216,12 +216,16 @@ def _implausibility(model, spec, n=300, seed=0):
 @pytest.mark.slow
 def test_ct_on_circles_learns_plausible_counterfactuals():
     spec = ct_plugin.load_dataset("circles", seed=0)
-    vanilla = ct_plugin.train(spec, strategy="vanilla", epochs=20, seed=0, quiet=True)
+    vanilla = ct_plugin.train(spec, strategy="vanilla", epochs=30, seed=0, quiet=True)
     # lambda_energy 0.5 (of the evaluation grid): with the reference's 5.0 about half of the
     # circles searches stall at the domain boundary, which the trainer then skips (see docs)
-    ct = ct_plugin.train(spec, strategy="ct", epochs=20, seed=0, quiet=True, generator_options={"lambda_energy": 0.5})
+    ct = ct_plugin.train(
+        spec, strategy="ct", epochs=30, seed=0, quiet=True, generator_options={"lambda_energy": 0.5}
+    )
     divergence = [r["div"] for r in ct.log]
-    assert np.mean(divergence[-5:]) < max(divergence[:5])  # falls from its early peak
+    # zero while nothing matures, then rises as counterfactuals mature, then falls as the model
+    # makes its counterfactuals as likely as real target-class samples
+    assert np.mean(divergence[-5:]) < 0.75 * max(divergence)
     assert np.mean([r["mature"] for r in ct.log[-5:]]) > 0.5  # most counterfactuals mature
     assert abs(ct.log[-1]["test_accuracy"] - vanilla.log[-1]["test_accuracy"]) < 0.02
     ip_vanilla, _ = _implausibility(vanilla.model, spec)
