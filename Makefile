@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt adapters/carla/install.py
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -c constraints.txt torch==2.13.0
 	$(PIP) install --quiet -c constraints.txt -e '.[dev,dice,carla]'
-	$(PY) -m ct_plugin.adapters.carla.install --quiet
+	$(PY) -m ct_plugin.adapters.carla.install --quiet -c constraints.txt
 	touch $(STAMP)
 
 demo: setup

@@ -1,1 +1,16 @@
-"""ct-plugin adapter for carla."""
+"""ct-plugin adapter for CARLA (carla-recourse 0.0.5), importable as ``ct_plugin.adapters.carla``.
+
+Modules (importing this package imports none of them and never imports CARLA):
+
+* :mod:`~ct_plugin.adapters.carla.plugin`: registers the ``carla-*`` generators and the
+  ``ct-plugin benchmark`` / ``ct-plugin carla`` commands (entry point ``carla``).
+* :mod:`~ct_plugin.adapters.carla.compat`: ``import_carla()``, the fixes that make CARLA 0.0.5 run
+  on Python >= 3.10 with current numpy, pandas, scikit-learn and torch, without TensorFlow.
+* :mod:`~ct_plugin.adapters.carla.install`: ``python -m ct_plugin.adapters.carla.install``.
+* :mod:`~ct_plugin.adapters.carla.wrappers`: our dataset as CARLA ``Data``, our model as CARLA
+  ``MLModel``, CARLA catalog models as a starting point for CT.
+* :mod:`~ct_plugin.adapters.carla.generators`: CARLA's recourse methods as counterfactual generators.
+* :mod:`~ct_plugin.adapters.carla.benchmark`: CARLA's ``Benchmark`` for trained runs.
+
+See ``docs/carla.md``.
+"""

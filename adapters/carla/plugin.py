@@ -177,7 +177,12 @@ def ct_plugin_add_commands(subparsers: Any) -> None:
 def _run_install(args: argparse.Namespace) -> int:
     from ct_plugin.adapters.carla import install as install_module
 
-    return install_module.install(dry_run=args.dry_run, actionable_recourse=args.with_actionable_recourse)
+    return install_module.install(
+        dry_run=args.dry_run,
+        actionable_recourse=args.with_actionable_recourse,
+        constraint=args.constraint,
+        quiet=args.quiet,
+    )
 
 
 def _run_status(args: argparse.Namespace) -> int:

@@ -1,0 +1,360 @@
+"""``ct-plugin benchmark``: trained runs against CARLA's recourse methods, with CARLA's ``Benchmark``.
+
+For every (run, method) pair, CARLA's ``Benchmark(mlmodel, method, factuals).run_benchmark()``
+computes its own metrics (Distance_1..4 = L0/L1/L2/L-inf in CARLA's [0, 1] space,
+Constraint_Violation, Redundancy, y-Nearest-Neighbours, Success_Rate, Average_Time); this module
+adds ours, computed in our standardised encoding on the same counterfactuals:
+
+* ``validity``: share of factuals whose counterfactual the model assigns to class 1 (failures are
+  invalid),
+* ``cost_l1``: mean L1 distance of the valid counterfactuals to their factuals,
+* ``ip``: mean L2 distance of each valid counterfactual to the training samples of class 1 (implausibility),
+* ``ip_star``: unbiased squared MMD (Gaussian kernel, median-heuristic bandwidth) between the
+  valid counterfactuals and the class-1 training samples,
+
+(IP and IP* are :mod:`ct_plugin.evaluation.metrics`' own functions.)
+* ``violations``: mean number of violated ct-plugin constraints (mutability, domain, one-hot)
+  per returned counterfactual, as CARLA returned it (no repair),
+* ``failed``: factuals on which the method raised (they count as "no counterfactual"; a method
+  that raises on every factual gets an ``error`` column instead of metrics, and the other pairs
+  go on).
+
+Every pair uses the same factuals: a seeded draw of test rows that every model predicts as class 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ct_plugin.adapters.carla.compat import import_carla, quiet
+from ct_plugin.adapters.carla.generators import METHODS, CarlaGenerator, RowwiseFallback, _torch_threads
+from ct_plugin.constraints import SearchConstraints
+from ct_plugin.data.spec import DatasetSpec
+from ct_plugin.errors import CTPluginError
+from ct_plugin.evaluation import metrics
+from ct_plugin.torch_utils import frozen
+
+carla = import_carla()
+
+CARLA_COLUMNS = (
+    "Distance_1",
+    "Distance_2",
+    "Distance_3",
+    "Distance_4",
+    "Constraint_Violation",
+    "Redundancy",
+    "y-Nearest-Neighbours",
+    "Success_Rate",
+    "Average_Time",
+)
+OUR_COLUMNS = ("validity", "cost_l1", "ip", "ip_star", "violations")
+
+
+@dataclass
+class BenchmarkModel:
+    """One model to benchmark: a label for the table, the module, and the spec it was trained on."""
+
+    label: str
+    model: torch.nn.Module
+    spec: DatasetSpec
+    strategy: str = ""
+
+
+def _predict(model: torch.nn.Module, X: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model(torch.as_tensor(X, dtype=torch.float32)).argmax(dim=1).cpu().numpy()
+
+
+def select_factuals(models: Sequence[BenchmarkModel], n: int, seed: int) -> np.ndarray:
+    """Indices of up to ``n`` test rows, in a seeded order, that every model predicts as class 0."""
+    spec = models[0].spec
+    order = np.random.default_rng(seed).permutation(len(spec.X_test))
+    negative = np.ones(len(order), dtype=bool)
+    for entry in models:
+        with frozen(entry.model):
+            negative &= _predict(entry.model, spec.X_test[order]) == 0
+    chosen = order[negative][:n]
+    if len(chosen) == 0:
+        raise CTPluginError("no test row is predicted negative (class 0) by every model; nothing to explain")
+    return chosen
+
+
+def _check_same_encoding(models: Sequence[BenchmarkModel], dataset: str | None) -> None:
+    first = models[0].spec
+    for entry in models:
+        spec = entry.spec
+        if dataset is not None and spec.name != dataset:
+            raise CTPluginError(f"run {entry.label!r} was trained on dataset {spec.name!r}, not {dataset!r}")
+        same = (
+            spec.feature_names == first.feature_names
+            and np.allclose(spec.mean, first.mean)
+            and np.allclose(spec.scale, first.scale)
+            and spec.X_test.shape == first.X_test.shape
+        )
+        if not same:
+            raise CTPluginError(
+                f"run {entry.label!r} uses a different encoding or split of the data than "
+                f"{models[0].label!r} "
+                "(train the runs with the same dataset options and seed), so they cannot share factuals"
+            )
+
+
+def benchmark_pair(
+    entry: BenchmarkModel,
+    method: str,
+    rows: np.ndarray,
+    *,
+    seed: int = 0,
+    threads: int | None = 1,
+    reference_size: int = 1000,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """CARLA's Benchmark plus our metrics for one (model, method) pair.
+
+    Returns the summary row (column means of CARLA's table plus our metrics) and CARLA's raw table.
+    """
+    key = method.removeprefix("carla-")
+    if key not in METHODS:
+        raise CTPluginError(f"unknown CARLA method {method!r}; known: {', '.join('carla-' + m for m in METHODS)}")
+    spec = entry.spec
+    generator = CarlaGenerator(key, threads=threads, seed=seed)
+    started = time.perf_counter()
+    rng_state = (np.random.get_state(), torch.get_rng_state())
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        with frozen(entry.model), quiet(), _torch_threads(threads):
+            generator.fit(spec)
+            mlmodel, recourse = generator.recourse_method(entry.model, desired=1)
+            factuals = mlmodel.data.frame(spec.X_test[rows], spec.y_test[rows])  # fresh 0..n-1 index
+            safe = RowwiseFallback(recourse, mlmodel.data.columns)
+            bench = carla.Benchmark(mlmodel, safe, factuals)
+            table = bench.run_benchmark()
+            answers = bench._counterfactuals.reset_index(drop=True)
+    finally:
+        np.random.set_state(rng_state[0])
+        torch.set_rng_state(rng_state[1])
+    seconds = time.perf_counter() - started
+
+    X = spec.X_test[rows]
+    returned = ~answers[mlmodel.data.columns].isna().any(axis=1).to_numpy()
+    cf = np.full_like(X, np.nan, dtype=np.float64)
+    if returned.any():
+        cf[returned] = mlmodel.data.from_carla(answers.loc[returned, mlmodel.data.columns])
+    with frozen(entry.model):
+        predicted = np.full(len(X), -1)
+        if returned.any():
+            predicted[returned] = _predict(entry.model, cf[returned].astype(np.float32))
+    valid = predicted == 1
+    constraints = SearchConstraints.from_spec(spec)
+    if returned.any():
+        counts = constraints.violations(
+            torch.as_tensor(cf[returned], dtype=torch.float32), torch.as_tensor(X[returned])
+        )
+        violations = float(counts.float().mean())
+    else:
+        violations = math.nan
+    reference = spec.X_train[spec.y_train == 1]
+    if len(reference) > reference_size:
+        reference = reference[np.random.default_rng(seed).choice(len(reference), reference_size, replace=False)]
+    row: dict[str, Any] = {
+        "dataset": spec.name,
+        "model": entry.label,
+        "strategy": entry.strategy,
+        "method": method,
+        "n_factuals": len(rows),
+    }
+    for column in CARLA_COLUMNS:
+        values = pd.to_numeric(table[column], errors="coerce") if column in table else pd.Series(dtype=float)
+        row[column] = float(values.mean()) if values.notna().any() else math.nan
+    row["validity"] = float(valid.mean())
+    row["cost_l1"] = float(np.abs(cf[valid] - X[valid]).sum(axis=1).mean()) if valid.any() else math.nan
+    row["ip"], row["ip_star"] = _plausibility(cf[valid], reference)
+    row["violations"] = violations
+    row["failed"] = safe.failures
+    row["seconds"] = seconds
+    return row, table
+
+
+def _plausibility(counterfactuals: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """(IP, IP*) of valid counterfactuals against the class-1 training samples, with the core's metrics."""
+    if len(counterfactuals) == 0:
+        return math.nan, math.nan
+    cf = torch.as_tensor(counterfactuals, dtype=torch.float32)
+    samples = torch.as_tensor(reference, dtype=torch.float32)
+    ip = float(metrics.implausibility(cf, samples).mean())
+    if len(cf) < 2:
+        return ip, math.nan
+    targets = torch.ones(len(cf), dtype=torch.long)
+    return ip, metrics.ip_star(cf, targets, {1: samples})
+
+
+def run_benchmark(
+    models: Sequence[BenchmarkModel],
+    methods: Sequence[str],
+    *,
+    n_factuals: int = 20,
+    seed: int = 0,
+    threads: int | None = 1,
+    dataset: str | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Benchmark every (model, method) pair on the same factuals; one summary row per pair."""
+    if not models:
+        raise CTPluginError("no models to benchmark")
+    if not methods:
+        raise CTPluginError("no methods to benchmark")
+    if n_factuals <= 0:
+        raise CTPluginError(f"n_factuals must be positive, got {n_factuals}")
+    _check_same_encoding(models, dataset)
+    rows = select_factuals(models, n_factuals, seed)
+    pairs = [(entry, method) for entry in models for method in methods]
+    from tqdm.auto import tqdm
+
+    results = []
+    bar = tqdm(pairs, desc="benchmark", unit="pair", disable=not progress)
+    for entry, method in bar:
+        bar.set_postfix_str(f"{entry.label} / {method}")
+        try:
+            row, _ = benchmark_pair(entry, method, rows, seed=seed, threads=threads)
+        except CTPluginError:
+            raise
+        except Exception as exc:  # one method failing must not lose the other pairs' results
+            row = {
+                "dataset": entry.spec.name,
+                "model": entry.label,
+                "strategy": entry.strategy,
+                "method": method,
+                "n_factuals": len(rows),
+                "error": f"{type(exc).__name__}: {exc}".strip(),
+            }
+            bar.write(f"{entry.label} / {method} failed: {row['error']}")
+        results.append(row)
+    bar.close()
+    return pd.DataFrame(results)
+
+
+def to_markdown(table: pd.DataFrame, digits: int = 3) -> str:
+    """A GitHub-flavoured Markdown table (no extra dependency)."""
+    columns = list(table.columns)
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float | np.floating):
+            return "nan" if math.isnan(value) else f"{value:.{digits}f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for _, record in table.iterrows():
+        lines.append("| " + " | ".join(cell(record[c]) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(table: pd.DataFrame, path: Path) -> None:
+    """Grouped bars per method, one bar per model, for validity, cost, IP and CARLA's success rate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [
+        ("validity", "validity (ours)"),
+        ("Success_Rate", "CARLA Success_Rate"),
+        ("cost_l1", "L1 cost (ours)"),
+        ("ip", "IP (ours, lower is better)"),
+    ]
+    methods = list(dict.fromkeys(table["method"]))
+    labels = list(dict.fromkeys(table["model"]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.8))
+    width = 0.8 / max(len(labels), 1)
+    for axis, (column, title) in zip(axes, metrics):
+        for k, label in enumerate(labels):
+            part = table[table["model"] == label].set_index("method").reindex(methods)
+            axis.bar(np.arange(len(methods)) + k * width, part[column].to_numpy(dtype=float), width, label=label)
+        axis.set_xticks(np.arange(len(methods)) + width * (len(labels) - 1) / 2)
+        axis.set_xticklabels([m.removeprefix("carla-") for m in methods], rotation=45, ha="right")
+        axis.set_title(title)
+    axes[-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    fig.suptitle(f"CARLA benchmark: {table['dataset'].iloc[0]}, {int(table['n_factuals'].iloc[0])} factuals")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_outputs(table: pd.DataFrame, out: str | Path, command: str = "", wall: float | None = None) -> list[Path]:
+    """Write ``benchmark.csv``, ``benchmark.md`` and ``benchmark.png`` into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path, png_path = out / "benchmark.csv", out / "benchmark.md", out / "benchmark.png"
+    table.to_csv(csv_path, index=False)
+    header = ""
+    if command:
+        header += f"Command: `{command}`\n\n"
+    if wall is not None:
+        header += f"Wall time: {wall:.0f} s\n\n"
+    shown = table.drop(columns=["dataset"]).rename(columns={"y-Nearest-Neighbours": "yNN"})
+    md_path.write_text(header + to_markdown(shown))
+    plot(table, png_path)
+    return [csv_path, md_path, png_path]
+
+
+def _available_methods() -> list[str]:
+    from ct_plugin.registry import get_registry
+
+    registry = get_registry()
+    return [item.name for item in registry.items("generator") if item.extra.get("host") == "carla" and item.available]
+
+
+def run_benchmark_command(args: argparse.Namespace) -> int:
+    """The ``ct-plugin benchmark`` command."""
+    import shlex
+    import sys
+
+    from ct_plugin.registry import get_registry
+
+    try:
+        from ct_plugin import load_run
+    except ImportError as exc:  # pragma: no cover - the core provides it
+        raise CTPluginError("this ct-plugin has no load_run; cannot read run directories") from exc
+
+    methods = (
+        _available_methods()
+        if args.methods.strip() == "all"
+        else [m.strip() for m in args.methods.split(",") if m.strip()]
+    )
+    registry = get_registry()
+    for method in methods:
+        item = registry.get("generator", method)  # unknown/unavailable names: clear error
+        if item.extra.get("host") != "carla":
+            raise CTPluginError(f"generator {method!r} is not a CARLA method; benchmark takes carla-* names")
+    models = []
+    for run_dir in args.runs:
+        run = load_run(run_dir)
+        models.append(
+            BenchmarkModel(label=Path(run_dir).name, model=run.model, spec=run.spec, strategy=run.config.strategy)
+        )
+    started = time.perf_counter()
+    table = run_benchmark(
+        models,
+        methods,
+        n_factuals=args.n_factuals,
+        seed=args.seed,
+        threads=args.threads,
+        dataset=args.dataset,
+        progress=not args.quiet,
+    )
+    wall = time.perf_counter() - started
+    command = "ct-plugin " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    paths = write_outputs(table, args.out, command=command, wall=wall)
+    if not args.quiet:
+        print(to_markdown(table.drop(columns=["dataset"])))
+    print(f"wrote {', '.join(str(p) for p in paths)} ({wall:.0f} s)")
+    return 0
