@@ -5,7 +5,7 @@ Mutability codes: 0 = both, 1 = increase only, 2 = decrease only, 3 = none (immu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -22,6 +22,9 @@ class SearchConstraints:
     upper: torch.Tensor
     mutability: torch.Tensor
     onehot_groups: list[torch.Tensor]
+    _layout: tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_spec(cls, spec: DatasetSpec, device: torch.device | str = "cpu") -> SearchConstraints:
@@ -54,14 +57,24 @@ class SearchConstraints:
         """Boolean mask of immutable columns."""
         return self.mutability == NONE
 
+    def directions(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-column masks (may increase, may decrease)."""
+        code = self.mutability
+        return (code == BOTH) | (code == INCREASE), (code == BOTH) | (code == DECREASE)
+
     def mask_step(self, step: torch.Tensor) -> torch.Tensor:
         """Zero the forbidden part of a step: any move of immutable columns, the wrong sign of monotone ones."""
+        up, down = self.directions()
+        return torch.where(torch.where(step > 0, up, down), step, torch.zeros((), dtype=step.dtype, device=step.device))
+
+    def bounds(self, factual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-row (low, high) that :meth:`clamp` projects into (compute once per search)."""
+        low = torch.minimum(self.lower, factual)
+        high = torch.maximum(self.upper, factual)
         code = self.mutability
-        allowed = torch.ones_like(step, dtype=torch.bool)
-        allowed &= code != NONE
-        allowed &= ~((code == INCREASE) & (step < 0))
-        allowed &= ~((code == DECREASE) & (step > 0))
-        return torch.where(allowed, step, torch.zeros_like(step))
+        low = torch.where((code == INCREASE) | (code == NONE), factual, low)
+        high = torch.where((code == DECREASE) | (code == NONE), factual, high)
+        return low, high
 
     def clamp(self, x: torch.Tensor, factual: torch.Tensor) -> torch.Tensor:
         """Project into the domain bounds, widened per row so the factual itself is always feasible.
@@ -69,22 +82,39 @@ class SearchConstraints:
         Monotone and immutable columns are clamped against the factual too, so they cannot
         end up on the forbidden side even through the bounds.
         """
-        low = torch.minimum(self.lower, factual)
-        high = torch.maximum(self.upper, factual)
-        code = self.mutability
-        low = torch.where((code == INCREASE) | (code == NONE), factual, low)
-        high = torch.where((code == DECREASE) | (code == NONE), factual, high)
+        low, high = self.bounds(factual)
         return torch.maximum(torch.minimum(x, high), low)
 
+    def _onehot_layout(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+        """Groups padded to one width: column index (G, L), valid mask (G, L), flat columns, all equal width."""
+        if self._layout is None or self._layout[0].device != self.onehot_groups[0].device:
+            width = max(len(g) for g in self.onehot_groups)
+            device = self.onehot_groups[0].device
+            padded = torch.zeros(len(self.onehot_groups), width, dtype=torch.long, device=device)
+            valid = torch.zeros(len(self.onehot_groups), width, dtype=torch.bool, device=device)
+            for i, group in enumerate(self.onehot_groups):
+                padded[i, : len(group)] = group
+                valid[i, : len(group)] = True
+            self._layout = (padded, valid, padded[valid], bool(valid.all()))
+        return self._layout
+
     def project_onehot(self, x: torch.Tensor) -> torch.Tensor:
-        """Replace each one-hot group's relaxed values by a valid one-hot (argmax)."""
+        """Replace each one-hot group's relaxed values by a valid one-hot (argmax; the first maximum wins).
+
+        All groups at once: the group columns are gathered into an (n, groups, width) block
+        (narrower groups padded with -inf), so the cost does not grow with the number of groups.
+        """
         if not self.onehot_groups:
             return x
-        x = x.clone()
-        for group in self.onehot_groups:  # loop over features, not samples
-            block = x[:, group]
-            x[:, group] = torch.nn.functional.one_hot(block.argmax(dim=1), len(group)).to(x.dtype)
-        return x
+        padded, valid, flat, equal = self._onehot_layout()
+        n, (groups, width) = len(x), padded.shape
+        block = x.index_select(1, padded.flatten()).view(n, groups, width)
+        if not equal:
+            block = block.masked_fill(~valid, float("-inf"))
+        hot = torch.zeros_like(block).scatter_(2, block.argmax(dim=2, keepdim=True), 1.0).view(n, groups * width)
+        if not equal:
+            hot = hot[:, valid.flatten()]
+        return x.index_copy(1, flat, hot)
 
     def violations(self, x: torch.Tensor, factual: torch.Tensor, atol: float = 1e-6) -> torch.Tensor:
         """Per-row count of violated constraints (mutability, bounds, one-hot validity)."""

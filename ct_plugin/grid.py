@@ -71,6 +71,8 @@ BASE_COLUMNS = (
 )
 #: figures that depend on the machine's speed, left out of comparisons of tables
 TIMING_COLUMNS = frozenset({"epoch_seconds", "search_seconds", "train_seconds"})
+#: keys of the optional [evaluate] table (see :func:`evaluate_model`)
+EVALUATE_KEYS = frozenset({"enabled", "n_factuals", "epsilon", "seed", "max_samples"})
 RAY_INSTALL = "pip install 'ct-plugin[ray]'  (or: pip install 'ray[default]>=2.9')"
 
 
@@ -212,6 +214,9 @@ def parse_grid(values: dict[str, Any]) -> GridConfig:
     evaluate = values.get("evaluate", {})
     if not isinstance(evaluate, dict):
         raise CTPluginError("[evaluate] must be a table (enabled, n_factuals, epsilon)")
+    bad = sorted(set(evaluate) - EVALUATE_KEYS)
+    if bad:
+        raise CTPluginError(f"[evaluate]: unknown key(s) {bad}; valid: {', '.join(sorted(EVALUATE_KEYS))}")
     config = GridConfig(
         name=str(grid.get("name", "grid")),
         datasets=_as_list(grid["datasets"], "datasets"),
@@ -286,9 +291,10 @@ def summarise_log(log: list[dict[str, Any]]) -> dict[str, Any]:
 def evaluate_model(run_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
     """A few seeded test-time figures of a trained cell (the evaluation module's metrics).
 
-    ECCCo counterfactuals (tau 0.95, T 50) of ``n_factuals`` test rows: validity and mean
-    implausibility (IP) to the target class's training rows; and FGSM robust accuracy at
-    ``epsilon``. Returns an empty dict when the evaluation module is not there.
+    ECCCo counterfactuals (tau 0.95, T 50) of ``n_factuals`` (default 200) test rows drawn with
+    ``seed`` (default 0): validity and mean implausibility (IP) to at most ``max_samples``
+    (default 1000) training rows of the target class; and FGSM robust accuracy on the test split
+    at ``epsilon`` (default 0.1). Returns an empty dict when the evaluation module is not there.
     """
     try:
         from ct_plugin.evaluation import metrics

@@ -49,8 +49,8 @@ def ct_plugin_strategies():
 def ct_plugin_metrics():
     """Evaluation metrics this plugin provides.
 
-    Return a list of ``PluginItem`` whose ``factory()`` returns a callable
-    ``metric(context) -> float`` over a :class:`ct_plugin.metrics.MetricContext`.
+    Return a list of ``PluginItem`` whose ``factory(**options)`` returns a callable
+    ``metric(context) -> float`` over a :class:`ct_plugin.evaluation.metrics.MetricContext`.
     """
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -330,12 +331,14 @@ class Trainer:
             total = sum(self._weight(name) * value for name, value in losses.items())
             t1 = time.perf_counter()
             timing["loss_seconds"] += t1 - t0
-            bad = [name for name, value in losses.items() if not torch.isfinite(value)]
+            # one read of all loss values per batch (each .item() or bool() of a tensor is a sync)
+            values = dict(zip(losses, torch.stack([v.detach() for v in losses.values()]).tolist()))
+            bad = [name for name, value in values.items() if not math.isfinite(value)]
             if bad:
                 skipped += 1
-                values = ", ".join(f"{name}={losses[name].item()}" for name in bad)
+                shown = ", ".join(f"{name}={values[name]}" for name in bad)
                 warnings.warn(
-                    f"epoch {epoch + 1}, batch {b + 1}: non-finite loss term(s) {values}; update skipped",
+                    f"epoch {epoch + 1}, batch {b + 1}: non-finite loss term(s) {shown}; update skipped",
                     RuntimeWarning,
                     stacklevel=2,
                 )
@@ -343,13 +346,13 @@ class Trainer:
                 self.optimiser.zero_grad(set_to_none=True)
                 total.backward()
                 self.optimiser.step()
-                for name, value in losses.items():
-                    sums[name] = sums.get(name, 0.0) + value.item() * len(index)
+                for name, value in values.items():
+                    sums[name] = sums.get(name, 0.0) + value * len(index)
             timing["update_seconds"] += time.perf_counter() - t1
             correct += int((logits_batch.argmax(dim=1) == self.y[index]).sum())
             call_lifecycle(
                 "ct_plugin_batch_end",
-                BatchEvent(epoch, b, {k: float(v.item()) for k, v in losses.items()}, bool(bad), self.model),
+                BatchEvent(epoch, b, values, bool(bad), self.model),
             )
 
         used = max(n - skipped * config.batch_size, 1)
@@ -386,10 +389,14 @@ class Trainer:
         logits = self.model(torch.cat([x, cf.x_plus, cf.x_cf, cf.x_adv]))
         logits_x, logits_plus, logits_cf, logits_adv = torch.split(logits, [len(x), m, m, m])
         losses = {"yloss": objective.yloss(logits_x, y)}
-        if "div" in terms:
-            losses["div"] = objective.contrastive_divergence(logits_plus, logits_cf, cf.targets)
-        if "reg" in terms:
-            losses["reg"] = objective.energy_ridge(logits_plus, logits_cf, cf.targets)
+        if "div" in terms or "reg" in terms:
+            # the energies of x+ and x' once, for both terms
+            e_plus = objective.energy(logits_plus, cf.targets)
+            e_cf = objective.energy(logits_cf, cf.targets)
+            if "div" in terms:
+                losses["div"] = (e_plus - e_cf).mean()
+            if "reg" in terms:
+                losses["reg"] = (e_plus**2 + e_cf**2).mean()
         if "adv" in terms:
             losses["adv"] = objective.adversarial_loss(logits_adv, cf.labels)
         return losses, logits_x.detach()
@@ -456,6 +463,8 @@ def train(
     cfg = resolve_config(config, strategy=strategy, generator=generator, **overrides)
     if isinstance(data, DatasetSpec):
         cfg = cfg.replace(dataset=data.name)
+    elif isinstance(data, str):
+        cfg = cfg.replace(dataset=data)
     spec = _resolve_spec(data, cfg)
     _validate_spec(spec)
     module, description = _resolve_model(model, spec, cfg)

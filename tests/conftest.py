@@ -10,6 +10,9 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
+# the models in the tests are tiny: intra-op threads only add contention on a 2-core machine
+torch.set_num_threads(1)
+
 
 def shared_data_dir() -> Path:
     """../shared/data beside the checkout (or $CT_PLUGIN_DATA)."""

@@ -172,3 +172,20 @@ def test_revise_respects_constraints_and_caches_its_vae(tmp_path):
     again.fit(spec)  # loaded from the cache, identical weights
     for a, b in zip(generator.vae.parameters(), again.vae.parameters()):
         assert torch.equal(a, b)
+
+
+def test_gradient_clipping_caps_every_step():
+    # a very steep linear model: one plain SGD step jumps far; a clipped one moves at most step_size
+    model = linear_model([[0.0, 0.0], [40.0, 0.0]], [0.0, 0.0])
+    factual, target = torch.tensor([[-1.0, 0.0]]), torch.tensor([1])
+    free = SearchConstraints.unconstrained(2)
+    plain = GenericGenerator(step_size=0.25, lambda_cost=0.0).search(
+        model, factual, target, free, tau=0.99, max_steps=1, epsilon=0.3
+    )
+    clipped = GenericGenerator(step_size=0.25, lambda_cost=0.0, clip_grad=1.0).search(
+        model, factual, target, free, tau=0.99, max_steps=1, epsilon=0.3
+    )
+    assert plain.counterfactuals[0, 0].item() == pytest.approx(-1.0 + 0.25 * 40, rel=1e-4)
+    assert clipped.counterfactuals[0, 0].item() == pytest.approx(-0.75, abs=1e-6)
+    assert torch.equal(clipped.adversarial, clipped.counterfactuals)  # within epsilon: a nascent example exists
+    assert torch.equal(plain.adversarial, factual)  # the overshooting step left none

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -40,6 +41,37 @@ def _floats(text: str | None) -> tuple[float, ...] | None:
     return values
 
 
+def command_line(args: argparse.Namespace) -> str:
+    """The ``reproduce`` command that gives these settings (recorded in results.md)."""
+    parts = ["ct-plugin", "reproduce"]
+    if args.datasets:
+        parts += ["--datasets", ",".join(d.strip() for v in args.datasets for d in v.split(",") if d.strip())]
+    if args.quick:
+        parts.append("--quick")
+    for flag, value in (("--data-dir", args.data_dir), ("--out", args.out), ("--runs-dir", args.runs_dir),
+                        ("--results-md", args.results_md), ("--rounds", args.rounds), ("--seed", args.seed),
+                        ("--threads", args.threads)):
+        if value is not None and not (flag == "--seed" and value == 0) and not (flag == "--out" and value == "docs") \
+                and not (flag == "--runs-dir" and value == "runs/reproduce"):
+            parts += [flag, shlex.quote(str(value))]
+    return " ".join(parts)
+
+
+def _key_values(pairs: list[str] | None) -> dict[str, float | str] | None:
+    if not pairs:
+        return None
+    options: dict[str, float | str] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise CTPluginError(f"--posthoc-option expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            options[key.strip().replace("-", "_")] = float(value)
+        except ValueError:
+            options[key.strip().replace("-", "_")] = value
+    return options
+
+
 def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -51,12 +83,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ct_plugin.evaluation.protocol import ProtocolConfig, evaluate_runs, load_runs, replace_config
     from ct_plugin.evaluation.report import summary_markdown, write_evaluation
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    # small models: one thread each is fastest, and keeps a shared machine usable
+    torch.set_num_threads(args.threads or 1)
     runs = load_runs(args.run_dirs)
     config = replace_config(
         ProtocolConfig(),
         generator=args.posthoc,
+        generator_options=_key_values(args.posthoc_option),
         lambda_energies=_floats(args.lambda_energy),
         tau=args.tau,
         max_steps=args.max_steps,
@@ -78,7 +111,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     """``ct-plugin reproduce``."""
     import torch
 
-    from ct_plugin.evaluation.reproduce import DATASETS, ReproduceSettings, command_line, run_reproduce
+    from ct_plugin.evaluation.reproduce import DATASETS, ReproduceSettings, run_reproduce
 
     # small models: one thread each is fastest, and keeps a shared machine usable
     torch.set_num_threads(args.threads or 1)
@@ -86,7 +119,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     settings = ReproduceSettings.for_mode(args.quick, seed=args.seed, rounds=args.rounds)
     out = Path(args.out)
     runs_dir = Path(args.runs_dir)
-    result = run_reproduce(datasets, settings, out, runs_dir, args.data_dir, command_line(), log=_progress,
+    result = run_reproduce(datasets, settings, out, runs_dir, args.data_dir, command_line(args), log=_progress,
                            results_md=Path(args.results_md) if args.results_md else None)
     from ct_plugin.evaluation.report import markdown_table
 
@@ -105,6 +138,8 @@ def register_commands(subparsers) -> None:
     ev.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories; the first is the reference")
     ev.add_argument("--posthoc", default=None, metavar="GENERATOR",
                     help="post-hoc generator for test-time counterfactuals (default eccco)")
+    ev.add_argument("--posthoc-option", action="append", metavar="KEY=VALUE",
+                    help="option of the post-hoc generator, e.g. step_size=0.05 (repeatable)")
     ev.add_argument("--out", help="output folder (default evaluation/<dataset>)")
     ev.add_argument("--lambda-energy", help="comma-separated ECCCo energy weights (default 0.1,0.5,1,5,10)")
     ev.add_argument("--tau", type=float, help="decision threshold of the main setting (default 0.95)")
@@ -114,7 +149,7 @@ def register_commands(subparsers) -> None:
     ev.add_argument("--n-factuals", type=int, help="factuals per round (default 100)")
     ev.add_argument("--epsilons", help="comma-separated robust-accuracy grid (default 0,0.01,...,0.1)")
     ev.add_argument("--seed", type=int, help="seed of every draw (default 0)")
-    ev.add_argument("--threads", type=int, help="torch CPU threads")
+    ev.add_argument("--threads", type=int, help="torch CPU threads (default 1)")
     ev.set_defaults(func=cmd_evaluate)
 
     rp = subparsers.add_parser(

@@ -1,0 +1,136 @@
+"""Write an :class:`~ct_plugin.evaluation.protocol.Evaluation` as CSV files, a Markdown report and PNGs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from ct_plugin.evaluation import plots
+from ct_plugin.evaluation.protocol import Evaluation
+
+METRIC_NAMES = {
+    "validity": "validity (tau 0.95)",
+    "ip": "IP (mean L2 to X+)",
+    "ip_star": "IP* (MMD^2)",
+    "redundancy": "redundancy",
+    "mean_steps": "mean search steps",
+    "seconds_per_cf": "seconds per CF",
+    "cost": "cost, protected (L1)",
+    "validity_protected": "validity, protected (tau 0.5)",
+}
+
+
+def fmt(value: float, digits: int = 3) -> str:
+    """Number for a Markdown table (``-`` for nan)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if abs(value) and (abs(value) < 10 ** -digits or abs(value) >= 1e5):
+        return f"{value:.2e}"
+    return f"{value:.{digits}f}"
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A DataFrame of strings as a GitHub Markdown table."""
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
+
+
+def summary_markdown(ev: Evaluation) -> str:
+    """Metric x run table of mean ± standard error, with the reduction vs the reference."""
+    rows = []
+    comparison = ev.comparison.set_index(["run", "metric"]) if len(ev.comparison) else None
+    for metric in dict.fromkeys(ev.summary.metric):
+        row = {"metric": METRIC_NAMES.get(metric, metric)}
+        for label in ev.labels:
+            s = ev.summary[(ev.summary.run == label) & (ev.summary.metric == metric)].iloc[0]
+            cell = f"{fmt(s['mean'])} ± {fmt(s['se'])}"
+            if comparison is not None and (label, metric) in comparison.index:
+                c = comparison.loc[(label, metric)]
+                cell += f" ({fmt(c['reduction_pct'], 1)}%{'*' if c['significant'] else ''})"
+            row[label] = cell
+        rows.append(row)
+    return markdown_table(pd.DataFrame(rows))
+
+
+def robustness_markdown(ev: Evaluation) -> str:
+    """Clean accuracy and accuracy at the largest epsilon per run and attack."""
+    top = max(ev.config.epsilons)
+    rows = []
+    for label in ev.labels:
+        part = ev.robustness[ev.robustness.run == label]
+        clean = part[(part.epsilon == 0.0) & (part.attack == "fgsm")].accuracy
+        row = {"run": label, "clean accuracy": fmt(float(clean.iloc[0]) if len(clean) else float("nan"))}
+        for attack in ("fgsm", "pgd"):
+            acc = part[(part.epsilon == top) & (part.attack == attack)].accuracy
+            row[f"{attack.upper()} eps={top:g}"] = fmt(float(acc.iloc[0]) if len(acc) else float("nan"))
+        rows.append(row)
+    return markdown_table(pd.DataFrame(rows))
+
+
+def write_evaluation(ev: Evaluation, out: str | Path) -> list[Path]:
+    """Write CSVs, ``evaluation.md`` and the figures of one evaluation into ``out``; return the paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    spec = ev.spec
+    files: list[Path] = []
+    for name in ("rounds", "summary", "comparison", "robustness", "attribution"):
+        path = out / f"{name}.csv"
+        getattr(ev, name).to_csv(path, index=False)
+        files.append(path)
+    if ev.row_attribution is not None:
+        ev.row_attribution.to_csv(out / "attribution_rows.csv", index=False)
+        files.append(out / "attribution_rows.csv")
+    figures = [
+        plots.plot_robustness(ev.robustness, out / "robust_accuracy.png", f"{ev.dataset}: robust accuracy"),
+        plots.plot_attribution(ev.attribution, out / "integrated_gradients.png", f"{ev.dataset}: IG on protected",
+                               ev.row_attribution),
+    ]
+    if spec.n_features == 2:
+        panels = [
+            {"model": run.model, "example": ev.examples[label], "title": label}
+            for label, run in zip(ev.labels, ev.runs, strict=True)
+        ]
+        figures.append(plots.plot_decision_panels(panels, spec, out / "decision_regions.png", ev.dataset))
+    if spec.image_shape:
+        figures.append(plots.plot_image_counterfactuals(ev.examples, spec, out / "counterfactual_images.png"))
+        figures.append(plots.plot_ig_maps(ev.ig_maps, spec, out / "ig_maps.png"))
+    files += figures
+    cfg = ev.config
+    lambdas = ", ".join(f"{v:g}" for v in cfg.lambda_energies)
+    text = [
+        f"# Evaluation on {ev.dataset}",
+        "",
+        f"Runs: {', '.join(f'`{label}` ({run.path})' for label, run in zip(ev.labels, ev.runs, strict=True))}. "
+        f"Reference: `{ev.labels[0]}`.",
+        "",
+        f"Post-hoc generator `{cfg.generator}` (lambda_energy in {{{lambdas}}}), tau {cfg.tau}, T {cfg.max_steps}; "
+        f"protected setting: tau {cfg.cost_tau}, protected features ({', '.join(spec.protected[:4])}"
+        f"{', ...' if len(spec.protected) > 4 else ''}) immutable. {cfg.rounds} bootstrap rounds of "
+        f"{cfg.n_factuals} test factuals, seed {cfg.seed}. Mean ± standard error over rounds; "
+        f"(x%) = reduction vs the reference, * = the {int(cfg.confidence * 100)}% bootstrap interval of the "
+        "paired difference excludes 0.",
+        "",
+        summary_markdown(ev),
+        "",
+        "## Robust accuracy",
+        "",
+        robustness_markdown(ev),
+        "",
+        "## Integrated gradients",
+        "",
+        markdown_table(ev.attribution.assign(protected_share=ev.attribution.protected_share.map(fmt),
+                                             uniform_share=ev.attribution.uniform_share.map(fmt))),
+        "",
+        *[f"![{p.stem}]({p.name})" for p in figures],
+        "",
+        f"Evaluation wall time: {ev.seconds:.1f} s.",
+        "",
+    ]
+    md = out / "evaluation.md"
+    md.write_text("\n".join(text))
+    files.append(md)
+    return files
