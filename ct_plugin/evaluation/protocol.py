@@ -187,12 +187,16 @@ def build_posthoc(name: str, options: dict[str, Any], lambda_energy: float | Non
 
 
 def accepts_lambda_energy(name: str) -> bool:
-    """Whether the generator's factory takes a ``lambda_energy`` option."""
+    """Whether the generator's factory names a ``lambda_energy`` parameter.
+
+    Factories that only take ``**options`` (the DiCE and CARLA adapters) do not count: they
+    would reject the option, and an energy weight means nothing to them.
+    """
     try:
         params = inspect.signature(get_registry().get("generator", name).factory).parameters
     except (TypeError, ValueError):
         return False
-    return "lambda_energy" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    return "lambda_energy" in params
 
 
 def search_paths(

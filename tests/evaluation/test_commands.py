@@ -134,3 +134,15 @@ def test_quick_reproduction_on_circles(tmp_path):
     before = (out / "results/table.csv").read_text()
     assert main(argv) == 0
     assert (out / "results/table.csv").read_text() == before
+
+
+@pytest.mark.dice
+def test_evaluate_with_dice_as_posthoc_explainer(runs, tmp_path, capsys):
+    pytest.importorskip("dice_ml", reason="dice-ml is not installed (pip install 'ct-plugin[dice]')")
+    out = tmp_path / "eval-dice"
+    argv = ["evaluate", str(runs["baseline"]), str(runs["ct"]), "--out", str(out), "--posthoc", "dice-random",
+            "--rounds", "2", "--n-factuals", "4", "--epsilons", "0,0.1"]
+    assert main(argv) == 0, capsys.readouterr().err
+    rounds = pd.read_csv(out / "rounds.csv")
+    assert len(rounds) > 0 and rounds["validity"].notna().all()
+    assert (out / "evaluation.md").stat().st_size > 0
