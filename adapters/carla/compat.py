@@ -244,11 +244,9 @@ def _fix_numpy_aliases() -> bool:
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            try:
-                getattr(np, name)
-                continue  # still provided by numpy itself (numpy 1.x, possibly with a warning)
-            except AttributeError:
-                pass
+            still_provided = hasattr(np, name)  # numpy 1.x, possibly with a deprecation warning
+        if still_provided:
+            continue
         setattr(np, name, getattr(np, value) if isinstance(value, str) else value)
         changed = True
     return changed
