@@ -100,14 +100,17 @@ def write_evaluation(ev: Evaluation, out: str | Path) -> list[Path]:
         figures.append(plots.plot_ig_maps(ev.ig_maps, spec, out / "ig_maps.png"))
     files += figures
     cfg = ev.config
+    from ct_plugin.evaluation.protocol import accepts_lambda_energy
+
     lambdas = ", ".join(f"{v:g}" for v in cfg.lambda_energies)
+    energy_grid = f" (lambda_energy in {{{lambdas}}})" if accepts_lambda_energy(cfg.generator) else ""
     text = [
         f"# Evaluation on {ev.dataset}",
         "",
         f"Runs: {', '.join(f'`{label}` ({run.path})' for label, run in zip(ev.labels, ev.runs, strict=True))}. "
         f"Reference: `{ev.labels[0]}`.",
         "",
-        f"Post-hoc generator `{cfg.generator}` (lambda_energy in {{{lambdas}}}), tau {cfg.tau}, T {cfg.max_steps}; "
+        f"Post-hoc generator `{cfg.generator}`{energy_grid}, tau {cfg.tau}, T {cfg.max_steps}; "
         f"protected setting: tau {cfg.cost_tau}, protected features ({', '.join(spec.protected[:4])}"
         f"{', ...' if len(spec.protected) > 4 else ''}) immutable. {cfg.rounds} bootstrap rounds of "
         f"{cfg.n_factuals} test factuals, seed {cfg.seed}. Mean ± standard error over rounds; "
