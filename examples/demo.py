@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/demo")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # tiny model: more threads only add overhead
     out = Path(args.out)
     spec = ct_plugin.load_dataset(args.dataset, seed=args.seed)
     print(spec.summary())
@@ -92,8 +92,9 @@ def main() -> None:
             models[strategy] = ct_plugin.load_model(run_dir)
             print(f"{strategy}: reusing {run_dir}")
             continue
-        print(f"training {strategy} for {args.epochs} epochs ...")
-        result = ct_plugin.train(spec, strategy=strategy, epochs=args.epochs, seed=args.seed, out=run_dir)
+        print(f"training {strategy} for {args.epochs} epochs ...", end=" ", flush=True)
+        result = ct_plugin.train(spec, strategy=strategy, epochs=args.epochs, seed=args.seed, out=run_dir, quiet=True)
+        print(f"{sum(r['epoch_seconds'] for r in result.log):.1f} s -> {run_dir}")
         models[strategy] = result.model
     rows = {name: summarise(model, spec) for name, model in models.items()}
     print(f"\n{'':<16}{'baseline':>12}{'CT':>12}{'change':>10}")
