@@ -148,21 +148,11 @@ def test_benchmark_pair_has_every_carla_metric():
     spec = adult(2000)
     model = train_mlp(spec, epochs=5)
     entry = BenchmarkModel("mlp", model, spec)
-    from ct_plugin.adapters.carla.benchmark import select_factuals
+    from ct_plugin.adapters.carla.benchmark import CARLA_COLUMNS, select_factuals
 
     rows = select_factuals([entry], 5, seed=0)
     row, table = benchmark_pair(entry, "carla-growing-spheres", rows)
-    for column in (
-        "Distance_1",
-        "Distance_2",
-        "Distance_3",
-        "Distance_4",
-        "Constraint_Violation",
-        "Redundancy",
-        "y-Nearest-Neighbours",
-        "Success_Rate",
-        "Average_Time",
-    ):
+    for column in CARLA_COLUMNS:
         assert column in table.columns and table[column].notna().any(), column
         assert not math.isnan(row[column]), column
     for column in ("validity", "cost_l1", "ip", "ip_star", "violations"):
