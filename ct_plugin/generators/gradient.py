@@ -32,6 +32,29 @@ def check_search_settings(tau: float, max_steps: int, epsilon: float) -> None:
     _check_positive("epsilon", epsilon)
 
 
+def energy_decay_factor(step: int, max_steps: int) -> float:
+    """The reference's decaying multiplier of the energy penalty: ``a * (b + t)^(-0.9)``.
+
+    ``b = round(T / 25)``, ``a = b / 10`` and ``t = step + 1`` (steps taken so far + 1), as
+    CounterfactualExplanations.jl computes it (METHOD.md section 2). For ``T = 30``: ``b = 1``,
+    ``a = 0.1``, so the factor is 0.054 at the first step and 0.0045 at the 30th; for ``T < 13``,
+    ``b = 0`` and the energy term vanishes. Julia's ``round`` rounds half to even, like Python's.
+    """
+    b = round(max_steps / 25)
+    if b == 0:
+        return 0.0
+    return (b / 10) * (b + step + 1) ** -0.9
+
+
+#: named sets of ECCCo settings: ``"project"`` is this project's historical default, ``"reference"``
+#: the settings the reference's experiments ran with (METHOD.md section 2)
+ECCCO_PRESETS: dict[str, dict[str, object]] = {
+    "project": {"step_size": 0.25, "energy_reg": 0.1, "energy_decay": False, "onehot_steps": "relaxed"},
+    "reference": {"step_size": 0.1, "energy_reg": 1e-3, "energy_decay": True, "onehot_steps": "projected"},
+}
+ONEHOT_STEPS = ("relaxed", "projected")
+
+
 def clip_rows(grad: torch.Tensor, max_norm: float) -> torch.Tensor:
     """Scale each row of ``grad`` so that its L-inf norm is at most ``max_norm``."""
     norm = grad.abs().amax(dim=1, keepdim=True)
@@ -61,24 +84,42 @@ class GradientSearch(CounterfactualGenerator):
         lambda_energy: float = 0.0,
         energy_reg: float = 0.1,
         clip_grad: float | None = None,
+        energy_decay: bool = False,
+        onehot_steps: str = "relaxed",
     ):
         self.step_size = _check_positive("step_size", step_size, allow_zero=False)
         self.clip_grad = None if clip_grad is None else _check_positive("clip_grad", clip_grad, allow_zero=False)
         self.lambda_cost = _check_positive("lambda_cost", lambda_cost)
         self.lambda_energy = _check_positive("lambda_energy", lambda_energy)
         self.energy_reg = _check_positive("energy_reg", energy_reg)
+        if not isinstance(energy_decay, bool):
+            raise CTPluginError(f"energy_decay must be true or false, got {energy_decay!r}")
+        self.energy_decay = energy_decay
+        if onehot_steps not in ONEHOT_STEPS:
+            raise CTPluginError(f"onehot_steps must be one of {', '.join(ONEHOT_STEPS)}, got {onehot_steps!r}")
+        self.onehot_steps = onehot_steps
 
-    def penalty(self, logits: torch.Tensor, targets: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Per-row generator penalty added to yloss and cost: lambda_energy * (E + energy_reg * E^2).
+    def energy_weight(self, step: int, max_steps: int) -> float:
+        """The energy weight at search step ``step`` (0-based): constant, or decaying like the reference's."""
+        if not self.energy_decay:
+            return self.lambda_energy
+        return self.lambda_energy * energy_decay_factor(step, max_steps)
 
-        The small ridge on the energy is the reference implementation's (CounterfactualExplanations.jl
-        ``energy_constraint``, ``reg_strength=0.1``): without it, a model whose target logit keeps
-        growing away from the data drags x' there instead of into the target class.
+    def penalty(
+        self, logits: torch.Tensor, targets: torch.Tensor, x: torch.Tensor, weight: float | None = None
+    ) -> torch.Tensor:
+        """Per-row generator penalty added to yloss and cost: weight * (E + energy_reg * E^2).
+
+        ``weight`` defaults to ``lambda_energy``; with ``energy_decay`` the search passes the decayed
+        weight of the current step. The small ridge on the energy keeps a model whose target logit
+        keeps growing away from the data from dragging x' there; the reference's experiments ran
+        with ``energy_reg = 1e-3`` (preset ``reference``), this project's default is 0.1.
         """
-        if self.lambda_energy == 0:
+        weight = self.lambda_energy if weight is None else weight
+        if weight == 0:
             return torch.zeros(len(x), device=x.device)
         energy = -logits.gather(1, targets[:, None]).squeeze(1)
-        return self.lambda_energy * (energy + self.energy_reg * energy**2)
+        return weight * (energy + self.energy_reg * energy**2)
 
     def search(
         self,
@@ -97,6 +138,7 @@ class GradientSearch(CounterfactualGenerator):
         n = len(factuals)
         device = factuals.device
         has_groups = bool(constraints.onehot_groups)
+        project_steps = has_groups and self.onehot_steps == "projected"
         # per-search constants: the clamp box of every row and the allowed step directions
         low, high = constraints.bounds(factuals)
         up, down = constraints.directions()
@@ -130,18 +172,20 @@ class GradientSearch(CounterfactualGenerator):
                     break
                 loss = F.cross_entropy(logits, row_targets, reduction="none")
                 loss = loss + self.lambda_cost * (x - factuals[rows]).abs().sum(dim=1)
-                loss = loss + self.penalty(logits, row_targets, x)
+                loss = loss + self.penalty(logits, row_targets, x, self.energy_weight(step, max_steps))
                 (grad,) = torch.autograd.grad((loss * moving).sum(), x)
                 rows = rows[moving]
-                grad = grad[moving]
+                grad = torch.nan_to_num(grad[moving], nan=0.0)  # the reference sets NaN steps to 0
                 if self.clip_grad is not None:
                     grad = clip_rows(grad, self.clip_grad)
                 move = -self.step_size * grad
                 move = torch.where(torch.where(move > 0, up, down), move, 0.0)  # = constraints.mask_step
                 x_rows = torch.maximum(torch.minimum(x.detach()[moving] + move, high[rows]), low[rows])  # = clamp
+                shown = constraints.project_onehot(x_rows) if has_groups else x_rows
+                if project_steps:
+                    x_rows = shown  # the reference continues from the projected one-hot state
                 cf[rows] = x_rows
                 steps[rows] += 1
-                shown = constraints.project_onehot(x_rows) if has_groups else x_rows
                 within = (shown - factuals[rows]).abs().amax(dim=1) <= epsilon
                 adversarial[rows[within]] = shown[within]
 
@@ -154,26 +198,76 @@ class GradientSearch(CounterfactualGenerator):
         )
 
 
+def _with_preset(preset: str | None, explicit: dict[str, object], defaults: dict[str, object]) -> dict[str, object]:
+    """Settings from a named preset (or ``defaults``), overridden by the explicitly given ones."""
+    if preset is None:
+        base = dict(defaults)
+    elif preset in ECCCO_PRESETS:
+        base = dict(ECCCO_PRESETS[preset])
+    else:
+        raise CTPluginError(f"unknown preset {preset!r}; choose from {', '.join(ECCCO_PRESETS)}")
+    base.update({k: v for k, v in explicit.items() if v is not None})
+    return base
+
+
 class GenericGenerator(GradientSearch):
     """Wachter et al. (2017): yloss + lambda_cost * L1 distance."""
 
     name = "generic"
 
-    def __init__(self, step_size: float = 0.25, lambda_cost: float = 0.001, clip_grad: float | None = None):
-        super().__init__(step_size, lambda_cost, lambda_energy=0.0, energy_reg=0.0, clip_grad=clip_grad)
+    def __init__(
+        self,
+        step_size: float | None = None,
+        lambda_cost: float = 0.001,
+        clip_grad: float | None = None,
+        onehot_steps: str | None = None,
+        preset: str | None = None,
+    ):
+        """``preset="reference"`` takes the reference's step (0.1) and one-hot projection per step."""
+        chosen = _with_preset(
+            preset, {"step_size": step_size, "onehot_steps": onehot_steps}, ECCCO_PRESETS["project"]
+        )
+        super().__init__(
+            float(chosen["step_size"]), lambda_cost, lambda_energy=0.0, energy_reg=0.0, clip_grad=clip_grad,
+            onehot_steps=str(chosen["onehot_steps"]),
+        )
+        self.preset = preset
 
 
 class ECCCoGenerator(GradientSearch):
-    """ECCCo (Altmeyer et al. 2024) without the conformal penalty: adds lambda_energy * E(x', y+)."""
+    """ECCCo (Altmeyer et al. 2024) without the conformal penalty: adds lambda_energy * E(x', y+).
+
+    ``preset`` names a set of defaults for ``step_size``, ``energy_reg``, ``energy_decay`` and
+    ``onehot_steps`` (explicit arguments win):
+
+    * ``"project"`` (the default): step 0.25, ridge 0.1, a constant energy weight, one-hot groups
+      relaxed during the search (convergence is judged on their argmax version);
+    * ``"reference"``: what the reference's experiments ran (CounterfactualExplanations.jl): step
+      0.1 (Flux's default ``Descent()``), ridge 1e-3, the decaying multiplier of
+      :func:`energy_decay_factor`, and each one-hot group set to its argmax after every step.
+    """
 
     name = "eccco"
 
     def __init__(
         self,
-        step_size: float = 0.25,
+        step_size: float | None = None,
         lambda_cost: float = 0.001,
         lambda_energy: float = 5.0,
-        energy_reg: float = 0.1,
+        energy_reg: float | None = None,
         clip_grad: float | None = None,
+        energy_decay: bool | None = None,
+        onehot_steps: str | None = None,
+        preset: str | None = None,
     ):
-        super().__init__(step_size, lambda_cost, lambda_energy, energy_reg, clip_grad)
+        chosen = _with_preset(
+            preset,
+            {"step_size": step_size, "energy_reg": energy_reg, "energy_decay": energy_decay,
+             "onehot_steps": onehot_steps},
+            ECCCO_PRESETS["project"],
+        )
+        super().__init__(
+            float(chosen["step_size"]), lambda_cost, lambda_energy, float(chosen["energy_reg"]), clip_grad,
+            energy_decay=chosen["energy_decay"], onehot_steps=str(chosen["onehot_steps"]),
+        )
+        self.preset = preset

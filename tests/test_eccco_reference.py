@@ -1,0 +1,100 @@
+"""ECCCo as the reference runs it: the decaying energy multiplier, the presets, the per-step one-hot projection."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ct_plugin.constraints import SearchConstraints
+from ct_plugin.errors import CTPluginError
+from ct_plugin.generators.gradient import ECCCoGenerator, GenericGenerator, energy_decay_factor
+
+
+@pytest.mark.parametrize(
+    ("step", "max_steps", "expected"),
+    [
+        (0, 30, 0.1 * 2**-0.9),  # METHOD.md: T = 30 -> b = 1, a = 0.1, phi_1 = 0.054
+        (29, 30, 0.1 * 31**-0.9),  # phi_30 = 0.0045
+        (0, 50, 0.2 * 3**-0.9),  # T = 50 -> b = 2, a = 0.2, phi_1 = 0.075
+        (5, 12, 0.0),  # T < 13 -> b = 0: no energy term
+    ],
+)
+def test_decay_factor_matches_hand_computed_values(step, max_steps, expected):
+    assert energy_decay_factor(step, max_steps) == pytest.approx(expected)
+
+
+def test_decay_factor_quoted_magnitudes():
+    assert round(energy_decay_factor(0, 30), 4) == 0.0536
+    assert round(energy_decay_factor(29, 30), 4) == 0.0045
+    assert energy_decay_factor(0, 50) == pytest.approx(0.075, abs=1e-3)
+
+
+def test_reference_preset_values_and_explicit_override():
+    ref = ECCCoGenerator(preset="reference")
+    assert (ref.step_size, ref.energy_reg, ref.energy_decay, ref.onehot_steps) == (0.1, 1e-3, True, "projected")
+    assert ref.energy_weight(0, 30) == pytest.approx(5.0 * 0.1 * 2**-0.9)
+    tweaked = ECCCoGenerator(preset="reference", step_size=0.05, energy_decay=False)
+    assert (tweaked.step_size, tweaked.energy_decay, tweaked.energy_reg) == (0.05, False, 1e-3)
+    default = ECCCoGenerator()
+    assert (default.step_size, default.energy_reg, default.energy_decay) == (0.25, 0.1, False)
+    assert default.energy_weight(10, 30) == 5.0
+    assert GenericGenerator(preset="reference").step_size == 0.1
+
+
+def test_bad_preset_and_options_are_named():
+    with pytest.raises(CTPluginError, match="unknown preset 'paper'"):
+        ECCCoGenerator(preset="paper")
+    with pytest.raises(CTPluginError, match="onehot_steps"):
+        ECCCoGenerator(onehot_steps="sometimes")
+    with pytest.raises(CTPluginError, match="energy_decay"):
+        ECCCoGenerator(energy_decay="yes")
+
+
+def _linear(weight: list[list[float]]) -> torch.nn.Module:
+    model = torch.nn.Linear(len(weight[0]), len(weight), bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor(weight))
+    return model
+
+
+def test_decayed_search_replays_by_hand():
+    """One feature, logits (0, w x): each step's gradient is yloss' + phi_t * lambda * (-w) (ridge 0, cost 0)."""
+    w = 1.0
+    model = _linear([[0.0], [w]])
+    constraints = SearchConstraints(torch.tensor([-100.0]), torch.tensor([100.0]), torch.zeros(1, dtype=torch.long), [])
+    generator = ECCCoGenerator(step_size=0.5, lambda_cost=0.0, lambda_energy=2.0, energy_reg=0.0, energy_decay=True)
+    x0 = torch.tensor([[-3.0]])
+    result = generator.search(model, x0, torch.tensor([1]), constraints, tau=0.99, max_steps=50, epsilon=0.0)
+    # replay the whole search by hand: stop once sigmoid(w x) >= tau, else step with the decayed weight
+    x, taken = -3.0, 0
+    for t in range(50):
+        p = torch.sigmoid(torch.tensor(w * x)).item()
+        if p >= 0.99:
+            break
+        x -= 0.5 * (-(1 - p) * w + 2.0 * energy_decay_factor(t, 50) * (-w))
+        taken += 1
+    assert result.counterfactuals.item() == pytest.approx(x, abs=1e-4)
+    assert result.steps.item() == taken
+    constant = ECCCoGenerator(step_size=0.5, lambda_cost=0.0, lambda_energy=2.0, energy_reg=0.0)
+    fast = constant.search(model, x0, torch.tensor([1]), constraints, tau=0.99, max_steps=50, epsilon=0.0)
+    assert fast.steps.item() < taken  # a constant weight of 2 pushes much harder than the decayed one
+
+
+def test_projected_onehot_steps_continue_from_the_argmax_state():
+    """A two-level group: relaxed search accumulates small moves; projected search snaps back each step."""
+    # logit of class 1 grows with the second level's column; the gradient moves level 2 up and level 1 down
+    model = _linear([[0.0, 0.0], [-1.0, 1.0]])
+    groups = [torch.tensor([0, 1])]
+    constraints = SearchConstraints(torch.zeros(2), torch.ones(2), torch.zeros(2, dtype=torch.long), groups)
+    x0 = torch.tensor([[1.0, 0.0]])
+    target = torch.tensor([1])
+    relaxed = GenericGenerator(step_size=0.05, lambda_cost=0.0)
+    projected = GenericGenerator(step_size=0.05, lambda_cost=0.0, onehot_steps="projected")
+    r = relaxed.search(model, x0, target, constraints, tau=0.6, max_steps=40, epsilon=0.0)
+    p = projected.search(model, x0, target, constraints, tau=0.6, max_steps=40, epsilon=0.0)
+    # relaxed: small steps add up until level 2 overtakes level 1, then the argmax version is valid
+    assert bool(r.converged.item())
+    assert torch.equal(r.counterfactuals, torch.tensor([[0.0, 1.0]]))
+    # projected: one step of 0.05 never lifts level 2 above level 1, so the state snaps back to the factual
+    assert not bool(p.converged.item())
+    assert torch.equal(p.counterfactuals, x0)
