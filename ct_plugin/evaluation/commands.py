@@ -88,6 +88,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     runs = load_runs(args.run_dirs)
     config = replace_config(
         ProtocolConfig(),
+        protocol=args.protocol,
+        main_mutability=args.main_mutability,
         generator=args.posthoc,
         generator_options=_key_values(args.posthoc_option),
         lambda_energies=_floats(args.lambda_energy),
@@ -136,6 +138,12 @@ def register_commands(subparsers) -> None:
         epilog=EVALUATE_EPILOG, formatter_class=formatter,
     )
     ev.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories; the first is the reference")
+    ev.add_argument("--protocol", choices=("paper", "strict"), default=None,
+                    help="paper (default: the reference's protocol) or strict (every counterfactual counts, "
+                    "paired factual rows, X+ from the training split)")
+    ev.add_argument("--main-mutability", choices=("free", "spec"), default=None,
+                    help="main search: free (nothing frozen; paper default) or spec (the mutability the runs "
+                    "were trained with; strict default). The report lists what each search froze")
     ev.add_argument("--posthoc", default=None, metavar="GENERATOR",
                     help="post-hoc generator for test-time counterfactuals (default eccco)")
     ev.add_argument("--posthoc-option", action="append", metavar="KEY=VALUE",
@@ -146,7 +154,8 @@ def register_commands(subparsers) -> None:
     ev.add_argument("--max-steps", type=int, help="search steps T (default 50)")
     ev.add_argument("--cost-tau", type=float, help="decision threshold of the protected setting (default 0.5)")
     ev.add_argument("--rounds", type=int, help="bootstrap rounds (default 100)")
-    ev.add_argument("--n-factuals", type=int, help="factuals per round (default 100)")
+    ev.add_argument("--n-factuals", type=int,
+                    help="factuals per round (default: paper 250 for 2-D data, 100 for tables, 25 for images)")
     ev.add_argument("--epsilons", help="comma-separated robust-accuracy grid (default 0,0.01,...,0.1)")
     ev.add_argument("--seed", type=int, help="seed of every draw (default 0)")
     ev.add_argument("--threads", type=int, help="torch CPU threads (default 1)")

@@ -218,9 +218,13 @@ def fgsm(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: floa
 
 def pgd(
     model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: float, steps: int = 10,
-    step_size: float | None = None,
+    step_size: float | None = None, random_start: bool = False, seed: int = 0,
 ) -> torch.Tensor:
-    """PGD (Madry et al. 2018) in the L-inf ball, no random start; step size ``epsilon / 4`` by default."""
+    """PGD (Madry et al. 2018) in the L-inf ball; step size ``epsilon / 4`` by default.
+
+    ``random_start`` starts from a uniform draw in the ball (seeded by ``seed``), as the paper's
+    evaluation does (40 steps of 0.01).
+    """
     if epsilon < 0:
         raise CTPluginError(f"epsilon must be >= 0, got {epsilon}")
     if epsilon == 0 or steps <= 0:
@@ -228,6 +232,9 @@ def pgd(
     alpha = epsilon / 4 if step_size is None else step_size
     x0 = x.detach()
     adv = x0.clone()
+    if random_start:
+        gen = torch.Generator().manual_seed(seed)
+        adv = x0 + (torch.rand(x0.shape, generator=gen) * 2 - 1).to(x0) * epsilon
     with frozen(model):
         for _ in range(steps):
             adv.requires_grad_(True)
@@ -242,16 +249,17 @@ ATTACKS: dict[str, Callable[..., torch.Tensor]] = {"fgsm": fgsm, "pgd": pgd}
 
 
 def robust_accuracy(
-    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epsilons: Sequence[float], attack: str = "fgsm"
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epsilons: Sequence[float], attack: str = "fgsm",
+    **options: object,
 ) -> list[float]:
-    """Accuracy under ``attack`` ("fgsm" or "pgd") for every epsilon of the grid."""
+    """Accuracy under ``attack`` ("fgsm" or "pgd") for every epsilon of the grid (``options`` go to the attack)."""
     if attack not in ATTACKS:
         raise CTPluginError(f"unknown attack {attack!r}; choose from {', '.join(ATTACKS)}")
     if len(x) != len(y) or len(x) == 0:
         raise CTPluginError(f"robust_accuracy needs matching, non-empty x and y; got {len(x)} and {len(y)} rows")
     out = []
     for eps in epsilons:
-        adv = ATTACKS[attack](model, x, y, float(eps))
+        adv = ATTACKS[attack](model, x, y, float(eps), **options)
         out.append(float((_predict(model, adv) == y).float().mean()))
     return out
 

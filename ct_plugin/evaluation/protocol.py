@@ -1,4 +1,9 @@
-"""The paper's evaluation protocol (METHOD.md section 5) over trained runs.
+"""Evaluation protocols over trained runs: ``paper`` (the default) and ``strict``.
+
+``paper`` is the paper's protocol exactly as the reference's code runs it (METHOD.md section 5;
+:mod:`ct_plugin.evaluation.paper`). ``strict`` is this project's earlier, stricter protocol,
+described below: every counterfactual counts (valid or not), factual rows are paired across
+models, X+ are training rows, IP is Euclidean and IP* uses a median-heuristic kernel.
 
 For every run (the first one is the reference, normally the vanilla baseline):
 
@@ -45,9 +50,12 @@ from ct_plugin.registry import get_registry
 from ct_plugin.rundir import Run, load_run
 
 MAIN, PROTECTED = "main", "protected"
+PROTOCOLS = ("paper", "strict")
+"""Names of the evaluation protocols (``ProtocolConfig.protocol``)."""
+MAIN_MUTABILITY = ("free", "spec")
+"""Mutability of the main search: nothing frozen, or the run's dataset spec as trained."""
 TABLE_METRICS = ("ip", "ip_star", "cost")
 """Columns of the paper's table: (metric, setting) pairs are ip/main, ip_star/main, cost/protected."""
-LOWER_IS_BETTER = {"ip", "ip_star", "cost", "redundancy", "mean_steps", "seconds_per_cf"}
 
 
 @dataclass
@@ -55,12 +63,23 @@ class ProtocolConfig:
     """Settings of the evaluation protocol (defaults: the paper's).
 
     Attributes:
-        generator: post-hoc generator name; ``generator_options`` its extra options.
+        protocol: ``paper`` (the reference's protocol, the default) or ``strict`` (see the module doc).
+        main_mutability: ``free`` (nothing frozen in the main search: the paper's) or ``spec`` (the
+            mutability the runs were trained with); None: ``free`` for paper, ``spec`` for strict.
+            The protected setting always freezes the dataset's protected features on top of it.
+        generator: post-hoc generator name; ``generator_options`` its extra options (None: for
+            paper, ECCCo's ``preset="reference"`` with ``lambda_cost`` 0; for strict, none).
         lambda_energies: ECCCo energy weights; each gives one search per setting (ignored, with a
             single search, for generators without a ``lambda_energy`` option).
         tau, max_steps: decision threshold and steps T of the main setting.
         cost_tau: decision threshold of the protected (cost) setting.
-        rounds: bootstrap rounds; n_factuals: factuals per round.
+        rounds: bootstrap rounds; n_factuals: factuals per round (None: paper 250 for 2-D data,
+            100 for tables, 25 for images; strict 100).
+        length_scales: fixed Gaussian-kernel length-scales of IP* (paper protocol): the first is
+            reported as ``ip_star`` (5.0, as the code ran it), the others as ``ip_star_<l>``.
+        pgd_steps, pgd_step_size, pgd_random_start: PGD settings (None: paper 40 steps of 0.01 with a
+            random start; strict 10 steps of epsilon/4, no random start).
+        ig_rounds: rounds of the integrated-gradient draw (paper protocol: median over rounds).
         epsilons: robust-accuracy grid; attack_rows: test rows attacked (seeded subsample).
         ig_rows, ig_steps: rows and Riemann steps of integrated gradients.
         max_class_samples: observed samples per class used as X+ for IP / IP* (seeded subsample).
@@ -69,14 +88,21 @@ class ProtocolConfig:
         path_rows: factuals whose search paths are drawn for 2-D data / shown for images.
     """
 
+    protocol: str = "paper"
+    main_mutability: str | None = None
     generator: str = "eccco"
-    generator_options: dict[str, Any] = field(default_factory=dict)
+    generator_options: dict[str, Any] | None = None
     lambda_energies: tuple[float, ...] = (0.1, 0.5, 1.0, 5.0, 10.0)
     tau: float = 0.95
     max_steps: int = 50
     cost_tau: float = 0.5
     rounds: int = 100
-    n_factuals: int = 100
+    n_factuals: int | None = None
+    length_scales: tuple[float, ...] = (5.0, 0.5)
+    pgd_steps: int | None = None
+    pgd_step_size: float | None = None
+    pgd_random_start: bool | None = None
+    ig_rounds: int = 10
     epsilons: tuple[float, ...] = tuple(round(0.01 * i, 2) for i in range(11))
     attack_rows: int = 5000
     ig_rows: int = 500
@@ -88,10 +114,26 @@ class ProtocolConfig:
 
     def validate(self) -> ProtocolConfig:
         """Raise :class:`CTPluginError` naming the first impossible setting; return self."""
-        for name in ("rounds", "n_factuals", "max_steps", "attack_rows", "ig_rows", "ig_steps", "max_class_samples"):
+        if self.protocol not in PROTOCOLS:
+            raise CTPluginError(f"unknown evaluation protocol {self.protocol!r}; choose from {', '.join(PROTOCOLS)}")
+        if self.main_mutability is not None and self.main_mutability not in MAIN_MUTABILITY:
+            raise CTPluginError(
+                f"main_mutability must be one of {', '.join(MAIN_MUTABILITY)}, got {self.main_mutability!r}"
+            )
+        optional = {"n_factuals": self.n_factuals, "pgd_steps": self.pgd_steps}
+        for name in ("rounds", "max_steps", "attack_rows", "ig_rows", "ig_steps", "max_class_samples", "ig_rounds",
+                     *optional):
             value = getattr(self, name)
+            if name in optional and value is None:
+                continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise CTPluginError(f"{name} must be a positive integer, got {value!r}")
+        if not self.length_scales or any(not float(v) > 0 for v in self.length_scales):
+            raise CTPluginError(f"length_scales must be positive numbers, got {self.length_scales}")
+        if self.pgd_step_size is not None and not float(self.pgd_step_size) > 0:
+            raise CTPluginError(f"pgd_step_size must be > 0, got {self.pgd_step_size}")
+        if self.generator_options is not None and not isinstance(self.generator_options, dict):
+            raise CTPluginError(f"generator_options must be a mapping, got {self.generator_options!r}")
         if self.rounds < 2:
             raise CTPluginError(f"rounds must be at least 2 for standard errors, got {self.rounds}")
         for name in ("tau", "cost_tau", "confidence"):
@@ -103,6 +145,50 @@ class ProtocolConfig:
         if not self.epsilons or any(float(e) < 0 for e in self.epsilons):
             raise CTPluginError(f"epsilons must be non-negative numbers, got {self.epsilons}")
         return self
+
+    @property
+    def main_search(self) -> str:
+        """The main search's mutability: ``free`` or ``spec`` (resolved from the protocol)."""
+        if self.main_mutability is not None:
+            return self.main_mutability
+        return "free" if self.protocol == "paper" else "spec"
+
+    def resolved_generator_options(self) -> dict[str, Any]:
+        """The post-hoc generator's options: the given ones, else the protocol's default."""
+        if self.generator_options is not None:
+            return dict(self.generator_options)
+        if self.protocol == "paper" and self.generator in ("eccco", "generic"):
+            return {"preset": "reference", "lambda_cost": 0.0}
+        return {}
+
+    def attack_options(self, attack: str) -> dict[str, Any]:
+        """Keyword options of :func:`ct_plugin.evaluation.metrics.robust_accuracy` for ``attack``."""
+        if attack != "pgd":
+            return {}
+        paper = self.protocol == "paper"
+        return {
+            "steps": self.pgd_steps or (40 if paper else 10),
+            "step_size": self.pgd_step_size if self.pgd_step_size is not None else (0.01 if paper else None),
+            "random_start": self.pgd_random_start if self.pgd_random_start is not None else paper,
+        }
+
+
+def search_specs(spec: DatasetSpec, config: ProtocolConfig) -> dict[str, DatasetSpec]:
+    """The dataset spec of each search setting: main (free or as trained) and protected (+ protected frozen)."""
+    main = spec if config.main_search == "spec" else dataclasses.replace(spec, mutability=["both"] * spec.n_features)
+    protected = main.with_mutability(protect=True) if spec.protected else main
+    return {MAIN: main, PROTECTED: protected}
+
+
+def frozen_features(spec: DatasetSpec) -> list[str]:
+    """Features that cannot move freely in a search over ``spec``: immutable or one-directional."""
+    out = []
+    for feature in spec.raw_feature_names:
+        kinds = {spec.mutability[c] for c in spec.columns_of(feature)}
+        kind = "none" if "none" in kinds else next(iter(kinds - {"both"}), "both")
+        if kind != "both":
+            out.append(feature if kind == "none" else f"{feature} ({kind} only)")
+    return out
 
 
 @dataclass
@@ -122,6 +208,8 @@ class Evaluation:
     ig_maps: dict[str, np.ndarray]
     examples: dict[str, dict[str, np.ndarray]]
     seconds: float
+    frozen: dict[str, list[str]] = field(default_factory=dict)
+    """Per search setting, the features frozen (immutable) or restricted to one direction."""
 
     @property
     def spec(self) -> DatasetSpec:
@@ -246,23 +334,33 @@ def evaluate_runs(
     runs: Sequence[Run], config: ProtocolConfig | None = None, labels: Sequence[str] | None = None,
     progress: bool = False,
 ) -> Evaluation:
-    """Run the protocol on loaded runs of one dataset; the first run is the reference."""
+    """Run the configured protocol (``paper`` by default) on loaded runs of one dataset; the first is the reference."""
     config = (config or ProtocolConfig()).validate()
     runs = list(runs)
     check_same_dataset(runs)
     labels = list(labels) if labels is not None else run_labels(runs)
+    if config.protocol == "paper":
+        from ct_plugin.evaluation.paper import evaluate_paper
+
+        return evaluate_paper(runs, config, labels, progress)
+    return evaluate_strict(runs, config, labels)
+
+
+def evaluate_strict(runs: Sequence[Run], config: ProtocolConfig, labels: Sequence[str]) -> Evaluation:
+    """The ``strict`` protocol (see the module doc): paired factual rows, every counterfactual counts."""
     t_start = time.perf_counter()
     torch.manual_seed(config.seed)
     spec = runs[0].spec
-    spec_main = spec
-    spec_protected = spec.with_mutability(protect=True) if spec.protected else spec
+    specs = search_specs(spec, config)
+    spec_main, spec_protected = specs[MAIN], specs[PROTECTED]
+    generator_options = config.resolved_generator_options()
     constraints = {MAIN: SearchConstraints.from_spec(spec_main), PROTECTED: SearchConstraints.from_spec(spec_protected)}
     gen = torch.Generator().manual_seed(config.seed)
     samples_of = _class_samples(spec, config.max_class_samples, gen)
     bandwidth_of = {c: M.median_bandwidth(s) for c, s in samples_of.items()}
     X_test = torch.as_tensor(spec.X_test, dtype=torch.float32)
     y_test = torch.as_tensor(spec.y_test, dtype=torch.long)
-    R, n, K = config.rounds, config.n_factuals, spec.n_classes
+    R, n, K = config.rounds, config.n_factuals or 100, spec.n_classes
     index = torch.randint(0, len(X_test), (R, n), generator=gen).reshape(-1)
     offsets = torch.randint(0, K - 1, (R * n,), generator=gen)
     factuals = X_test[index]
@@ -289,7 +387,7 @@ def evaluate_runs(
         targets = _targets_for(model, factuals, offsets)
         for setting, tau in ((MAIN, config.tau), (PROTECTED, config.cost_tau)):
             for lam in lambdas:
-                generator = build_posthoc(config.generator, config.generator_options, lam)
+                generator = build_posthoc(config.generator, generator_options, lam)
                 generator.fit(spec_main if setting == MAIN else spec_protected)
                 torch.manual_seed(config.seed)
                 t0 = time.perf_counter()
@@ -335,7 +433,7 @@ def evaluate_runs(
         # robustness on the (subsampled) test split
         xa, ya = X_test[attack_index], y_test[attack_index]
         for attack in M.ATTACKS:
-            accuracies = M.robust_accuracy(model, xa, ya, config.epsilons, attack)
+            accuracies = M.robust_accuracy(model, xa, ya, config.epsilons, attack, **config.attack_options(attack))
             robust_rows += [
                 {"run": label, "attack": attack, "epsilon": float(eps), "accuracy": acc}
                 for eps, acc in zip(config.epsilons, accuracies, strict=True)
@@ -366,12 +464,13 @@ def evaluate_runs(
         attribution=pd.DataFrame.from_records(attribution_rows),
         row_attribution=pd.DataFrame.from_records(row_attr) if row_attr else None,
         ig_maps=ig_maps, examples=examples, seconds=time.perf_counter() - t_start,
+        frozen={name: frozen_features(s) for name, s in specs.items()},
     )
 
 
 METRIC_SETTING = {
     "validity": MAIN, "ip": MAIN, "ip_star": MAIN, "redundancy": MAIN, "mean_steps": MAIN,
-    "seconds_per_cf": MAIN, "cost": PROTECTED, "validity_protected": PROTECTED,
+    "seconds_per_cf": MAIN, "cost": PROTECTED, "validity_protected": PROTECTED, "ip_star_0.5": MAIN,
 }
 
 

@@ -9,17 +9,7 @@ import pandas as pd
 
 from ct_plugin.evaluation import plots
 from ct_plugin.evaluation.protocol import Evaluation
-
-METRIC_NAMES = {
-    "validity": "validity (tau 0.95)",
-    "ip": "IP (mean L2 to X+)",
-    "ip_star": "IP* (MMD^2)",
-    "redundancy": "redundancy",
-    "mean_steps": "mean search steps",
-    "seconds_per_cf": "seconds per CF",
-    "cost": "cost, protected (L1)",
-    "validity_protected": "validity, protected (tau 0.5)",
-}
+from ct_plugin.evaluation.wording import change_cell, metric_names
 
 
 def fmt(value: float, digits: int = 3) -> str:
@@ -42,17 +32,63 @@ def markdown_table(frame: pd.DataFrame) -> str:
 def summary_markdown(ev: Evaluation) -> str:
     """Metric x run table of mean ± standard error, with the reduction vs the reference."""
     rows = []
+    names = metric_names(ev.config.protocol)
     comparison = ev.comparison.set_index(["run", "metric"]) if len(ev.comparison) else None
     for metric in dict.fromkeys(ev.summary.metric):
-        row = {"metric": METRIC_NAMES.get(metric, metric)}
+        row = {"metric": names.get(metric, metric)}
         for label in ev.labels:
             s = ev.summary[(ev.summary.run == label) & (ev.summary.metric == metric)].iloc[0]
             cell = f"{fmt(s['mean'])} ± {fmt(s['se'])}"
             if comparison is not None and (label, metric) in comparison.index:
-                c = comparison.loc[(label, metric)]
-                cell += f" ({fmt(c['reduction_pct'], 1)}%{'*' if c['significant'] else ''})"
+                cell += f" ({change_cell(metric, comparison.loc[(label, metric)])})"
             row[label] = cell
         rows.append(row)
+    return markdown_table(pd.DataFrame(rows))
+
+
+def settings_lines(ev: Evaluation) -> list[str]:
+    """What the evaluation searched: the protocol, the generator, and which features each search froze."""
+    from ct_plugin.evaluation.protocol import accepts_lambda_energy
+
+    cfg = ev.config
+    lambdas = ", ".join(f"{v:g}" for v in cfg.lambda_energies)
+    energy = f", lambda_energy in {{{lambdas}}}" if accepts_lambda_energy(cfg.generator) else ""
+    options = ", ".join(f"{k}={v}" for k, v in cfg.resolved_generator_options().items()) or "its defaults"
+    n = cfg.n_factuals or "the protocol's default number of"
+    protocol = (
+        " (the paper's, as the reference's code runs it: factuals drawn per model among the test rows it predicts "
+        "as the round's factual class, valid counterfactuals only, X+ from the test split)"
+        if cfg.protocol == "paper" else
+        " (every counterfactual counts, factual rows paired across models, X+ from the training split)"
+    )
+
+    def frozen(setting: str) -> str:
+        names = ev.frozen.get(setting, [])
+        return "frozen: " + ", ".join(names) if names else "nothing frozen"
+
+    return [
+        f"* protocol: `{cfg.protocol}`{protocol}",
+        f"* generator: `{cfg.generator}` ({options}{energy}), T {cfg.max_steps}",
+        f"* main search (validity, IP, IP*): tau {cfg.tau}; {frozen('main')}",
+        f"* protected search (cost): tau {cfg.cost_tau}; {frozen('protected')}",
+        f"* {cfg.rounds} rounds of {n} factuals, seed {cfg.seed}; * = the {int(cfg.confidence * 100)}% percentile "
+        "interval of the per-round difference excludes 0; better/worse = the run against the reference (lower IP, "
+        "IP*, cost and steps are better, higher validity is better)",
+    ]
+
+
+def maturity_markdown(ev: Evaluation, last: int = 10) -> str:
+    """Share of in-training counterfactuals that matured over the last ``last`` epochs of each run."""
+    rows = []
+    for label, run in zip(ev.labels, ev.runs, strict=True):
+        mature = [r["mature"] for r in run.log[-last:] if r.get("mature") is not None]
+        steps = [r["mean_steps"] for r in run.log[-last:] if r.get("mean_steps") is not None]
+        rows.append({
+            "run": label, "strategy": run.config.strategy,
+            f"mature, last {last} epochs": fmt(sum(mature) / len(mature), 2) if mature else "- (no CT)",
+            "mean search steps": fmt(sum(steps) / len(steps), 1) if steps else "-",
+            "training tau / T": f"{run.config.tau} / {run.config.max_steps}" if mature else "-",
+        })
     return markdown_table(pd.DataFrame(rows))
 
 
@@ -99,25 +135,21 @@ def write_evaluation(ev: Evaluation, out: str | Path) -> list[Path]:
         figures.append(plots.plot_image_counterfactuals(ev.examples, spec, out / "counterfactual_images.png"))
         figures.append(plots.plot_ig_maps(ev.ig_maps, spec, out / "ig_maps.png"))
     files += figures
-    cfg = ev.config
-    from ct_plugin.evaluation.protocol import accepts_lambda_energy
-
-    lambdas = ", ".join(f"{v:g}" for v in cfg.lambda_energies)
-    energy_grid = f" (lambda_energy in {{{lambdas}}})" if accepts_lambda_energy(cfg.generator) else ""
     text = [
         f"# Evaluation on {ev.dataset}",
         "",
         f"Runs: {', '.join(f'`{label}` ({run.path})' for label, run in zip(ev.labels, ev.runs, strict=True))}. "
         f"Reference: `{ev.labels[0]}`.",
         "",
-        f"Post-hoc generator `{cfg.generator}`{energy_grid}, tau {cfg.tau}, T {cfg.max_steps}; "
-        f"protected setting: tau {cfg.cost_tau}, protected features ({', '.join(spec.protected[:4])}"
-        f"{', ...' if len(spec.protected) > 4 else ''}) immutable. {cfg.rounds} bootstrap rounds of "
-        f"{cfg.n_factuals} test factuals, seed {cfg.seed}. Mean ± standard error over rounds; "
-        f"(x%) = reduction vs the reference, * = the {int(cfg.confidence * 100)}% bootstrap interval of the "
-        "paired difference excludes 0.",
+        *settings_lines(ev),
+        "",
+        "Mean ± standard error over rounds; in brackets the run against the reference.",
         "",
         summary_markdown(ev),
+        "",
+        "## In-training maturity",
+        "",
+        maturity_markdown(ev),
         "",
         "## Robust accuracy",
         "",

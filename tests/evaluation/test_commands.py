@@ -51,16 +51,26 @@ def test_evaluate_writes_tables_and_figures(runs, tmp_path, capsys):
     rounds = pd.read_csv(out / "rounds.csv")
     assert set(rounds.setting) == {"main", "protected"}
     assert len(rounds) == 2 * 2 * 3  # runs x settings x rounds (one lambda)
+    printed = capsys.readouterr().out
+    assert "IP (mean L1 to X+, valid CFs)" in printed  # the paper protocol is the default
+    report = (out / "evaluation.md").read_text()
+    assert "protocol: `paper`" in report and "protected search (cost): tau 0.5; frozen: x1" in report
+    assert "main search (validity, IP, IP*): tau 0.95; nothing frozen" in report
+    strict = tmp_path / "strict"
+    assert main([*argv[:-2], "--protocol", "strict", "--out", str(strict), *FAST]) == 0
     assert "IP (mean L2 to X+)" in capsys.readouterr().out
+    assert "protocol: `strict`" in (strict / "evaluation.md").read_text()
 
 
 def test_evaluation_is_deterministic(runs):
     loaded = load_runs([runs["baseline"], runs["ct"]])
     config = ProtocolConfig(rounds=2, n_factuals=8, lambda_energies=(1.0,), epsilons=(0.0, 0.1), ig_rows=20)
-    a = evaluate_runs(loaded, config)
-    b = evaluate_runs(loaded, config)
-    columns = ["validity", "ip", "ip_star", "redundancy", "cost"]
-    pd.testing.assert_frame_equal(a.rounds[columns], b.rounds[columns])
+    for protocol, columns in (("paper", ["validity", "ip", "ip_star", "ip_star_0.5", "cost"]),
+                              ("strict", ["validity", "ip", "ip_star", "redundancy", "cost"])):
+        config.protocol = protocol
+        a = evaluate_runs(loaded, config)
+        b = evaluate_runs(loaded, config)
+        pd.testing.assert_frame_equal(a.rounds[columns], b.rounds[columns])
 
 
 def test_runs_on_different_datasets_are_refused(runs, capsys):

@@ -1,0 +1,357 @@
+"""The paper's evaluation protocol, as the reference's code runs it (METHOD.md section 5).
+
+Differences from the project's ``strict`` protocol (:mod:`ct_plugin.evaluation.protocol`):
+
+* **Draws.** Per round and per ``lambda_energy``: a factual class drawn uniformly over the
+  classes and a different target class; then, for *each model separately*, ``n`` test rows that
+  this model predicts as the factual class, drawn with replacement. Rounds are paired across
+  models (same classes), rows are not.
+* **Generator.** ECCCo with the reference's settings (``preset="reference"``: step 0.1, energy
+  ridge 1e-3, decaying energy multiplier, one-hot projection per step) and ``lambda_cost`` 0.
+* **Valid counterfactuals only** (``p(y+) >= 0.5``) enter IP, IP* and cost.
+* **IP** is the mean L1 distance to (up to 1000) target-class rows of the *test* split; **IP***
+  the unbiased squared MMD to them with a Gaussian kernel of fixed length-scale (5.0 as the code
+  ran it, 0.5 as the paper's text says), negative estimates clamped to 0.
+* **Comparison.** Per round the run/reference ratio of the round means (each the average over
+  the ``lambda_energy`` grid); reduction ``-(mean ratio - 1) * 100``; significant when the
+  percentile interval over rounds of the difference excludes 0.
+* **Robustness**: PGD with 40 steps of 0.01 and a random start; **integrated gradients** with a
+  baseline drawn from U(-1, 1), the median over rounds of the protected share.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ct_plugin.constraints import SearchConstraints
+from ct_plugin.data.spec import DatasetSpec
+from ct_plugin.errors import CTPluginError
+from ct_plugin.evaluation import metrics as M
+from ct_plugin.rundir import Run
+
+#: settings of a search in this protocol, and which of its metrics they feed
+MAIN, PROTECTED = "main", "protected"
+RATIO_METRICS = ("ip", "ip_star", "ip_star_0.5", "cost")
+"""Metrics compared by the per-round ratio (lower is better)."""
+
+
+# ------------------------------------------------------------------ metrics
+def l1_implausibility(counterfactuals: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
+    """Per-row IP of the paper: mean L1 distance from each counterfactual to every row of ``samples``."""
+    if counterfactuals.ndim != 2 or samples.ndim != 2 or counterfactuals.shape[1] != samples.shape[1]:
+        raise CTPluginError(
+            f"l1_implausibility: shapes {tuple(counterfactuals.shape)} and {tuple(samples.shape)} do not match"
+        )
+    if len(samples) == 0:
+        raise CTPluginError("l1_implausibility: the set of target-class samples is empty")
+    parts = [torch.cdist(part, samples, p=1.0).mean(dim=1) for part in torch.split(counterfactuals, 1024)]
+    return torch.cat(parts) if parts else counterfactuals.new_zeros(0)
+
+
+def fixed_kernel_mmd2(x: torch.Tensor, y: torch.Tensor, length_scale: float) -> float:
+    """Unbiased squared MMD with ``k(a, b) = exp(-||a - b||^2 / (2 l^2))``, clamped at 0 (nan if < 2 rows).
+
+    The kernel is KernelFunctions.jl's ``with_lengthscale(GaussianKernel(), l)``, as the reference
+    evaluates it; the clamp follows the reference too (small negative estimates are numerical).
+    """
+    if length_scale <= 0:
+        raise CTPluginError(f"length_scale must be > 0, got {length_scale}")
+    if len(x) < 2 or len(y) < 2:
+        return float("nan")
+    return max(0.0, M.mmd2_unbiased(x, y, length_scale))
+
+
+def round_metrics(
+    factuals: torch.Tensor,
+    counterfactuals: torch.Tensor,
+    probability: torch.Tensor,
+    samples: torch.Tensor,
+    length_scales: Sequence[float],
+    threshold: float = 0.5,
+) -> dict[str, float]:
+    """Validity, IP, IP* at each length-scale and cost of one round (one target class), valid rows only.
+
+    ``probability`` is each counterfactual's probability of the target class; a counterfactual is
+    valid when it is at least ``threshold``. Metrics over an empty valid set are nan.
+    """
+    valid = probability >= threshold
+    out = {"validity": float(valid.float().mean()) if len(valid) else float("nan")}
+    good = counterfactuals[valid]
+    out["ip"] = float(l1_implausibility(good, samples).mean()) if len(good) else float("nan")
+    for i, scale in enumerate(length_scales):
+        out[ip_star_name(scale, i)] = fixed_kernel_mmd2(good, samples, scale)
+    out["cost"] = float(M.l1_cost(factuals[valid], good).mean()) if len(good) else float("nan")
+    return out
+
+
+def ip_star_name(length_scale: float, position: int) -> str:
+    """``ip_star`` for the first length-scale (the code's 5.0), ``ip_star_<l>`` for the others."""
+    return "ip_star" if position == 0 else f"ip_star_{length_scale:g}"
+
+
+# -------------------------------------------------------------------- draws
+def draw_round_classes(rounds: int, n_lambdas: int, n_classes: int, gen: torch.Generator) -> torch.Tensor:
+    """(rounds, n_lambdas, 2) factual and target classes: factual uniform, target uniform among the others."""
+    factual = torch.randint(0, n_classes, (rounds, n_lambdas), generator=gen)
+    offset = torch.randint(0, n_classes - 1, (rounds, n_lambdas), generator=gen)
+    target = offset + (offset >= factual).long()
+    return torch.stack([factual, target], dim=2)
+
+
+def draw_factual_rows(
+    predicted: torch.Tensor, factual_class: torch.Tensor, n: int, gen: torch.Generator
+) -> torch.Tensor:
+    """Row indices (…, n) of rows predicted as each draw's factual class, with replacement; -1 where none is."""
+    flat = factual_class.reshape(-1)
+    rows = torch.full((len(flat), n), -1, dtype=torch.long)
+    for cls in torch.unique(flat).tolist():
+        pool = torch.nonzero(predicted == cls).flatten()
+        where = torch.nonzero(flat == cls).flatten()
+        if len(pool):
+            rows[where] = pool[torch.randint(0, len(pool), (len(where), n), generator=gen)]
+    return rows.reshape(*factual_class.shape, n)
+
+
+def target_class_samples(spec: DatasetSpec, cap: int, gen: torch.Generator) -> dict[int, torch.Tensor]:
+    """Up to ``cap`` test rows of every class (X+ of the metrics), drawn once and shared by all models."""
+    X = torch.as_tensor(spec.X_test, dtype=torch.float32)
+    y = torch.as_tensor(spec.y_test, dtype=torch.long)
+    out = {}
+    for cls in range(spec.n_classes):
+        rows = X[y == cls]
+        if len(rows) < 2:
+            raise CTPluginError(
+                f"dataset {spec.name!r} has {len(rows)} test rows of class {cls}; the paper's protocol needs at "
+                "least two per class as target-class samples"
+            )
+        if len(rows) > cap:
+            rows = rows[torch.randperm(len(rows), generator=gen)[:cap]]
+        out[cls] = rows
+    return out
+
+
+def default_n_factuals(spec: DatasetSpec) -> int:
+    """The reference's factuals per round: 250 (2-D synthetic), 25 (images), 100 (tables)."""
+    if spec.image_shape:
+        return 25
+    if spec.n_features == 2:
+        return 250
+    return 100
+
+
+# ------------------------------------------------------------------ protocol
+def evaluate_paper(runs: Sequence[Run], config: Any, labels: Sequence[str], progress: bool = False) -> Any:
+    """Run the paper's protocol on loaded runs of one dataset (the first is the reference).
+
+    ``config`` is a :class:`~ct_plugin.evaluation.protocol.ProtocolConfig`; returns an
+    :class:`~ct_plugin.evaluation.protocol.Evaluation`.
+    """
+    from ct_plugin.evaluation.protocol import (
+        Evaluation,
+        accepts_lambda_energy,
+        build_posthoc,
+        frozen_features,
+        search_specs,
+    )
+
+    t_start = time.perf_counter()
+    spec = runs[0].spec
+    n = config.n_factuals or default_n_factuals(spec)
+    specs = search_specs(spec, config)
+    constraints = {name: SearchConstraints.from_spec(s) for name, s in specs.items()}
+    gen = torch.Generator().manual_seed(config.seed)
+    samples_of = target_class_samples(spec, config.max_class_samples, gen)
+    lambdas: list[float | None] = (
+        [float(v) for v in config.lambda_energies] if accepts_lambda_energy(config.generator) else [None]
+    )
+    draws = {setting: draw_round_classes(config.rounds, len(lambdas), spec.n_classes, gen) for setting in specs}
+    X_test = torch.as_tensor(spec.X_test, dtype=torch.float32)
+    y_test = torch.as_tensor(spec.y_test, dtype=torch.long)
+    options = config.resolved_generator_options()
+    records: list[dict[str, Any]] = []
+    examples: dict[str, dict[str, np.ndarray]] = {}
+    robust_rows: list[dict[str, Any]] = []
+    attribution_rows: list[dict[str, Any]] = []
+    ig_maps: dict[str, np.ndarray] = {}
+    for position, (label, run) in enumerate(zip(labels, runs, strict=True)):
+        model = run.model.eval()
+        with torch.no_grad():
+            predicted = torch.cat([model(part).argmax(dim=1) for part in torch.split(X_test, 65536)])
+        for setting, tau in ((MAIN, config.tau), (PROTECTED, config.cost_tau)):
+            if setting not in specs:
+                continue
+            row_gen = torch.Generator().manual_seed(config.seed * 7919 + 104729 * (position + 1) + len(setting))
+            classes = draws[setting]
+            rows = draw_factual_rows(predicted, classes[..., 0], n, row_gen)  # (R, L, n)
+            for li, lam in enumerate(lambdas):
+                generator = build_posthoc(config.generator, options, lam)
+                generator.fit(specs[setting])
+                have = (rows[:, li, 0] >= 0).nonzero().flatten()
+                if len(have):
+                    index = rows[have, li].reshape(-1)
+                    factuals = X_test[index]
+                    targets = classes[have, li, 1].repeat_interleave(n)
+                    result = generator.search(
+                        model, factuals, targets, constraints[setting], tau=tau, max_steps=config.max_steps,
+                        epsilon=0.0, rng=torch.Generator().manual_seed(config.seed),
+                    )
+                    cfs = result.counterfactuals.detach()
+                    with torch.no_grad():
+                        prob = torch.softmax(model(cfs), dim=1).gather(1, targets[:, None]).squeeze(1)
+                    if setting == MAIN and li == len(lambdas) // 2:
+                        k = min(config.path_rows, len(factuals))
+                        examples[label] = {"factuals": factuals[:k].numpy(), "targets": targets[:k].numpy(),
+                                           "counterfactuals": cfs[:k].numpy(), "valid": (prob[:k] >= 0.5).numpy()}
+                for r in range(config.rounds):
+                    rec: dict[str, Any] = {"run": label, "setting": setting, "lambda_energy": lam, "round": r,
+                                           "factual_class": int(classes[r, li, 0]),
+                                           "target_class": int(classes[r, li, 1])}
+                    slot = (have == r).nonzero().flatten()
+                    if len(slot):
+                        part = slice(int(slot[0]) * n, (int(slot[0]) + 1) * n)
+                        values = round_metrics(factuals[part], cfs[part], prob[part],
+                                               samples_of[int(classes[r, li, 1])], config.length_scales)
+                        values["mean_steps"] = float(result.steps[part].float().mean())
+                    else:  # the model predicts no test row as this round's factual class
+                        values = {"validity": float("nan")}
+                    if setting == PROTECTED:
+                        values = {"validity": values["validity"], "cost": values.get("cost", float("nan"))}
+                    else:
+                        values.pop("cost", None)
+                    rec.update(values)
+                    records.append(rec)
+        robust_rows += _robustness(label, model, X_test, y_test, config, gen_seed=config.seed)
+        row, ig_map = _attribution(label, model, spec, X_test, config)
+        attribution_rows.append(row)
+        ig_maps[label] = ig_map
+    frame = pd.DataFrame.from_records(records)
+    summary, comparison = summarise_paper(frame, labels, config.confidence)
+    return Evaluation(
+        dataset=spec.name, labels=list(labels), runs=list(runs), config=config, rounds=frame, summary=summary,
+        comparison=comparison, robustness=pd.DataFrame.from_records(robust_rows),
+        attribution=pd.DataFrame.from_records(attribution_rows), row_attribution=None, ig_maps=ig_maps,
+        examples=examples, seconds=time.perf_counter() - t_start,
+        frozen={name: frozen_features(s) for name, s in specs.items()},
+    )
+
+
+def _robustness(label: str, model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, config: Any,
+                gen_seed: int) -> list[dict[str, Any]]:
+    gen = torch.Generator().manual_seed(gen_seed)
+    index = torch.randperm(len(X), generator=gen)[: config.attack_rows]
+    xa, ya = X[index], y[index]
+    rows = []
+    for attack in M.ATTACKS:
+        options = config.attack_options(attack)
+        accuracies = M.robust_accuracy(model, xa, ya, config.epsilons, attack, **options)
+        rows += [{"run": label, "attack": attack, "epsilon": float(eps), "accuracy": acc}
+                 for eps, acc in zip(config.epsilons, accuracies, strict=True)]
+    return rows
+
+
+def _attribution(label: str, model: torch.nn.Module, spec: DatasetSpec, X: torch.Tensor,
+                 config: Any) -> tuple[dict[str, Any], np.ndarray]:
+    """Protected share of integrated gradients, baseline U(-1, 1) drawn per round; the median over rounds."""
+    gen = torch.Generator().manual_seed(config.seed + 1)
+    index = torch.randperm(len(X), generator=gen)[: config.ig_rows]
+    chunks = torch.tensor_split(index, min(config.ig_rounds, len(index)))
+    shares, maps = [], []
+    for chunk in chunks:
+        x = X[chunk]
+        with torch.no_grad():
+            predicted = model(x).argmax(dim=1)
+        offsets = torch.randint(0, spec.n_classes - 1, (len(x),), generator=gen)
+        targets = offsets + (offsets >= predicted).long()
+        baseline = torch.rand(spec.n_features, generator=gen) * 2.0 - 1.0
+        attributions = M.integrated_gradients(model, x, targets, baseline, config.ig_steps)
+        maps.append(attributions.abs().mean(dim=0))
+        if spec.protected_columns:
+            shares.append(M.attribution_share(attributions, spec.protected_columns))
+    share = float(np.median(shares)) if shares else float("nan")
+    row = {
+        "run": label, "protected_share": share,
+        "protected_features": ", ".join(spec.protected) if len(spec.protected) <= 4 else
+        f"{len(spec.protected)} features",
+        "uniform_share": len(spec.protected_columns) / spec.n_features,
+    }
+    return row, torch.stack(maps).mean(dim=0).numpy()
+
+
+# ------------------------------------------------------------------ summaries
+def per_round_means(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (run, round) means over the lambda grid (nan-aware), main and protected settings joined.
+
+    Columns: every main metric, plus ``cost`` and ``validity_protected`` from the protected setting.
+    """
+    main = frame[frame.setting == MAIN].drop(columns=["setting", "lambda_energy", "factual_class",
+                                                      "target_class", "cost"], errors="ignore")
+    prot = frame[frame.setting == PROTECTED][["run", "round", "validity", "cost"]]
+    main = main.groupby(["run", "round"], sort=False).mean(numeric_only=True)
+    prot = prot.groupby(["run", "round"], sort=False).mean(numeric_only=True).rename(
+        columns={"validity": "validity_protected"})
+    return main.join(prot, how="outer").reset_index()
+
+
+def ratio_comparison(reference: np.ndarray, other: np.ndarray, confidence: float) -> dict[str, float | bool]:
+    """The reference's comparison of paired per-round figures (run over reference).
+
+    ``reduction_pct = -(mean(other / reference) - 1) * 100`` over rounds where both are finite and
+    the reference is non-zero; ``se_pct = 100 * sd(ratio)``; the percentile interval of
+    ``reference - other`` at ``confidence``; significant when it excludes 0.
+    """
+    both = np.isfinite(reference) & np.isfinite(other)
+    ok = both & (reference != 0)
+    ratio = other[ok] / reference[ok]
+    diff = reference[both] - other[both]
+    alpha = (1.0 - confidence) / 2.0
+    low, high = (float(np.quantile(diff, alpha)), float(np.quantile(diff, 1 - alpha))) if len(diff) else (
+        float("nan"), float("nan"))
+    return {
+        "reduction_pct": float(-(ratio.mean() - 1.0) * 100.0) if len(ratio) else float("nan"),
+        "se_pct": float(100.0 * ratio.std(ddof=1)) if len(ratio) > 1 else float("nan"),
+        "diff_low": low, "diff_high": high,
+        "significant": bool(np.isfinite(low) and (low > 0 or high < 0)),
+        "paired_rounds": int(both.sum()),
+    }
+
+
+def summarise_paper(frame: pd.DataFrame, labels: Sequence[str], confidence: float
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Means and standard errors per run; each later run against the first by the per-round ratio."""
+    from ct_plugin.evaluation.protocol import METRIC_SETTING
+    from ct_plugin.evaluation.wording import LOWER_IS_BETTER
+
+    rounds = per_round_means(frame)
+    metrics = [m for m in rounds.columns if m not in ("run", "round")]
+    summary_rows, comparison_rows = [], []
+    for label in labels:
+        part = rounds[rounds.run == label]
+        for metric in metrics:
+            values = part[metric].to_numpy(dtype=float)
+            finite = values[np.isfinite(values)]
+            summary_rows.append({
+                "run": label, "metric": metric, "setting": METRIC_SETTING.get(metric, MAIN),
+                "mean": float(finite.mean()) if len(finite) else float("nan"),
+                "se": float(finite.std(ddof=1)) if len(finite) > 1 else float("nan"),
+                "rounds": len(finite),
+            })
+    ref = rounds[rounds.run == labels[0]].set_index("round")
+    for label in labels[1:]:
+        other = rounds[rounds.run == label].set_index("round").reindex(ref.index)
+        for metric in metrics:
+            a, b = ref[metric].to_numpy(dtype=float), other[metric].to_numpy(dtype=float)
+            stats = ratio_comparison(a, b, confidence)
+            comparison_rows.append({
+                "reference": labels[0], "run": label, "metric": metric,
+                "setting": METRIC_SETTING.get(metric, MAIN),
+                "reference_mean": float(np.nanmean(a)) if np.isfinite(a).any() else float("nan"),
+                "run_mean": float(np.nanmean(b)) if np.isfinite(b).any() else float("nan"),
+                "lower_is_better": metric in LOWER_IS_BETTER, **stats,
+            })
+    return pd.DataFrame(summary_rows), pd.DataFrame(comparison_rows)
