@@ -250,7 +250,15 @@ class Trainer:
         bar.close()
         if self.out is not None:
             atomic_torch_save(self.out / "model.pt", self.model.state_dict())
+        self._warn_idle_counterfactuals()
         return self.log
+
+    def _warn_idle_counterfactuals(self) -> None:
+        from ct_plugin.diagnostics import maturity_problems
+
+        step = getattr(self.generator, "step_size", None)
+        for problem in maturity_problems(self.log, self.config.tau, self.config.max_steps, step):
+            warnings.warn(f"{self.config.strategy} on {self.spec.name}: {problem}", RuntimeWarning, stacklevel=3)
 
     def _warn_slow_generator(self) -> None:
         estimate = getattr(self.generator, "estimated_seconds", None)
