@@ -21,11 +21,12 @@ summary.csv, comparison.csv, robustness.csv, attribution.csv, evaluation.md and 
 REPRODUCE_EPILOG = """\
 examples:
   ct-plugin reproduce --quick --datasets circles,moons --out /tmp/ct-quick
-  ct-plugin reproduce --data-dir ../shared/data            # the full table into docs/results.md
+  ct-plugin reproduce --data-dir DATA --out docs           # the committed docs/results.md
 
-Trains a vanilla baseline and a CT model (MLP, reference defaults) per dataset into
---runs-dir (complete runs with the same settings are reused), evaluates them and writes
-OUT/results.md, OUT/figures/*.png and OUT/results/<dataset>/.
+Per dataset: tunes tau and lambda_reg on a validation split of the training rows, then trains a
+vanilla baseline and CT (nothing immutable; protected feature immutable) with the paper's Table C.1
+settings and with the tuned ones, for each seed, evaluates them with the paper's protocol and the
+strict one, and writes OUT/results.md, OUT/figures/*.png and OUT/results/<dataset>/.
 """
 
 
@@ -42,17 +43,21 @@ def _floats(text: str | None) -> tuple[float, ...] | None:
 
 
 def command_line(args: argparse.Namespace) -> str:
-    """The ``reproduce`` command that gives these settings (recorded in results.md)."""
+    """The ``reproduce`` command that gives these settings (recorded in results.md).
+
+    The data folder is left out (it differs between machines): the tables are found the same way
+    whichever way it is given.
+    """
     parts = ["ct-plugin", "reproduce"]
     if args.datasets:
         parts += ["--datasets", ",".join(d.strip() for v in args.datasets for d in v.split(",") if d.strip())]
-    if args.quick:
-        parts.append("--quick")
-    for flag, value in (("--data-dir", args.data_dir), ("--out", args.out), ("--runs-dir", args.runs_dir),
-                        ("--results-md", args.results_md), ("--rounds", args.rounds), ("--seed", args.seed),
-                        ("--threads", args.threads)):
-        if value is not None and not (flag == "--seed" and value == 0) and not (flag == "--out" and value == "docs") \
-                and not (flag == "--runs-dir" and value == "runs/reproduce"):
+    for flag, on in (("--quick", args.quick), ("--no-ablations", args.no_ablations)):
+        if on:
+            parts.append(flag)
+    defaults = {"--out": "reproduce-out", "--runs-dir": "runs/reproduce", "--data-style": "reference"}
+    for flag, value in (("--seeds", args.seeds), ("--settings", args.settings), ("--data-style", args.data_style),
+                        ("--rounds", args.rounds), ("--out", args.out), ("--runs-dir", args.runs_dir)):
+        if value is not None and defaults.get(flag) != value:
             parts += [flag, shlex.quote(str(value))]
     return " ".join(parts)
 
@@ -113,19 +118,25 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     """``ct-plugin reproduce``."""
     import torch
 
-    from ct_plugin.evaluation.reproduce import DATASETS, ReproduceSettings, run_reproduce
+    from ct_plugin.evaluation.reproduce import run_reproduce
+    from ct_plugin.evaluation.reproduce_plan import DATASETS, SOURCES, Plan
 
-    # small models: one thread each is fastest, and keeps a shared machine usable
-    torch.set_num_threads(args.threads or 1)
+    torch.set_num_threads(1)  # the work runs in worker processes of one thread each
     datasets = [d.strip() for value in args.datasets or () for d in value.split(",") if d.strip()] or list(DATASETS)
-    settings = ReproduceSettings.for_mode(args.quick, seed=args.seed, rounds=args.rounds)
-    out = Path(args.out)
-    runs_dir = Path(args.runs_dir)
-    result = run_reproduce(datasets, settings, out, runs_dir, args.data_dir, command_line(args), log=_progress,
-                           results_md=Path(args.results_md) if args.results_md else None)
-    from ct_plugin.evaluation.report import markdown_table
-
-    print(markdown_table(result["table"]))
+    sources = tuple(s.strip() for s in (args.settings or ",".join(SOURCES)).split(",") if s.strip())
+    bad = [s for s in sources if s not in SOURCES]
+    if bad or not sources:
+        raise CTPluginError(f"--settings takes a comma-separated subset of {', '.join(SOURCES)}, got {args.settings!r}")
+    if args.seeds is not None and args.seeds < 1:
+        raise CTPluginError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.workers is not None and args.workers < 1:
+        raise CTPluginError(f"--workers must be at least 1, got {args.workers}")
+    plan = Plan.for_mode(args.quick, seeds=args.seeds, sources=sources, data_style=args.data_style)
+    result = run_reproduce(
+        datasets, plan, Path(args.out), Path(args.runs_dir), args.data_dir, command_line(args), log=_progress,
+        rounds=args.rounds, workers=args.workers, ablations=not args.no_ablations, progress=not args.quiet,
+    )
+    print(result["markdown"].read_text())
     return 0
 
 
@@ -168,13 +179,21 @@ def register_commands(subparsers) -> None:
     )
     rp.add_argument("--datasets", action="append", metavar="NAMES",
                     help="comma-separated subset (default: the nine of the paper)")
-    rp.add_argument("--quick", action="store_true", help="CI-sized run: fewer epochs, rounds and factuals")
+    rp.add_argument("--quick", action="store_true",
+                    help="CI-sized run: 1 seed, 15 epochs, nce <= 300, 10 rounds, no ablations")
+    rp.add_argument("--seeds", type=int, help="training seeds per model (default 3; 1 with --quick)")
+    rp.add_argument("--settings", help="settings sources, comma-separated: paper (Table C.1), tune (default both)")
+    rp.add_argument("--data-style", choices=("reference", "project"), default="reference",
+                    help="reference: data as the reference builds it (raw synthetic sets, balanced credit tables; "
+                    "default); project: the standardised synthetic sets and unbalanced tables")
+    rp.add_argument("--no-ablations", action="store_true", help="skip the ablation rows")
     rp.add_argument("--data-dir", help="folder with the real tables' CSV files (else $CT_PLUGIN_DATA)")
-    rp.add_argument("--out", default="docs", help="output folder for results.md, figures/ and results/ (default docs)")
+    rp.add_argument("--out", default="reproduce-out",
+                    help="output folder for results.md, figures/ and results/ (default reproduce-out, git-ignored; "
+                    "`--out docs` rewrites the committed docs/results.md)")
     rp.add_argument("--runs-dir", default="runs/reproduce",
-                    help="where the trained runs go (default runs/reproduce, git-ignored)")
-    rp.add_argument("--results-md", help="path of the Markdown report (default OUT/results.md)")
-    rp.add_argument("--rounds", type=int, help="bootstrap rounds (default 100, 10 with --quick)")
-    rp.add_argument("--seed", type=int, default=0, help="seed of training and evaluation (default 0)")
-    rp.add_argument("--threads", type=int, help="torch CPU threads (default 1)")
+                    help="where the trained runs go (default runs/reproduce, git-ignored; complete runs are reused)")
+    rp.add_argument("--rounds", type=int, help="evaluation rounds (default 100, 10 with --quick)")
+    rp.add_argument("--workers", type=int, help="worker processes (default: the number of CPUs)")
+    rp.add_argument("--quiet", action="store_true", help="no progress bars")
     rp.set_defaults(func=cmd_reproduce)

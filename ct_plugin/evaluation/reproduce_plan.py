@@ -1,0 +1,160 @@
+"""What ``ct-plugin reproduce`` trains: the paper's per-dataset settings, the data as the reference builds
+it, the runs of each (dataset, settings source, seed), and the ablations.
+
+Settings sources:
+
+* ``paper``: the paper's Table C.1 (METHOD.md section 4) with the reference's ECCCo in training.
+* ``tune``: tau and lambda_reg chosen by :func:`ct_plugin.tuning.tune` on a validation split carved
+  from the training rows (the test split is never read), everything else as ``paper``.
+
+Per (dataset, source, seed) three runs: a vanilla ``baseline``, ``ct_free`` (CT with nothing
+immutable; IP and IP*) and ``ct_protected`` (CT with the protected features immutable; cost), as
+the reference's code trains them. The baseline does not depend on the source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ct_plugin.data.synthetic import SYNTHETIC
+
+TABLES = ("adult", "california_housing", "credit_default", "gmsc")
+DATASETS = ("linearly_separable", "circles", "moons", "overlapping", *TABLES, "digits")
+SOURCES = ("paper", "tune")
+KINDS = ("baseline", "ct_free", "ct_protected")
+
+#: the paper's Table C.1: batch size, tau (training), nce, lambda_reg
+TABLE_C1: dict[str, dict[str, Any]] = {
+    "linearly_separable": {"batch_size": 30, "tau": 0.5, "nce": 1000, "lambda_reg": 0.01},
+    "circles": {"batch_size": 30, "tau": 0.5, "nce": 1000, "lambda_reg": 0.5},
+    "moons": {"batch_size": 30, "tau": 0.9, "nce": 1000, "lambda_reg": 0.25},
+    "overlapping": {"batch_size": 30, "tau": 0.5, "nce": 1000, "lambda_reg": 0.25},
+    "adult": {"batch_size": 1000, "tau": 0.75, "nce": 5000, "lambda_reg": 0.25},
+    "california_housing": {"batch_size": 1000, "tau": 0.5, "nce": 5000, "lambda_reg": 0.25},
+    "credit_default": {"batch_size": 1000, "tau": 0.5, "nce": 5000, "lambda_reg": 0.25},
+    "gmsc": {"batch_size": 1000, "tau": 0.5, "nce": 5000, "lambda_reg": 0.5},
+    # MNIST's row; digits has 1,437 training images, so batch 1000 would give 2 updates per epoch
+    "digits": {"batch_size": 30, "tau": 0.5, "nce": 5000, "lambda_reg": 0.01},
+}
+#: settings common to every CT training of the paper (METHOD.md section 4)
+COMMON = {
+    "model": "mlp", "lr": 1e-3, "max_steps": 30, "epsilon": 0.3, "lambda_yloss": 1.0, "lambda_div": 0.5,
+    "lambda_adv": 0.25, "generator": "eccco",
+    "generator_options": {"preset": "reference", "lambda_cost": 0.001, "lambda_energy": 5.0},
+}
+#: data as the reference builds it: raw-scale synthetic sets, class-balanced credit tables
+REFERENCE_DATA: dict[str, dict[str, Any]] = {
+    **{name: {"style": "reference"} for name in SYNTHETIC},
+    "gmsc": {"balance": True}, "california_housing": {"balance": True}, "credit_default": {"balance": True},
+}
+DATA_NOTES = {
+    "adult": "cf-data Adult: 7 two-level categoricals (20 encoded columns, 48,832 rows); the reference one-hot "
+             "encodes every UCI level (108 columns, 32,561 rows)",
+    "gmsc": "cf-data's GMSC test file (28,882 rows, 93/7) balanced by undersampling; the reference balanced the "
+            "full Kaggle table (16,714 rows)",
+    "digits": "scikit-learn's 8x8 digits (1,797 images) stand in for MNIST; protected: top and bottom pixel row",
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training: a run directory's name and its train() keyword arguments."""
+
+    dataset: str
+    source: str
+    kind: str
+    seed: int
+    variant: str = ""
+    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        """The run directory below ``RUNS_DIR/<dataset>/``."""
+        prefix = "baseline" if self.kind == "baseline" else f"{self.source}/{self.kind}"
+        return f"{self.variant + '/' if self.variant else ''}{prefix}-seed{self.seed}"
+
+
+@dataclass
+class Plan:
+    """Epochs and the like of one reproduction (``quick`` shrinks them for CI)."""
+
+    quick: bool = False
+    epochs: int = 100
+    epochs_digits: int = 100
+    nce_cap: int | None = None
+    seeds: int = 3
+    sources: tuple[str, ...] = SOURCES
+    data_style: str = "reference"
+
+    @classmethod
+    def for_mode(cls, quick: bool, seeds: int | None = None, sources: tuple[str, ...] | None = None,
+                 data_style: str = "reference") -> Plan:
+        """The full plan, or the CI-sized ``--quick`` one (1 seed, few epochs, nce at most 300)."""
+        plan = cls(quick=True, epochs=15, epochs_digits=10, nce_cap=300, seeds=1) if quick else cls()
+        if seeds is not None:
+            plan.seeds = seeds
+        if sources is not None:
+            plan.sources = sources
+        plan.data_style = data_style
+        return plan
+
+    def data_options(self, dataset: str) -> dict[str, Any]:
+        """Loader options of ``dataset`` (the reference's data unless ``data_style`` is ``project``)."""
+        return dict(REFERENCE_DATA.get(dataset, {})) if self.data_style == "reference" else {}
+
+    def base_options(self, dataset: str) -> dict[str, Any]:
+        """Training settings shared by every run of ``dataset`` (Table C.1 without tau and lambda_reg)."""
+        row = TABLE_C1[dataset]
+        nce = row["nce"] if self.nce_cap is None else min(row["nce"], self.nce_cap)
+        epochs = self.epochs_digits if dataset == "digits" else self.epochs
+        return {**COMMON, "generator_options": dict(COMMON["generator_options"]), "epochs": epochs,
+                "batch_size": row["batch_size"], "nce": nce}
+
+    def ct_settings(self, dataset: str, source: str, tuned: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """tau and lambda_reg of ``source`` (Table C.1, or the tune choice)."""
+        if source == "paper":
+            return {"tau": TABLE_C1[dataset]["tau"], "lambda_reg": TABLE_C1[dataset]["lambda_reg"]}
+        return dict(tuned[dataset])
+
+    def jobs(self, dataset: str, tuned: dict[str, dict[str, Any]]) -> list[Job]:
+        """Every training of ``dataset``: a baseline per seed, and ct_free / ct_protected per source and seed."""
+        base = self.base_options(dataset)
+        out = []
+        for seed in range(self.seeds):
+            out.append(Job(dataset, "-", "baseline", seed, options={**base, "strategy": "vanilla", "seed": seed}))
+            for source in self.sources:
+                ct = {**base, **self.ct_settings(dataset, source, tuned), "strategy": "ct", "seed": seed}
+                out.append(Job(dataset, source, "ct_free", seed, options={**ct, "protect": False}))
+                protected = {**ct, "protect": True}
+                if dataset in SYNTHETIC:  # the reference's synthetic "mutability" runs: divergence only
+                    protected.update(lambda_reg=0.0, lambda_adv=0.0)
+                out.append(Job(dataset, source, "ct_protected", seed, options=protected))
+        return out
+
+
+#: ablations: (name, dataset, what changes, how) -- each trains baseline + ct_free + ct_protected on seed 0
+ABLATIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    ("standardised data", "linearly_separable", "the project's standardised blobs instead of the reference's raw ones",
+     {"data": {}}),
+    ("standardised data", "circles", "the project's standardised circles (factor 0.3) instead of the reference's",
+     {"data": {}}),
+    ("imbalanced table", "gmsc", "cf-data GMSC as it is (93/7) instead of class-balanced", {"data": {}}),
+    ("project ECCCo in training", "adult", "ECCCo preset `project` (step 0.25, constant energy weight 5, ridge 0.1)",
+     {"generator_options": {"preset": "project", "lambda_cost": 0.001, "lambda_energy": 5.0}}),
+    ("project ECCCo in training", "circles", "ECCCo preset `project` (step 0.25, constant energy weight 5, "
+     "ridge 0.1)", {"generator_options": {"preset": "project", "lambda_cost": 0.001, "lambda_energy": 5.0}}),
+)
+
+
+def ablation_jobs(plan: Plan, name: str, dataset: str, change: dict[str, Any]) -> tuple[dict[str, Any], list[Job]]:
+    """Data options and the three seed-0 paper-settings jobs of one ablation."""
+    data = change.get("data", plan.data_options(dataset))
+    variant = "ablation-" + name.replace(" ", "-")
+    jobs = []
+    for job in Plan(**{**plan.__dict__, "seeds": 1, "sources": ("paper",)}).jobs(dataset, {}):
+        options = dict(job.options)
+        if "generator_options" in change and job.kind != "baseline":
+            options["generator_options"] = dict(change["generator_options"])
+        jobs.append(Job(job.dataset, job.source, job.kind, job.seed, variant, options))
+    return data, jobs

@@ -1,0 +1,314 @@
+"""Aggregate a reproduction over seeds and write ``results.md`` (tables side by side, targets, ablations)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ct_plugin.evaluation import plots
+from ct_plugin.evaluation.report import fmt, markdown_table
+from ct_plugin.evaluation.reproduce_plan import DATA_NOTES, TABLE_C1, Plan
+
+#: SaTML Table 1 (MLP, % reduction CT vs baseline; METHOD.md section 5); digits row: MNIST
+PAPER_TABLE1 = {
+    "linearly_separable": ("26.26*", "51.28*", "16.41*"),
+    "circles": ("58.88*", "93.84*", "42.99*"),
+    "moons": ("19.59*", "8.00", "5.16*"),
+    "overlapping": ("-1.93", "-27.70", "40.86*"),
+    "adult": ("0.19", "34.35*", "4.03"),
+    "california_housing": ("10.65*", "63.06*", "44.23*"),
+    "credit_default": ("10.14*", "50.35*", "-18.17*"),
+    "gmsc": ("10.65*", "24.75*", "66.01*"),
+    "digits": ("6.36*", "-70.31", "-35.11*"),
+}
+PAPER_AVERAGE = (15.64, 25.29, 18.49)
+#: the paper's validity (baseline, CT) where METHOD.md quotes it
+PAPER_VALIDITY = {"adult": (0.99, 0.68), "credit_default": (1.0, 0.72), "gmsc": (1.0, 0.94)}
+COLUMNS = (("ip", "ct_free", "IP"), ("ip_star", "ct_free", "IP* (l=5)"), ("ip_star_0.5", "ct_free", "IP* (l=0.5)"),
+           ("cost", "ct_protected", "cost, protected"))
+
+Frames = dict[tuple[str, str, str, int], dict[str, dict[str, pd.DataFrame]]]
+
+
+def _rows(frames: Frames, dataset: str, variant: str, source: str, protocol: str) -> list[dict[str, pd.DataFrame]]:
+    return [f[protocol] for (d, v, s, _), f in sorted(frames.items()) if (d, v, s) == (dataset, variant, source)]
+
+
+def _comparison(parts: list[dict[str, pd.DataFrame]], metric: str, run: str) -> pd.DataFrame:
+    rows = [p["comparison"][(p["comparison"].metric == metric) & (p["comparison"].run == run)] for p in parts]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def seed_stats(rows: pd.DataFrame) -> dict[str, float]:
+    """Mean and sd over seeds of the reduction, and how many seeds are significantly better / worse."""
+    values = rows.reduction_pct.to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    better = int(((rows.reduction_pct > 0) & rows.significant).sum())
+    worse = int(((rows.reduction_pct < 0) & rows.significant).sum())
+    return {"mean": float(finite.mean()) if len(finite) else float("nan"),
+            "sd": float(finite.std(ddof=1)) if len(finite) > 1 else float("nan"),
+            "better": better, "worse": worse, "seeds": len(rows)}
+
+
+def stats_cell(stats: dict[str, float]) -> str:
+    """``12.3 ± 4.5 (3+/0-)`` over several seeds, ``12.30*`` for one."""
+    if not math.isfinite(stats["mean"]):
+        return "-"
+    if stats["seeds"] == 1:
+        return f"{stats['mean']:.2f}{'*' if stats['better'] or stats['worse'] else ''}"
+    return f"{stats['mean']:.1f} ± {fmt(stats['sd'], 1)} ({stats['better']}+/{stats['worse']}-)"
+
+
+def _accuracy(parts: list[dict[str, pd.DataFrame]], run: str) -> float:
+    values = []
+    for p in parts:
+        r = p["robustness"]
+        hit = r[(r.run == run) & (r.attack == "fgsm") & (r.epsilon == 0.0)].accuracy
+        values += hit.tolist()
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _mean_of(parts: list[dict[str, pd.DataFrame]], metric: str, run: str, column: str) -> float:
+    rows = _comparison(parts, metric, run)
+    return float(rows[column].mean()) if len(rows) else float("nan")
+
+
+def _maturity(groups: dict, dataset: str, variant: str, source: str, kind: str = "ct_free") -> float:
+    values = []
+    for (d, v, s, _), dirs in groups.items():
+        if (d, v, s) != (dataset, variant, source) or kind not in dirs:
+            continue
+        log = [json.loads(line) for line in (Path(dirs[kind]) / "log.jsonl").read_text().splitlines() if line]
+        values += [r["mature"] for r in log[-10:] if r.get("mature") is not None]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def source_table(frames: Frames, groups: dict, datasets: Sequence[str], source: str, protocol: str,
+                 variant: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per dataset: reductions (mean ± sd over seeds), validity, accuracy, maturity; and the raw numbers."""
+    shown, raw = [], []
+    for dataset in datasets:
+        parts = _rows(frames, dataset, variant, source, protocol)
+        if not parts:
+            continue
+        row: dict[str, Any] = {"data": dataset}
+        numbers: dict[str, Any] = {"data": dataset}
+        for metric, run, title in COLUMNS:
+            stats = seed_stats(_comparison(parts, metric, run))
+            row[title] = stats_cell(stats)
+            numbers.update({f"{metric}_{k}": v for k, v in stats.items()})
+        v_base = _mean_of(parts, "validity", "ct_free", "reference_mean")
+        v_ct = _mean_of(parts, "validity", "ct_free", "run_mean")
+        row["validity base → CT"] = f"{fmt(v_base, 2)} → {fmt(v_ct, 2)}"
+        acc_base, acc_ct = _accuracy(parts, "baseline"), _accuracy(parts, "ct_free")
+        row["accuracy base → CT"] = f"{fmt(acc_base, 3)} → {fmt(acc_ct, 3)}"
+        row["mature (train)"] = fmt(_maturity(groups, dataset, variant, source), 2)
+        numbers.update(validity_base=v_base, validity_ct=v_ct, accuracy_base=acc_base, accuracy_ct=acc_ct)
+        shown.append(row)
+        raw.append(numbers)
+    shown_frame, raw_frame = pd.DataFrame(shown), pd.DataFrame(raw)
+    if len(raw_frame):
+        average: dict[str, Any] = {"data": "average"}
+        for metric, _, title in COLUMNS:
+            average[title] = fmt(float(raw_frame[f"{metric}_mean"].mean()), 2)
+        average["validity base → CT"] = (f"{fmt(float(raw_frame.validity_base.mean()), 2)} → "
+                                         f"{fmt(float(raw_frame.validity_ct.mean()), 2)}")
+        average["accuracy base → CT"] = (f"{fmt(float(raw_frame.accuracy_base.mean()), 3)} → "
+                                         f"{fmt(float(raw_frame.accuracy_ct.mean()), 3)}")
+        average["mature (train)"] = ""
+        shown_frame = pd.concat([shown_frame, pd.DataFrame([average])], ignore_index=True)
+    return shown_frame, raw_frame
+
+
+def paper_table(datasets: Sequence[str]) -> pd.DataFrame:
+    """The paper's published reductions and validities for the same datasets."""
+    rows = []
+    for d in datasets:
+        ip, ips, cost = PAPER_TABLE1[d]
+        validity = PAPER_VALIDITY.get(d)
+        rows.append({"data": d, "IP": ip, "IP*": ips, "cost, protected": cost,
+                     "validity base → CT": f"{validity[0]:.2f} → {validity[1]:.2f}" if validity else "-"})
+    rows.append({"data": "average (all nine)", "IP": f"{PAPER_AVERAGE[0]:.2f}", "IP*": f"{PAPER_AVERAGE[1]:.2f}",
+                 "cost, protected": f"{PAPER_AVERAGE[2]:.2f}", "validity base → CT": "0.94 → 0.91"})
+    return pd.DataFrame(rows)
+
+
+def target_lines(raw: pd.DataFrame) -> list[str]:
+    """Issue 11's targets, each checked against the tune/paper-protocol table."""
+    if raw.empty:
+        return []
+    averages = [float(raw[f"{m}_mean"].mean()) for m in ("ip", "ip_star", "cost")]
+    reached = [a >= p for a, p in zip(averages, PAPER_AVERAGE, strict=True)]
+    majority = raw[raw.ip_worse > raw.ip_seeds / 2].data.tolist()
+    accuracy = raw[(raw.accuracy_base - raw.accuracy_ct) > 0.01].data.tolist()
+    validity = raw[(raw.validity_base >= 0.9) & (raw.validity_base - raw.validity_ct > 0.05)].data.tolist()
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    return [
+        f"* averages reach the paper's (IP {PAPER_AVERAGE[0]}, IP* {PAPER_AVERAGE[1]}, cost {PAPER_AVERAGE[2]}): "
+        f"ours {averages[0]:.2f} / {averages[1]:.2f} / {averages[2]:.2f}: IP {verdict(reached[0])}, "
+        f"IP* {verdict(reached[1])}, cost {verdict(reached[2])}",
+        f"* no table with IP significantly worse in a majority of seeds: {verdict(not majority)}"
+        + (f" ({', '.join(majority)})" if majority else ""),
+        f"* clean accuracy within 1 point of vanilla: {verdict(not accuracy)}"
+        + (f" (lower by more on {', '.join(accuracy)})" if accuracy else ""),
+        f"* CT's validity within 5 points of vanilla wherever vanilla's is >= 0.9: {verdict(not validity)}"
+        + (f" (not on {', '.join(validity)})" if validity else ""),
+    ]
+
+
+def _rel(path: Path, start: Path) -> str:
+    return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
+
+
+def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames, groups: dict,
+                 tune_info: dict[str, dict[str, Any]], ablations: list[dict[str, Any]], settings: dict[str, Any],
+                 train_seconds: dict[str, float]) -> Path:
+    """Write ``out/results.md``, ``out/results/*.csv`` and the summary figures; return the Markdown path."""
+    import torch
+
+    results = out / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    sections: list[str] = []
+    main_raw = pd.DataFrame()
+    order = [("tune", "paper"), ("paper", "paper"), ("tune", "strict"), ("paper", "strict")]
+    titles = {
+        ("tune", "paper"): "Paper protocol, settings chosen by `tune`",
+        ("paper", "paper"): "Paper protocol, the paper's Table C.1 settings",
+        ("tune", "strict"): "Strict protocol (every counterfactual counts), the same `tune` models",
+        ("paper", "strict"): "Strict protocol, the same Table C.1 models",
+    }
+    for source, protocol in order:
+        if source not in plan.sources:
+            continue
+        shown, raw = source_table(frames, groups, datasets, source, protocol)
+        raw.to_csv(results / f"table_{source}_{protocol}.csv", index=False)
+        if main_raw.empty and protocol == "paper":
+            main_raw = raw
+        sections += [f"## {titles[(source, protocol)]}", "", markdown_table(shown), ""]
+    lines = [
+        "# Results: Counterfactual Training vs a vanilla baseline",
+        "",
+        "Generated by `ct-plugin reproduce`; do not edit by hand, re-run the command instead.",
+        "",
+        f"* command: `{settings['command']}`",
+        f"* wall time: **{settings['wall_seconds'] / 60:.1f} min** in all (tuning {settings['tune_seconds'] / 60:.1f} "
+        f"min) on {platform.machine()}, {os.cpu_count()} CPUs, {settings['workers']} worker processes of one torch "
+        f"thread (Python {sys.version.split()[0]}, torch {torch.__version__})",
+        f"* {plan.seeds} training seed(s) per model; one data split (seed 0) shared by all; "
+        f"{'quick mode: CI-sized, not the paper settings; ' if plan.quick else ''}"
+        f"epochs {plan.epochs}",
+        "* reductions in % (positive = CT lower = better): mean ± sd over seeds, then (seeds significantly better + / "
+        "significantly worse -) by the paper's per-round ratio and 99% percentile interval; with one seed, * marks "
+        "significance",
+        "* IP and IP* from `ct_free` (CT with nothing immutable) against the baseline, searched freely; cost from "
+        "`ct_protected` (CT with the protected feature immutable) against the baseline, both searched with it frozen "
+        "at tau 0.5; validity = share of the main search's counterfactuals with p(y+) >= 0.5 (tau 0.95 search)",
+        "* data as the reference builds it: raw-scale synthetic sets (reference geometry), GMSC, California housing "
+        "and Credit class-balanced by undersampling" if plan.data_style == "reference" else
+        "* data: the project's standardised synthetic sets and unbalanced tables",
+        *[f"* {d}: {note}" for d, note in DATA_NOTES.items() if d in datasets],
+        "",
+        "## The paper (SaTML Table 1, MLP)",
+        "",
+        markdown_table(paper_table(datasets)),
+        "",
+        *sections,
+        "## Targets (paper protocol, `tune` settings)" if "tune" in plan.sources else "## Targets",
+        "",
+        *target_lines(main_raw),
+        "",
+    ]
+    if tune_info:
+        rows = [{"data": d, "tau": i["overrides"]["tau"], "lambda_reg": i["overrides"]["lambda_reg"],
+                 "Table C.1 tau / lambda_reg": f"{TABLE_C1[d]['tau']} / {TABLE_C1[d]['lambda_reg']}",
+                 "rule passed": "yes" if i["passed"] else ("no (fallback)" if i["fallback"] else "no"),
+                 "seconds": f"{i['seconds']:.0f}", "grid": f"[table]({_rel(Path(i['table']), out)})" if i["table"]
+                 else "-"} for d, i in tune_info.items()]
+        lines += ["## What `tune` chose", "",
+                  "Grid tau {0.5, 0.75, 0.9} x lambda_reg {0.1, 0.25, 0.5} on a validation split carved from the "
+                  "training rows; rule: best validation IP reduction among configurations within 1 accuracy point "
+                  "and 5 validity points of vanilla with at least 50% maturity over the last 10 epochs.", "",
+                  markdown_table(pd.DataFrame(rows)), ""]
+    if ablations:
+        lines += ablation_section(frames, groups, ablations)
+    lines += robustness_section(frames, datasets, out, plan)
+    lines += ["## Per-dataset details", "",
+              "Each evaluation folder holds `evaluation.md` (every metric with standard errors, the frozen features "
+              "of each search, in-training maturity), the per-round CSV and the figures:", ""]
+    for dataset in datasets:
+        folders = sorted(p.name for p in (results / dataset).glob("*") if p.is_dir()) if (results / dataset).is_dir() \
+            else []
+        links = ", ".join(f"[{name}]({_rel(results / dataset / name / 'paper' / 'evaluation.md', out)})"
+                          for name in folders)
+        lines.append(f"* {dataset}: {links}")
+    lines.append("")
+    (results / "settings.json").write_text(json.dumps(settings, indent=2, default=str))
+    md = out / "results.md"
+    md.write_text("\n".join(lines))
+    return md
+
+
+def ablation_section(frames: Frames, groups: dict, ablations: list[dict[str, Any]]) -> list[str]:
+    """One row per ablation beside the same dataset's seed-0 Table C.1 row (paper protocol)."""
+    rows = []
+    for item in ablations:
+        for variant, label in (("", "as in the main table"), (item["variant"], item["change"])):
+            parts = [f["paper"] for (d, v, s, seed), f in frames.items()
+                     if (d, v, s, seed) == (item["data"], variant, "paper", 0)]
+            if not parts:
+                continue
+            row = {"ablation": item["ablation"], "data": item["data"], "setting": label}
+            for metric, run, title in COLUMNS:
+                row[title] = stats_cell(seed_stats(_comparison(parts, metric, run)))
+            row["validity base → CT"] = (f"{fmt(_mean_of(parts, 'validity', 'ct_free', 'reference_mean'), 2)} → "
+                                         f"{fmt(_mean_of(parts, 'validity', 'ct_free', 'run_mean'), 2)}")
+            rows.append(row)
+    if not rows:
+        return []
+    return ["## Ablations: what each difference from the reference costs (seed 0, Table C.1 settings, paper protocol)",
+            "", markdown_table(pd.DataFrame(rows)), ""]
+
+
+def robustness_section(frames: Frames, datasets: Sequence[str], out: Path, plan: Plan) -> list[str]:
+    """Robust accuracy and integrated-gradient shares of seed 0 (first source), with the summary figures."""
+    source = plan.sources[0]
+    robust, attribution, rows = {}, [], []
+    for dataset in datasets:
+        key = (dataset, "", source, 0)
+        if key not in frames:
+            continue
+        part = frames[key]["paper"]
+        robust[dataset] = part["robustness"]
+        attribution.append(part["attribution"].assign(dataset=dataset))
+        for run in ("baseline", "ct_free"):
+            r = part["robustness"][part["robustness"].run == run]
+            top = r.epsilon.max()
+            rows.append({"data": dataset, "model": run,
+                         "clean": fmt(float(r[(r.attack == "fgsm") & (r.epsilon == 0)].accuracy.iloc[0]), 3),
+                         f"FGSM {top:g}": fmt(float(r[(r.attack == "fgsm") & (r.epsilon == top)].accuracy.iloc[0]), 3),
+                         f"PGD {top:g}": fmt(float(r[(r.attack == "pgd") & (r.epsilon == top)].accuracy.iloc[0]), 3)})
+    if not robust:
+        return []
+    figures = out / "figures"
+    robust_png = plots.plot_robustness_grid(robust, figures / "robust_accuracy.png")
+    table = pd.concat(attribution, ignore_index=True)
+    ig_png = plots.plot_attribution_summary(table, figures / "integrated_gradients.png")
+    shares = table[["dataset", "run", "protected_features", "protected_share", "uniform_share"]].copy()
+    shares["protected_share"] = shares.protected_share.map(fmt)
+    shares["uniform_share"] = shares.uniform_share.map(fmt)
+    return [f"## Robust accuracy (test split, seed 0, `{source}` settings; PGD 40 steps of 0.01, random start)", "",
+            markdown_table(pd.DataFrame(rows)), "", f"![robust accuracy]({_rel(robust_png, out)})", "",
+            "## Integrated gradients on the protected features (baseline U(-1, 1), median over rounds)", "",
+            markdown_table(shares), "", f"![integrated gradients]({_rel(ig_png, out)})", ""]
