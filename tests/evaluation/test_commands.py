@@ -114,6 +114,10 @@ def test_bad_protocol_settings_are_refused(runs, capsys):
 def test_reproduce_refuses_unknown_dataset_and_missing_tables(tmp_path, capsys, monkeypatch):
     assert main(["reproduce", "--datasets", "iris", "--out", str(tmp_path)]) == 2
     assert "unknown dataset(s) ['iris']" in capsys.readouterr().err
+    assert main(["reproduce", "--settings", "tuned", "--out", str(tmp_path)]) == 2
+    assert "--settings takes a comma-separated subset of paper, tune" in capsys.readouterr().err
+    assert main(["reproduce", "--seeds", "0", "--out", str(tmp_path)]) == 2
+    assert "--seeds must be at least 1" in capsys.readouterr().err
     monkeypatch.delenv("CT_PLUGIN_DATA", raising=False)
     assert main(["reproduce", "--datasets", "adult", "--data-dir", str(tmp_path), "--out", str(tmp_path)]) == 2
     assert "real tables ['adult'] were not found" in capsys.readouterr().err
@@ -122,28 +126,30 @@ def test_reproduce_refuses_unknown_dataset_and_missing_tables(tmp_path, capsys, 
 @pytest.mark.slow
 def test_quick_reproduction_on_circles(tmp_path):
     out, runs_dir = tmp_path / "out", tmp_path / "runs"
-    argv = ["reproduce", "--quick", "--datasets", "circles", "--out", str(out), "--runs-dir", str(runs_dir)]
+    argv = ["reproduce", "--quick", "--datasets", "circles", "--out", str(out), "--runs-dir", str(runs_dir),
+            "--workers", "1", "--quiet"]
     assert main(argv) == 0
     expected = [
-        "results.md", "figures/robust_accuracy.png", "figures/integrated_gradients.png", "figures/poc_circles.png",
-        "results/table.csv", "results/robustness.csv", "results/attribution.csv", "results/settings.json",
-        "results/diagnostics.csv",
-        *(f"results/circles/{name}" for name in (
-            "rounds.csv", "summary.csv", "comparison.csv", "robustness.csv", "attribution.csv", "evaluation.md",
-            "robust_accuracy.png", "integrated_gradients.png", "decision_regions.png")),
+        "results.md", "figures/robust_accuracy.png", "figures/integrated_gradients.png", "results/settings.json",
+        "results/table_tune_paper.csv", "results/table_paper_paper.csv", "results/table_tune_strict.csv",
+        *(f"results/circles/{source}-seed0/{protocol}/{name}" for source in ("paper", "tune")
+          for protocol in ("paper", "strict")
+          for name in ("rounds.csv", "summary.csv", "comparison.csv", "evaluation.md", "decision_regions.png")),
     ]
     for name in expected:
         path = out / name
         assert path.is_file() and path.stat().st_size > 0, name
-    comparison = pd.read_csv(out / "results/circles/comparison.csv").set_index("metric")
-    # CT lowers the implausibility of the model's faithful counterfactuals on circles
-    assert comparison.loc["ip", "run_mean"] < comparison.loc["ip", "reference_mean"]
     text = (out / "results.md").read_text()
-    assert "ct-plugin reproduce --datasets circles --quick --out" in text and "seed 0" in text
-    # the same command again reuses the runs and gives the same table
-    before = (out / "results/table.csv").read_text()
+    assert "ct-plugin reproduce --datasets circles --quick" in text
+    for section in ("Paper protocol, settings chosen by `tune`", "Paper protocol, the paper's Table C.1 settings",
+                    "Strict protocol", "What `tune` chose", "Targets"):
+        assert section in text, section
+    comparison = pd.read_csv(out / "results/circles/paper-seed0/paper/comparison.csv")
+    assert {"ct_free", "ct_protected"} == set(comparison.run)
+    # the same command again reuses every run and gives the same table
+    before = (out / "results/table_tune_paper.csv").read_text()
     assert main(argv) == 0
-    assert (out / "results/table.csv").read_text() == before
+    assert (out / "results/table_tune_paper.csv").read_text() == before
 
 
 @pytest.mark.dice
