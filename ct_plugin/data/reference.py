@@ -38,6 +38,9 @@ def reference_difference(name: str, balance: bool = True) -> str:
             "the reference's Julia draw of the same box gives other centres (about 10 apart)"
         )
     info = TABLES.get(name)
-    if info is None or (name in REFERENCE_BALANCED and balance):
+    if info is None:
         return ""
-    return info.reference_difference
+    parts = [info.reference_difference] if info.reference_difference else []
+    if name in REFERENCE_BALANCED and not balance:
+        parts.append("the reference class-balanced this table by undersampling; load with balance=True to match")
+    return "; ".join(parts)

@@ -54,8 +54,9 @@ TABLES: dict[str, TableInfo] = {
         url="https://raw.githubusercontent.com/carla-recourse/cf-data/main/adult.csv",
         sha256="e98ef37848b34919802d9e110718dd02ccbc8ec0369677f92bb1fd40b71eccdc",
         notes="UCI Adult as pre-processed by CARLA's cf-data (categoricals with two levels)",
-        reference_difference="cf-data Adult has two-level categoricals (20 encoded columns); the reference "
-        "one-hot-encodes every UCI level (108 columns, 32,561 rows), so its numbers are not directly comparable",
+        reference_difference="cf-data Adult has two-level categoricals (20 encoded columns, 48,832 rows); the "
+        "reference one-hot-encodes every UCI level (108 columns, 32,561 rows), so its numbers are not "
+        "directly comparable",
     ),
     "gmsc": TableInfo(
         file="gmsc.csv",
@@ -65,8 +66,8 @@ TABLES: dict[str, TableInfo] = {
         url="https://raw.githubusercontent.com/carla-recourse/cf-data/main/give_me_some_credit_test.csv",
         sha256="3654b651e0bc5ce46c7ef3f807974a6e91c6669c8f5f0b5348556179d1f6df5e",
         notes="Give Me Some Credit (CARLA's cf-data); 1 = no serious delinquency (the desired outcome)",
-        reference_difference="cf-data GMSC is about 93/7 imbalanced; the reference used a class-balanced "
-        "version (16,714 rows): load with balance=True to undersample ours likewise",
+        reference_difference="cf-data GMSC (Kaggle's test file, 28,882 rows) is about 93/7 imbalanced and "
+        "balanced keeps 3,910 rows; the reference's class-balanced GMSC has 16,714 rows",
     ),
     "california_housing": TableInfo(
         file="california_housing.csv",
