@@ -164,6 +164,8 @@ def test_balance_off_keeps_every_row_and_bad_flag_is_refused():
     assert len(spec.y_train) + len(spec.y_test) == 340 and "balance" not in spec.options
     with pytest.raises(CTPluginError, match="balance must be True or False"):
         from_dataframe(frame, "label", balance="yes")
+    with pytest.raises(CTPluginError, match="balancing leaves 2 rows"):
+        from_dataframe(_imbalanced_frame(n_major=30, n_minor=1), "label", balance=True)
 
 
 def test_balance_real_tables(data_dir):

@@ -314,6 +314,11 @@ def from_dataframe(
         kept = undersample_indices(labels, seed)
         frame, labels = frame.iloc[kept].reset_index(drop=True), labels[kept]
         options = {**(options or {}), "balance": True}
+        if len(frame) < 4:
+            raise CTPluginError(
+                f"balancing leaves {len(frame)} rows (the smallest class has {len(frame) // len(class_values)}); "
+                "at least 4 are needed for a split"
+            )
     if class_names is None:
         class_names = [str(v) for v in class_values]
     if len(class_names) != len(class_values):
