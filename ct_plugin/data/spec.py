@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ct_plugin.data.balance import undersample_indices
 from ct_plugin.errors import CTPluginError, RunDirectoryError
 
 MUTABILITY_KINDS = ("both", "increase", "decrease", "none")
@@ -160,6 +161,18 @@ class DatasetSpec:
         _check_finite(encoded, self.feature_names, where="frame to encode")
         return ((encoded - self.mean) / self.scale).astype(np.float32)
 
+    def validation_split(self, size: int | float | None = None, seed: int = 0) -> DatasetSpec:
+        """Carve a stratified, seeded validation split from the training rows.
+
+        Returns a new spec whose train rows are the remaining training rows and whose test rows
+        are the validation rows; the real test rows are not in it. ``size`` is a row count or a
+        share in (0, 1); default ``min(1000, round(0.2 * n_train))``. The standardiser and the
+        bounds stay this spec's. See :func:`ct_plugin.data.validation.validation_split`.
+        """
+        from ct_plugin.data.validation import validation_split
+
+        return validation_split(self, size, seed)
+
     # ------------------------------------------------------------ persistence
     def metadata(self) -> dict[str, Any]:
         """JSON-serialisable metadata (everything except the data arrays)."""
@@ -251,6 +264,8 @@ def from_dataframe(
     seed: int = 0,
     name: str = "custom",
     options: Mapping[str, Any] | None = None,
+    standardise: bool = True,
+    balance: bool = False,
 ) -> DatasetSpec:
     """Build a :class:`DatasetSpec` from a DataFrame in original units.
 
@@ -269,6 +284,10 @@ def from_dataframe(
         test_size: share of rows held out (stratified by label), in (0, 1).
         seed: seed of the split.
         name: dataset name recorded in run directories.
+        standardise: ``False`` keeps continuous columns at raw scale (``mean`` 0, ``scale`` 1,
+            so :meth:`DatasetSpec.decode` is the identity on them); bounds are then in raw units.
+        balance: undersample every class to the minority count (seeded by ``seed``, all
+            minority rows kept) before the split; recorded as ``options["balance"]``.
     """
     if not isinstance(frame, pd.DataFrame):
         raise CTPluginError(f"expected a pandas DataFrame, got {type(frame).__name__}")
@@ -280,6 +299,9 @@ def from_dataframe(
         raise CTPluginError(f"impute must be None or 'median', got {impute!r}")
     if len(frame) < 4:
         raise CTPluginError(f"the frame has {len(frame)} rows; at least 4 are needed for a split")
+    for flag, value in (("standardise", standardise), ("balance", balance)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise CTPluginError(f"{flag} must be True or False, got {value!r}")
 
     features = [c for c in frame.columns if c != target]
     categorical, continuous = _split_feature_kinds(frame, features, categorical, continuous)
@@ -288,6 +310,15 @@ def from_dataframe(
             raise CTPluginError(f"unknown feature {column!r}; valid names: {', '.join(map(str, features))}")
 
     labels, class_values = _encode_labels(frame[target], target)
+    if balance:
+        kept = undersample_indices(labels, seed)
+        frame, labels = frame.iloc[kept].reset_index(drop=True), labels[kept]
+        options = {**(options or {}), "balance": True}
+        if len(frame) < 4:
+            raise CTPluginError(
+                f"balancing leaves {len(frame)} rows (the smallest class has {len(frame) // len(class_values)}); "
+                "at least 4 are needed for a split"
+            )
     if class_names is None:
         class_names = [str(v) for v in class_values]
     if len(class_names) != len(class_values):
@@ -322,14 +353,20 @@ def from_dataframe(
     _check_finite(raw, columns, where=f"dataset {name!r}")
 
     onehot = np.asarray(is_onehot)
-    mean = np.where(onehot, 0.0, raw[train_idx].mean(axis=0))
     std = raw[train_idx].std(axis=0)
-    scale = np.where(onehot | (std == 0), 1.0, std)
-    encoded = ((raw - mean) / scale).astype(np.float32)
-
-    z_train = encoded[train_idx]
-    lower = np.where(onehot, 0.0, np.minimum(-2.0, z_train.min(axis=0)))
-    upper = np.where(onehot, 1.0, np.maximum(2.0, z_train.max(axis=0)))
+    if standardise:
+        mean = np.where(onehot, 0.0, raw[train_idx].mean(axis=0))
+        scale = np.where(onehot | (std == 0), 1.0, std)
+        encoded = ((raw - mean) / scale).astype(np.float32)
+        z_train = encoded[train_idx]
+        lower = np.where(onehot, 0.0, np.minimum(-2.0, z_train.min(axis=0)))
+        upper = np.where(onehot, 1.0, np.maximum(2.0, z_train.max(axis=0)))
+    else:
+        mean, scale = np.zeros(len(columns)), np.ones(len(columns))
+        encoded = raw.astype(np.float32)
+        mu, spread = raw[train_idx].mean(axis=0), np.where(std == 0, 1.0, std)
+        lower = np.where(onehot, 0.0, np.minimum(mu - 2.0 * spread, raw[train_idx].min(axis=0)))
+        upper = np.where(onehot, 1.0, np.maximum(mu + 2.0 * spread, raw[train_idx].max(axis=0)))
     for feature, (low, high) in (bounds or {}).items():
         if feature in categorical:
             raise CTPluginError(f"bounds apply to continuous features; {feature!r} is categorical")
@@ -371,8 +408,13 @@ def from_arrays(
     test_size: float = 0.2,
     seed: int = 0,
     options: Mapping[str, Any] | None = None,
+    standardise: bool = True,
+    balance: bool = False,
 ) -> DatasetSpec:
-    """Build a spec from a numeric feature matrix and integer labels (all features continuous)."""
+    """Build a spec from a numeric feature matrix and integer labels (all features continuous).
+
+    ``standardise`` and ``balance`` are those of :func:`from_dataframe`.
+    """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise CTPluginError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
@@ -392,6 +434,8 @@ def from_arrays(
         seed=seed,
         name=name,
         options=options,
+        standardise=standardise,
+        balance=balance,
     )
     return dataclasses.replace(spec, target="target")
 
