@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ct_plugin.data.reference import reference_difference, reference_options
 from ct_plugin.data.synthetic import SYNTHETIC
 
 TABLES = ("adult", "california_housing", "credit_default", "gmsc")
@@ -44,15 +45,10 @@ COMMON = {
     "generator_options": {"preset": "reference", "lambda_cost": 0.001, "lambda_energy": 5.0},
 }
 #: data as the reference builds it: raw-scale synthetic sets, class-balanced credit tables
-REFERENCE_DATA: dict[str, dict[str, Any]] = {
-    **{name: {"style": "reference"} for name in SYNTHETIC},
-    "gmsc": {"balance": True}, "california_housing": {"balance": True}, "credit_default": {"balance": True},
-}
+REFERENCE_DATA: dict[str, dict[str, Any]] = {name: reference_options(name) for name in DATASETS}
+#: how our data still differs from the reference's, per dataset (printed beside the tables)
 DATA_NOTES = {
-    "adult": "cf-data Adult: 7 two-level categoricals (20 encoded columns, 48,832 rows); the reference one-hot "
-             "encodes every UCI level (108 columns, 32,561 rows)",
-    "gmsc": "cf-data's GMSC test file (28,882 rows, 93/7) balanced by undersampling; the reference balanced the "
-            "full Kaggle table (16,714 rows)",
+    **{name: note for name in DATASETS if (note := reference_difference(name))},
     "digits": "scikit-learn's 8x8 digits (1,797 images) stand in for MNIST; protected: top and bottom pixel row",
 }
 
