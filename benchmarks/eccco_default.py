@@ -78,8 +78,8 @@ def main() -> None:
                                     ].mean()
     shown = frame.copy()
     for column in shown.columns[2:]:
-        shown[column] = shown[column].map(lambda v: fmt(float(v), 3 if "validity" in column or "accuracy" in column
-                                                        or "mature" in column else 1))
+        digits = 1 if "reduction" in column else 3
+        shown[column] = [fmt(float(v), digits) for v in shown[column]]
     text = [
         "# Which ECCCo settings CT trains with by default",
         "",
