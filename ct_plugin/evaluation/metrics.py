@@ -116,21 +116,47 @@ def gaussian_kernel(a: torch.Tensor, b: torch.Tensor, sigma: float) -> torch.Ten
     return torch.exp(-torch.cdist(a, b).pow(2) / (2.0 * sigma**2))
 
 
-def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, sigma: float) -> float:
+def kernel_self_term(y: torch.Tensor, sigma: float) -> float:
+    """``sum_{i != j} k(y_i, y_j) / (n (n-1))``: the part of the unbiased MMD^2 that depends on ``y`` only."""
+    n = len(y)
+    if n < 2:
+        raise CTPluginError(f"kernel_self_term needs at least two rows, got {n}")
+    kyy = gaussian_kernel(y, y, sigma)
+    return float((kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1)))
+
+
+def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, sigma: float, term_y: float | None = None) -> float:
     """Unbiased estimate of the squared MMD between samples ``x`` (m rows) and ``y`` (n rows).
 
     ``MMD^2_u = sum_{i != j} k(x_i, x_j) / (m (m-1)) + sum_{i != j} k(y_i, y_j) / (n (n-1))
-    - 2 sum_{i, j} k(x_i, y_j) / (m n)``, Gaussian kernel of bandwidth ``sigma``.
+    - 2 sum_{i, j} k(x_i, y_j) / (m n)``, Gaussian kernel of bandwidth ``sigma``. ``term_y`` is the
+    second sum (:func:`kernel_self_term`) when the caller compares many sets with the same ``y``.
     """
     m, n = len(x), len(y)
     if m < 2 or n < 2:
         raise CTPluginError(f"mmd2_unbiased needs at least two rows in each set, got {m} and {n}")
     kxx = gaussian_kernel(x, x, sigma)
-    kyy = gaussian_kernel(y, y, sigma)
     kxy = gaussian_kernel(x, y, sigma)
     term_x = (kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1))
-    term_y = (kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1))
+    if term_y is None:
+        term_y = kernel_self_term(y, sigma)
     return float(term_x + term_y - 2.0 * kxy.mean())
+
+
+_SELF_TERMS: dict[tuple[int, int, float], tuple[torch.Tensor, float]] = {}
+
+
+def _self_term(samples: torch.Tensor, sigma: float) -> float:
+    """:func:`kernel_self_term`, remembered for the sample sets an evaluation compares against again and again."""
+    key = (id(samples), samples._version, sigma)
+    hit = _SELF_TERMS.get(key)
+    if hit is not None and hit[0] is samples:
+        return hit[1]
+    if len(_SELF_TERMS) > 64:
+        _SELF_TERMS.clear()
+    value = kernel_self_term(samples, sigma)
+    _SELF_TERMS[key] = (samples, value)
+    return value
 
 
 def ip_star(
@@ -151,7 +177,7 @@ def ip_star(
             continue
         samples = samples_of[int(cls)]
         sigma = (bandwidth_of or {}).get(int(cls)) or median_bandwidth(samples)
-        total += len(rows) * mmd2_unbiased(rows, samples, sigma)
+        total += len(rows) * mmd2_unbiased(rows, samples, sigma, _self_term(samples, sigma))
         weight += len(rows)
     return total / weight if weight else float("nan")
 
