@@ -1,0 +1,98 @@
+"""What ``ct-plugin tune`` writes: the grid table (CSV + Markdown), a figure and the chosen config."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from ct_plugin.rundir import atomic_write_json
+
+#: columns of the written table, in order (the grid axes come first)
+TABLE_COLUMNS = (
+    "status", "accuracy", "vanilla_accuracy", "accuracy_ok", "mature_last", "maturity_ok", "validity",
+    "vanilla_validity", "validity_ok", "ip", "vanilla_ip", "ip_reduction_pct", "ip_significant",
+    "ip_star_reduction_pct", "ip_star_significant", "violation_pts", "pass", "chosen", "reasons",
+    "train_seconds", "cell",
+)
+
+
+def _format(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def order_columns(table: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """Axes, then :data:`TABLE_COLUMNS` (those present)."""
+    columns = [*axes, *(c for c in TABLE_COLUMNS if c in table.columns)]
+    return table[columns]
+
+
+def write_tables(table: pd.DataFrame, out: Path, header: list[str]) -> tuple[Path, Path]:
+    """``tune.csv`` (every column, raw numbers) and ``tune.md`` (``header`` lines, then the table)."""
+    csv_path = out / "tune.csv"
+    tmp = csv_path.with_name("tune.csv.tmp")
+    table.to_csv(tmp, index=False)
+    tmp.replace(csv_path)
+    shown = [c for c in table.columns if c not in ("cell", "vanilla_accuracy", "vanilla_validity", "vanilla_ip")]
+    lines = [*header, "", "| " + " | ".join(shown) + " |", "|" + "|".join("---" for _ in shown) + "|"]
+    for _, row in table.iterrows():
+        lines.append("| " + " | ".join(_format(row[c]).replace("|", "/") for c in shown) + " |")
+    md_path = out / "tune.md"
+    md_path.write_text("\n".join(lines) + "\n")
+    return csv_path, md_path
+
+
+def plot_grid(table: pd.DataFrame, axes: list[str], out: Path, title: str, max_validity_drop: float) -> Path:
+    """``tune.png``: validation IP reduction vs validation validity, one point per configuration.
+
+    Passing configurations are filled circles, failing ones crosses, the chosen one is ringed;
+    the dashed line is the lowest validity the rule accepts (vanilla's minus the allowed drop).
+    """
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ok = table[table.status == "ok"]
+    for passed, marker, label in ((True, "o", "passes the rule"), (False, "x", "fails the rule")):
+        part = ok[ok["pass"] == passed]
+        if len(part):
+            ax.scatter(100 * part.validity, part.ip_reduction_pct, marker=marker, s=60,
+                       color="#2ca02c" if passed else "#d62728", label=label, zorder=3)
+    for _, row in ok.iterrows():
+        text = ", ".join(f"{a}={_format(row[a])}" for a in axes)
+        ax.annotate(text, (100 * row.validity, row.ip_reduction_pct), textcoords="offset points",
+                    xytext=(5, 4), fontsize=7)
+    chosen = ok[ok.chosen]
+    if len(chosen):
+        ax.scatter(100 * chosen.validity, chosen.ip_reduction_pct, s=260, facecolors="none",
+                   edgecolors="black", linewidths=1.5, label="chosen", zorder=4)
+    if len(ok):
+        vanilla_validity = float(ok.vanilla_validity.iloc[0])
+        ax.axvline(100 * (vanilla_validity - max_validity_drop), color="grey", linestyle="--",
+                   label=f"vanilla validity - {100 * max_validity_drop:g} points")
+    ax.axhline(0.0, color="grey", linewidth=0.8)
+    ax.set_xlabel("validation validity of CT counterfactuals (%)")
+    ax.set_ylabel("validation IP reduction vs vanilla (%; higher is better)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="best")
+    path = out / "tune.png"
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def write_chosen(path: Path, train: Mapping[str, Any], meta: Mapping[str, Any]) -> Path:
+    """The chosen config as JSON: ``train`` (read by ``ct-plugin train --config``) and ``tune`` metadata."""
+    atomic_write_json(path, {"train": dict(train), "tune": dict(meta)})
+    return path
