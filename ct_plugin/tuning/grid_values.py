@@ -89,10 +89,11 @@ def overrides_of(point: Mapping[str, Any], generator_options: Mapping[str, Any])
 # ---------------------------------------------------------------- evaluation protocol
 #: the fast validation protocol of tuning: 20 rounds of 100 factuals and one lambda_energy (1.0, the
 #: middle of the paper's test-time grid) instead of 100 rounds x 5 energies; robustness and
-#: integrated gradients (computed by ``evaluate_runs`` but not used to choose) reduced to a minimum
+#: integrated gradients (computed by ``evaluate_runs`` but not used to choose) reduced to a minimum, and
+#: no search paths drawn
 TUNE_PROTOCOL: dict[str, Any] = {
     "protocol": "paper", "rounds": 20, "n_factuals": 100, "lambda_energies": (1.0,), "epsilons": (0.0,),
-    "attack_rows": 1, "ig_rows": 1, "ig_steps": 1, "path_rows": 1,
+    "attack_rows": 1, "ig_rows": 1, "ig_steps": 1, "path_rows": 0,
 }
 
 

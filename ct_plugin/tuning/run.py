@@ -39,6 +39,8 @@ from ct_plugin.tuning.validation import spec_digest, validation_split
 
 #: settings tune sets itself (not accepted as training options)
 RESERVED = frozenset({"dataset", "strategy", "init_from"})
+#: CT runs evaluated together with the baseline in one ``evaluate_runs`` call (and cached together)
+EVALUATION_CHUNK = 4
 
 
 @dataclass
@@ -199,20 +201,28 @@ def _evaluate(
     if not todo:
         return results
     reference = load_run(out / "cells" / vanilla.cell_id)
-    for cell in tqdm(todo, desc="tune: evaluating", disable=not progress, dynamic_ncols=True):
-        run = load_run(out / "cells" / cell.cell_id)
-        evaluation = evaluate_runs([reference, run], protocol, labels=["vanilla", cell.cell_id])
-        comparison = evaluation.comparison.set_index("metric")
-        figures = {}
-        for metric in ("ip", "ip_star", "validity"):
-            row = comparison.loc[metric]
-            figures.update({
-                f"{metric}_reference": float(row["reference_mean"]), f"{metric}_run": float(row["run_mean"]),
-                f"{metric}_reduction_pct": float(row["reduction_pct"]),
-                f"{metric}_significant": bool(row["significant"]),
-            })
-        atomic_write_json(out / "cells" / cell.cell_id / "tune_eval.json", {"key": key, "figures": figures})
-        results[cell.cell_id] = figures
+    chunks = [todo[i:i + EVALUATION_CHUNK] for i in range(0, len(todo), EVALUATION_CHUNK)]
+    bar = tqdm(total=len(cells), initial=len(results), desc="tune: evaluating", disable=not progress,
+               dynamic_ncols=True)
+    try:
+        for chunk in chunks:  # the baseline is evaluated once per chunk; draws are the same in every call
+            runs = [reference, *(load_run(out / "cells" / cell.cell_id) for cell in chunk)]
+            evaluation = evaluate_runs(runs, protocol, labels=["vanilla", *(cell.cell_id for cell in chunk)])
+            comparison = evaluation.comparison.set_index(["run", "metric"])
+            for cell in chunk:
+                figures: dict[str, float] = {}
+                for metric in ("ip", "ip_star", "validity"):
+                    row = comparison.loc[(cell.cell_id, metric)]
+                    figures.update({
+                        f"{metric}_reference": float(row["reference_mean"]), f"{metric}_run": float(row["run_mean"]),
+                        f"{metric}_reduction_pct": float(row["reduction_pct"]),
+                        f"{metric}_significant": bool(row["significant"]),
+                    })
+                atomic_write_json(out / "cells" / cell.cell_id / "tune_eval.json", {"key": key, "figures": figures})
+                results[cell.cell_id] = figures
+            bar.update(len(chunk))
+    finally:
+        bar.close()
     return results
 
 
