@@ -226,3 +226,33 @@ def test_tune_end_to_end_writes_a_trainable_choice_and_reuses_cells(tmp_path, ca
     pd.testing.assert_frame_equal(result.table.drop(columns="train_seconds"),
                                   table.drop(columns="train_seconds"), check_dtype=False)
     assert result.overrides == meta["overrides"] and result.paths["config"] == out / "chosen.json"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["tune", "--dataset", "moons", "--grid-tau", "0.5,1.5"], "tau: value(s) [1.5] out of range"),
+        (["tune", "--dataset", "moons", "--grid-lambda-reg", "-0.1"], "lambda_reg: value(s) [-0.1] out of range"),
+        (["tune", "--dataset", "moons", "--grid-nce", "ten"], "--grid-nce expects comma-separated ints"),
+        (["tune", "--dataset", "moons", "--csv", "x.csv"], "exactly one of --dataset"),
+        (["tune"], "exactly one of --dataset"),
+        (["tune", "--csv", "x.csv"], "--csv needs --target"),
+        (["tune", "--csv", "missing.csv", "--target", "y"], "missing.csv does not exist"),
+        (["tune", "--dataset", "moons", "--train-option", "bogus=1"], "unknown training option(s) ['bogus']"),
+        (["tune", "--dataset", "moons", "--protocol-option", "bogus=1"], "unknown evaluation protocol option"),
+    ],
+)
+def test_cli_bad_input_gets_one_clear_error(argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_tune_is_a_registered_command(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["tune", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--grid-tau", "--grid-lambda-reg", "--csv", "--target", "--workers", "--executor", "--epochs",
+                 "--generator-option", "--max-steps", "--nce", "--data-dir"):
+        assert flag in text
