@@ -226,6 +226,16 @@ def test_tune_end_to_end_writes_a_trainable_choice_and_reuses_cells(tmp_path, ca
     pd.testing.assert_frame_equal(result.table.drop(columns="train_seconds"),
                                   table.drop(columns="train_seconds"), check_dtype=False)
     assert result.overrides == meta["overrides"] and result.paths["config"] == out / "chosen.json"
+    # a cell killed after its last checkpoint (no result, no weights, no evaluation) is resumed, not retrained
+    killed = out / "cells" / table.cell[0]
+    for name in ("result.json", "model.pt", "tune_eval.json"):
+        (killed / name).unlink()
+    again = ct_plugin.tune("moons", out=out, dataset_options={"n_samples": 600}, epochs=12, batch_size=30,
+                           nce=100, max_steps=20, grid={"tau": [0.5, 0.9], "lambda_reg": [0.1, 0.5]},
+                           protocol={"rounds": 5, "n_factuals": 50}, progress=False)
+    assert (killed / "result.json").is_file() and len(ct_plugin.load_run(killed).log) == 12
+    pd.testing.assert_frame_equal(again.table.drop(columns="train_seconds"),
+                                  table.drop(columns="train_seconds"), check_dtype=False)
 
 
 @pytest.mark.parametrize(
