@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,7 +15,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from ct_plugin.config import TrainConfig
+from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.rundir import atomic_write_json
+from ct_plugin.tuning.selection import Choice, SelectionRule
 
 #: columns of the written table, in order (the grid axes come first)
 TABLE_COLUMNS = (
@@ -82,6 +86,8 @@ def plot_grid(table: pd.DataFrame, axes: list[str], out: Path, title: str, max_v
         ax.axvline(100 * (vanilla_validity - max_validity_drop), color="grey", linestyle="--",
                    label=f"vanilla validity - {100 * max_validity_drop:g} points")
     ax.axhline(0.0, color="grey", linewidth=0.8)
+    low, high = ax.get_xlim()
+    ax.set_xlim(low, min(high, 101.0))
     ax.set_xlabel("validation validity of CT counterfactuals (%)")
     ax.set_ylabel("validation IP reduction vs vanilla (%; higher is better)")
     ax.set_title(title)
@@ -96,3 +102,42 @@ def write_chosen(path: Path, train: Mapping[str, Any], meta: Mapping[str, Any]) 
     """The chosen config as JSON: ``train`` (read by ``ct-plugin train --config``) and ``tune`` metadata."""
     atomic_write_json(path, {"train": dict(train), "tune": dict(meta)})
     return path
+
+
+def write_outputs(
+    out: Path, table: pd.DataFrame, axes: list[str], spec: DatasetSpec, base: TrainConfig, chosen: TrainConfig,
+    overrides: dict[str, Any], choice: Choice, rule: SelectionRule, protocol: Any, carved: DatasetSpec,
+    reference: dict[str, float], grid: dict[str, list[Any]],
+) -> dict[str, Path]:
+    """Write ``tune.csv``, ``tune.md``, ``tune.png`` and ``chosen.json`` into ``out``; return their paths."""
+    split = carved.options["validation_split"]
+    header = [
+        f"# CT tuning on {spec.name}",
+        "",
+        f"Validation split: {len(carved.y_test)} rows carved from the {len(spec.y_train)} training rows "
+        f"(seed {split['seed']}); the test split was not read. Vanilla baseline on the same rows: "
+        f"accuracy {100 * reference['accuracy']:.1f}%, validity {100 * reference['validity']:.1f}%, "
+        f"IP {reference['ip']:.4g}.",
+        "",
+        f"Rule: {rule.describe()}.",
+        "",
+        f"**Outcome: {choice.message}.** Chosen: {overrides}.",
+        "",
+        f"Training: epochs {base.epochs}, batch {base.batch_size}, nce {base.nce}, T {base.max_steps}, "
+        f"generator {base.generator} {base.generator_options or ''}, seed {base.seed}. Evaluation: "
+        f"{protocol.rounds} rounds x {protocol.n_factuals} validation factuals, lambda_energy "
+        f"{list(protocol.lambda_energies)}, tau {protocol.tau}, T {protocol.max_steps}.",
+    ]
+    csv_path, md_path = write_tables(table, out, header)
+    picked = ", ".join(f"{k}={v}" for k, v in zip(axes, table[table.chosen][axes].iloc[0], strict=True))
+    outcome = "chosen" if choice.passed else "FALLBACK (none passes), least violation"
+    figure = plot_grid(table, axes, out, f"CT tuning on {spec.name}: {outcome}: {picked}",
+                              rule.max_validity_drop)
+    meta = {
+        "dataset": spec.name, "overrides": overrides, "passed": choice.passed, "fallback": choice.fallback,
+        "message": choice.message, "rule": rule.to_dict(), "grid": grid,
+        "protocol": dataclasses.asdict(protocol), "validation_split": split, "reference": reference,
+        "chosen_cell": str(table[table.chosen].cell.iloc[0]),
+    }
+    config_path = write_chosen(out / "chosen.json", chosen.to_dict(), meta)
+    return {"config": config_path, "csv": csv_path, "markdown": md_path, "figure": figure}

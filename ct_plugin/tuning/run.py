@@ -349,8 +349,8 @@ def tune(
     point = next(p for p, c in ct_cells if c.cell_id == chosen_cell)
     overrides = overrides_of(point, base.generator_options)
     chosen_config = base.replace(**overrides).validate()
-    paths = _write(out, table, axes, spec, base, chosen_config, overrides, choice, rule, protocol_cfg, carved,
-                   reference, checked)
+    paths = report.write_outputs(out, table, axes, spec, base, chosen_config, overrides, choice, rule, protocol_cfg,
+                                 carved, reference, checked)
     return TuneResult(
         dataset=spec.name, overrides=overrides, config=chosen_config, passed=choice.passed,
         fallback=choice.fallback, message=choice.message, table=table, reference=reference,
@@ -358,40 +358,3 @@ def tune(
         seconds=time.perf_counter() - start,
     )
 
-
-def _write(
-    out: Path, table: pd.DataFrame, axes: list[str], spec: DatasetSpec, base: TrainConfig, chosen: TrainConfig,
-    overrides: dict[str, Any], choice: Any, rule: SelectionRule, protocol: Any, carved: DatasetSpec,
-    reference: dict[str, float], grid: dict[str, list[Any]],
-) -> dict[str, Path]:
-    from ct_plugin.tuning import report
-
-    split = carved.options["validation_split"]
-    header = [
-        f"# CT tuning on {spec.name}",
-        "",
-        f"Validation split: {len(carved.y_test)} rows carved from the {len(spec.y_train)} training rows "
-        f"(seed {split['seed']}); the test split was not read. Vanilla baseline on the same rows: "
-        f"accuracy {100 * reference['accuracy']:.1f}%, validity {100 * reference['validity']:.1f}%, "
-        f"IP {reference['ip']:.4g}.",
-        "",
-        f"Rule: {rule.describe()}.",
-        "",
-        f"**Outcome: {choice.message}.** Chosen: {overrides}.",
-        "",
-        f"Training: epochs {base.epochs}, batch {base.batch_size}, nce {base.nce}, T {base.max_steps}, "
-        f"generator {base.generator} {base.generator_options or ''}, seed {base.seed}. Evaluation: "
-        f"{protocol.rounds} rounds x {protocol.n_factuals} validation factuals, lambda_energy "
-        f"{list(protocol.lambda_energies)}, tau {protocol.tau}, T {protocol.max_steps}.",
-    ]
-    csv_path, md_path = report.write_tables(table, out, header)
-    figure = report.plot_grid(table, axes, out, f"CT tuning on {spec.name}: {choice.message[:60]}",
-                              rule.max_validity_drop)
-    meta = {
-        "dataset": spec.name, "overrides": overrides, "passed": choice.passed, "fallback": choice.fallback,
-        "message": choice.message, "rule": rule.to_dict(), "grid": grid,
-        "protocol": dataclasses.asdict(protocol), "validation_split": split, "reference": reference,
-        "chosen_cell": str(table[table.chosen].cell.iloc[0]),
-    }
-    config_path = report.write_chosen(out / "chosen.json", chosen.to_dict(), meta)
-    return {"config": config_path, "csv": csv_path, "markdown": md_path, "figure": figure}
