@@ -41,7 +41,7 @@ def test_the_best_ip_reduction_among_passing_configurations_wins():
     assert judged["accuracy_ok"].tolist() == [True, False, True, True, True]
     assert judged["maturity_ok"].tolist() == [True, True, False, True, True]
     assert judged["validity_ok"].tolist() == [True, True, True, False, True]
-    assert "maturity 30% < 50%" in judged.reasons[2]
+    assert "maturity 30.00% < 50%" in judged.reasons[2]
     choice = choose(judged)
     assert (choice.index, choice.passed, choice.fallback) == (4, True, False)
     assert "2 of 5 configurations pass" in choice.message

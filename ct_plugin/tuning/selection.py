@@ -106,11 +106,11 @@ def apply_rule(table: pd.DataFrame, rule: SelectionRule) -> pd.DataFrame:
         v = 100.0 * max(0.0, (val0 - rule.max_validity_drop) - val) if math.isfinite(val) else 100.0
         why = []
         if a > 1e-9:
-            why.append(f"accuracy {100 * acc:.1f}% vs vanilla {100 * acc0:.1f}%")
+            why.append(f"accuracy {100 * acc:.2f}% vs vanilla {100 * acc0:.2f}%")
         if m > 1e-9:
-            why.append(f"maturity {100 * mat:.0f}% < {100 * rule.min_maturity:g}%")
+            why.append(f"maturity {100 * mat:.2f}% < {100 * rule.min_maturity:g}%")
         if v > 1e-9:
-            why.append(f"validity {100 * val:.1f}% vs vanilla {100 * val0:.1f}%")
+            why.append(f"validity {100 * val:.2f}% vs vanilla {100 * val0:.2f}%")
         if not math.isfinite(ip):
             why.append("IP not measurable (no valid counterfactuals)")
         acc_short.append(a)
