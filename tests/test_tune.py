@@ -58,6 +58,11 @@ def test_ties_go_to_ip_star_then_to_grid_order():
     assert choose(apply_rule(criteria(good(), good()), SelectionRule())).index == 0
 
 
+def test_a_passing_choice_that_does_not_reduce_ip_says_so():
+    choice = choose(apply_rule(criteria(good(ip_reduction_pct=-7.0), good(ip_reduction_pct=-9.0)), SelectionRule()))
+    assert choice.index == 0 and choice.passed and "no passing configuration reduces IP" in choice.message
+
+
 def test_no_passing_configuration_falls_back_to_the_least_violation_and_says_so():
     table = criteria(
         good(accuracy=0.80, ip_reduction_pct=50.0),     # 9 points beyond the 1-point allowance

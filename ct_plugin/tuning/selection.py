@@ -141,8 +141,10 @@ def choose(judged: pd.DataFrame) -> Choice:
     if passing:
         index = min(passing, key=lambda item: _ranking_key(item[1], item[0]))[0]
         row = judged.iloc[index]
+        best = _number(row["ip_reduction_pct"])
+        note = "" if best > 0 else " (no passing configuration reduces IP on the validation split)"
         return Choice(index, True, f"{len(passing)} of {len(rows)} configurations pass; chosen: best IP "
-                                   f"reduction {_number(row['ip_reduction_pct']):.2f}%")
+                                   f"reduction {best:.2f}%{note}")
 
     def fallback_key(item: tuple[int, pd.Series]) -> tuple[int, float, tuple[float, float, int]]:
         i, row = item
