@@ -19,6 +19,7 @@ from ct_plugin.registry import PluginItem, get_registry, register_plugin, unregi
 from ct_plugin.rundir import Run, load_model, load_run
 from ct_plugin.strategies import TrainingStrategy
 from ct_plugin.trainer import TrainResult, train
+from ct_plugin.tuning import SelectionRule, TuneResult, tune
 
 __version__ = "0.1.0"
 
@@ -32,9 +33,11 @@ __all__ = [
     "RunDirectoryError",
     "SearchConstraints",
     "SearchResult",
+    "SelectionRule",
     "TrainConfig",
     "TrainResult",
     "TrainingStrategy",
+    "TuneResult",
     "UnknownNameError",
     "from_arrays",
     "from_dataframe",
@@ -45,5 +48,6 @@ __all__ = [
     "load_run",
     "register_plugin",
     "train",
+    "tune",
     "unregister_plugin",
 ]

@@ -84,6 +84,8 @@ def ct_plugin_metrics():
 def ct_plugin_add_commands(subparsers):
     from ct_plugin import grid
     from ct_plugin.evaluation import commands
+    from ct_plugin.tuning import cli as tune_cli
 
     commands.register_commands(subparsers)
     grid.register_commands(subparsers)
+    tune_cli.register_commands(subparsers)

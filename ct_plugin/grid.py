@@ -89,6 +89,8 @@ class Cell:
     params: dict[str, Any]
     config: dict[str, Any]
     evaluate: dict[str, Any] = field(default_factory=dict)
+    #: a saved DatasetSpec directory to train on instead of loading ``config["dataset"]`` by name
+    spec_dir: str | None = None
 
     def row_keys(self) -> dict[str, Any]:
         """The identifying columns of this cell's row in the results table."""
@@ -345,6 +347,7 @@ def run_cell(cell: Cell, out: str, threads: int | None = 1) -> dict[str, Any]:
     """
     import torch
 
+    from ct_plugin.data.spec import DatasetSpec
     from ct_plugin.rundir import atomic_write_json
     from ct_plugin.trainer import train
 
@@ -360,7 +363,8 @@ def run_cell(cell: Cell, out: str, threads: int | None = 1) -> dict[str, Any]:
         if resume:
             result = train(out=run_dir, resume=True, quiet=True)
         else:
-            result = train(config=dict(cell.config), out=run_dir, quiet=True)
+            data = DatasetSpec.load(cell.spec_dir) if cell.spec_dir else None
+            result = train(data, config=dict(cell.config), out=run_dir, quiet=True)
         row.update(summarise_log(result.log))
         if cell.evaluate.get("enabled", True):
             row.update(evaluate_model(run_dir, cell.evaluate))

@@ -1,0 +1,143 @@
+"""What ``ct-plugin tune`` writes: the grid table (CSV + Markdown), a figure and the chosen config."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from ct_plugin.config import TrainConfig
+from ct_plugin.data.spec import DatasetSpec
+from ct_plugin.rundir import atomic_write_json
+from ct_plugin.tuning.selection import Choice, SelectionRule
+
+#: columns of the written table, in order (the grid axes come first)
+TABLE_COLUMNS = (
+    "status", "accuracy", "vanilla_accuracy", "accuracy_ok", "mature_last", "maturity_ok", "validity",
+    "vanilla_validity", "validity_ok", "ip", "vanilla_ip", "ip_reduction_pct", "ip_significant",
+    "ip_star_reduction_pct", "ip_star_significant", "violation_pts", "pass", "chosen", "reasons",
+    "train_seconds", "cell",
+)
+
+
+def _format(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def order_columns(table: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """Axes, then :data:`TABLE_COLUMNS` (those present)."""
+    columns = [*axes, *(c for c in TABLE_COLUMNS if c in table.columns)]
+    return table[columns]
+
+
+def write_tables(table: pd.DataFrame, out: Path, header: list[str]) -> tuple[Path, Path]:
+    """``tune.csv`` (every column, raw numbers) and ``tune.md`` (``header`` lines, then the table)."""
+    csv_path = out / "tune.csv"
+    tmp = csv_path.with_name("tune.csv.tmp")
+    table.to_csv(tmp, index=False)
+    tmp.replace(csv_path)
+    shown = [c for c in table.columns if c not in ("cell", "vanilla_accuracy", "vanilla_validity", "vanilla_ip")]
+    lines = [*header, "", "| " + " | ".join(shown) + " |", "|" + "|".join("---" for _ in shown) + "|"]
+    for _, row in table.iterrows():
+        lines.append("| " + " | ".join(_format(row[c]).replace("|", "/") for c in shown) + " |")
+    md_path = out / "tune.md"
+    md_path.write_text("\n".join(lines) + "\n")
+    return csv_path, md_path
+
+
+def plot_grid(table: pd.DataFrame, axes: list[str], out: Path, title: str, max_validity_drop: float) -> Path:
+    """``tune.png``: validation IP reduction vs validation validity, one point per configuration.
+
+    Passing configurations are filled circles, failing ones crosses, the chosen one is ringed;
+    the dashed line is the lowest validity the rule accepts (vanilla's minus the allowed drop).
+    """
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ok = table[table.status == "ok"]
+    for passed, marker, label in ((True, "o", "passes the rule"), (False, "x", "fails the rule")):
+        part = ok[ok["pass"] == passed]
+        if len(part):
+            ax.scatter(100 * part.validity, part.ip_reduction_pct, marker=marker, s=60,
+                       color="#2ca02c" if passed else "#d62728", label=label, zorder=3)
+    for _, row in ok.iterrows():
+        text = ", ".join(f"{a}={_format(row[a])}" for a in axes)
+        ax.annotate(text, (100 * row.validity, row.ip_reduction_pct), textcoords="offset points",
+                    xytext=(5, 4), fontsize=7)
+    chosen = ok[ok.chosen]
+    if len(chosen):
+        ax.scatter(100 * chosen.validity, chosen.ip_reduction_pct, s=260, facecolors="none",
+                   edgecolors="black", linewidths=1.5, label="chosen", zorder=4)
+    if len(ok):
+        vanilla_validity = float(ok.vanilla_validity.iloc[0])
+        ax.axvline(100 * (vanilla_validity - max_validity_drop), color="grey", linestyle="--",
+                   label=f"vanilla validity - {100 * max_validity_drop:g} points")
+    ax.axhline(0.0, color="grey", linewidth=0.8)
+    low, high = ax.get_xlim()
+    ax.set_xlim(low, min(high, 101.0))
+    ax.set_xlabel("validation validity of CT counterfactuals (%)")
+    ax.set_ylabel("validation IP reduction vs vanilla (%; higher is better)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="best")
+    path = out / "tune.png"
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def write_chosen(path: Path, train: Mapping[str, Any], meta: Mapping[str, Any]) -> Path:
+    """The chosen config as JSON: ``train`` (read by ``ct-plugin train --config``) and ``tune`` metadata."""
+    atomic_write_json(path, {"train": dict(train), "tune": dict(meta)})
+    return path
+
+
+def write_outputs(
+    out: Path, table: pd.DataFrame, axes: list[str], spec: DatasetSpec, base: TrainConfig, chosen: TrainConfig,
+    overrides: dict[str, Any], choice: Choice, rule: SelectionRule, protocol: Any, carved: DatasetSpec,
+    reference: dict[str, float], grid: dict[str, list[Any]],
+) -> dict[str, Path]:
+    """Write ``tune.csv``, ``tune.md``, ``tune.png`` and ``chosen.json`` into ``out``; return their paths."""
+    split = carved.options["validation_split"]
+    header = [
+        f"# CT tuning on {spec.name}",
+        "",
+        f"Validation split: {len(carved.y_test)} rows carved from the {len(spec.y_train)} training rows "
+        f"(seed {split['seed']}); the test split was not read. Vanilla baseline on the same rows: "
+        f"accuracy {100 * reference['accuracy']:.1f}%, validity {100 * reference['validity']:.1f}%, "
+        f"IP {reference['ip']:.4g}.",
+        "",
+        f"Rule: {rule.describe()}.",
+        "",
+        f"**Outcome: {choice.message}.** Chosen: {overrides}.",
+        "",
+        f"Training: epochs {base.epochs}, batch {base.batch_size}, nce {base.nce}, T {base.max_steps}, "
+        f"generator {base.generator} {base.generator_options or ''}, seed {base.seed}. Evaluation: "
+        f"{protocol.rounds} rounds x {protocol.n_factuals} validation factuals, lambda_energy "
+        f"{list(protocol.lambda_energies)}, tau {protocol.tau}, T {protocol.max_steps}.",
+    ]
+    csv_path, md_path = write_tables(table, out, header)
+    picked = ", ".join(f"{k}={v}" for k, v in zip(axes, table[table.chosen][axes].iloc[0], strict=True))
+    outcome = "chosen" if choice.passed else "FALLBACK (none passes), least violation"
+    figure = plot_grid(table, axes, out, f"CT tuning on {spec.name}: {outcome}: {picked}",
+                              rule.max_validity_drop)
+    meta = {
+        "dataset": spec.name, "overrides": overrides, "passed": choice.passed, "fallback": choice.fallback,
+        "message": choice.message, "rule": rule.to_dict(), "grid": grid,
+        "protocol": dataclasses.asdict(protocol), "validation_split": split, "reference": reference,
+        "chosen_cell": str(table[table.chosen].cell.iloc[0]),
+    }
+    config_path = write_chosen(out / "chosen.json", chosen.to_dict(), meta)
+    return {"config": config_path, "csv": csv_path, "markdown": md_path, "figure": figure}

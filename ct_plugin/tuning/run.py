@@ -1,0 +1,361 @@
+"""``ct_plugin.tune``: the paper's per-table tuning of CT, on any dataset (a name or a DatasetSpec).
+
+1. A validation split is carved out of the training rows (stratified, seeded,
+   ``min(1000, round(0.2 n_train))`` rows); the test split is never read.
+2. A vanilla baseline and one CT run per grid point (default tau {0.5, 0.75, 0.9} x lambda_reg
+   {0.1, 0.25, 0.5}) train on the remaining training rows, through the grid machinery
+   (:mod:`ct_plugin.grid`: local processes or Ray, one run directory per cell, one thread per
+   worker). A re-run skips finished cells and resumes interrupted ones from their checkpoint.
+3. Each CT run is compared with the baseline by ``evaluate_runs`` on factuals drawn from the
+   validation rows (a fast protocol setting, :data:`~ct_plugin.tuning.grid_values.TUNE_PROTOCOL`;
+   results are cached per cell, keyed by the protocol settings).
+4. :mod:`ct_plugin.tuning.selection` picks the configuration; ``OUT/chosen.json`` is a config file
+   for ``ct-plugin train --config``, ``OUT/tune.csv``/``tune.md`` the table and ``OUT/tune.png``
+   the figure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ct_plugin.config import TrainConfig
+from ct_plugin.data.spec import DatasetSpec
+from ct_plugin.errors import CTPluginError
+from ct_plugin.grid import CT_ONLY_SETTINGS, Cell, make_cell_id, read_result, run_local, run_ray
+from ct_plugin.rundir import atomic_write_json, read_log
+from ct_plugin.tuning.grid_values import grid_points, overrides_of, protocol_config, validate_grid
+from ct_plugin.tuning.selection import SelectionRule, apply_rule, choose
+from ct_plugin.tuning.validation import spec_digest, validation_split
+
+#: settings tune sets itself (not accepted as training options)
+RESERVED = frozenset({"dataset", "strategy", "init_from"})
+#: CT runs evaluated together with the baseline in one ``evaluate_runs`` call (and cached together): the
+#: default grid's 9 in one call, so the baseline is evaluated once (each run costs about 7 CPU-seconds)
+EVALUATION_CHUNK = 9
+
+
+@dataclass
+class TuneResult:
+    """What :func:`tune` returns.
+
+    Attributes:
+        dataset: the dataset's name.
+        overrides: the chosen TrainConfig overrides (the grid axes' values; generator axes such as
+            ``step_size`` inside ``generator_options``).
+        config: the complete chosen TrainConfig (strategy ``ct``, the training options, the overrides).
+        passed: whether the chosen configuration passes the selection rule.
+        fallback: True when none passed and the least-violating one was taken (see ``message``).
+        message: the outcome in one line.
+        table: one row per configuration: axes, every criterion, ``pass``, ``chosen``, ``reasons``.
+        reference: the vanilla baseline's validation figures (accuracy, validity, ip).
+        paths: ``config`` (chosen.json), ``csv``, ``markdown``, ``figure``, ``validation_spec``, ``cells``.
+        seconds: wall time of this call (training, evaluation and writing).
+    """
+
+    dataset: str
+    overrides: dict[str, Any]
+    config: TrainConfig
+    passed: bool
+    fallback: bool
+    message: str
+    table: pd.DataFrame
+    reference: dict[str, float]
+    paths: dict[str, Path]
+    seconds: float
+
+
+# ---------------------------------------------------------------- preparation
+def _resolve_data(
+    data: DatasetSpec | str, data_dir: str | None, dataset_options: Mapping[str, Any], seed: int
+) -> tuple[DatasetSpec, dict[str, Any]]:
+    """The full spec and the TrainConfig data settings that rebuild it by name (if registered)."""
+    if isinstance(data, DatasetSpec):
+        return data, {"dataset": data.name}
+    if not isinstance(data, str):
+        raise CTPluginError(f"tune expects a dataset name or a DatasetSpec, got {type(data).__name__}")
+    from ct_plugin.datasets import load_dataset
+
+    if data_dir is not None:
+        data_dir = str(Path(data_dir).resolve())
+    spec = load_dataset(data, data_dir=data_dir, seed=seed, **dict(dataset_options))
+    return spec, {"dataset": data, "data_dir": data_dir, "dataset_options": dict(dataset_options)}
+
+
+def _base_config(train_options: Mapping[str, Any], data_settings: Mapping[str, Any]) -> TrainConfig:
+    reserved = sorted(set(train_options) & RESERVED)
+    if reserved:
+        raise CTPluginError(f"tune sets {reserved} itself; do not pass them as training options")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(train_options) - known)
+    if unknown:
+        raise CTPluginError(f"unknown training option(s) {unknown}; valid: {', '.join(sorted(known - RESERVED))}")
+    return TrainConfig.from_dict({**train_options, **data_settings, "strategy": "ct"}).validate()
+
+
+def _check_generator(config: TrainConfig) -> None:
+    """Fail before any training on an unknown generator or option name."""
+    from ct_plugin.trainer import build_generator
+
+    build_generator(config.generator, config.generator_options)
+
+
+def _cells(
+    base: TrainConfig, points: list[dict[str, Any]], spec: DatasetSpec, spec_dir: Path
+) -> tuple[Cell, list[tuple[dict[str, Any], Cell]]]:
+    """The vanilla cell and one CT cell per grid point (all on the saved validation spec)."""
+    digest = spec_digest(spec)
+    cell_config = base.replace(dataset=spec.name, data_dir=None, dataset_options={})
+    vanilla = cell_config.replace(strategy="vanilla").to_dict()
+    defaults = TrainConfig().to_dict()
+    vanilla.update({k: defaults[k] for k in CT_ONLY_SETTINGS})  # the baseline ignores them
+
+    def cell(strategy: str, generator: str, params: dict[str, Any], config: dict[str, Any]) -> Cell:
+        cell_id = make_cell_id(spec.name, strategy, generator, params, base.seed, {**config, "_data": digest})
+        return Cell(cell_id, spec.name, strategy, generator, base.seed, params, config, {"enabled": False},
+                    str(spec_dir.resolve()))
+
+    ct_cells = []
+    for point in points:
+        config = cell_config.replace(**overrides_of(point, base.generator_options)).validate()
+        _check_generator(config)
+        ct_cells.append((point, cell("ct", config.generator, point, config.to_dict())))
+    return cell("vanilla", "none", {}, vanilla), ct_cells
+
+
+def _save_validation_spec(spec: DatasetSpec, directory: Path) -> None:
+    marker = directory / "digest.txt"
+    digest = spec_digest(spec)
+    if marker.is_file() and marker.read_text().strip() == digest:
+        return
+    spec.save(directory)
+    marker.write_text(digest + "\n")
+
+
+# ---------------------------------------------------------------- training
+def _train_cells(
+    cells: Sequence[Cell], out: Path, executor: str, workers: int, address: str | None, progress: bool
+) -> dict[str, dict[str, Any]]:
+    done = {c.cell_id: row for c in cells if (row := read_result(out, c)) is not None}
+    todo = [c for c in cells if c.cell_id not in done]
+    bar = tqdm(total=len(cells), initial=len(done), desc="tune: training", disable=not progress,
+               dynamic_ncols=True)
+
+    def tick(row: dict[str, Any], i: int, n: int) -> None:
+        bar.update(1)
+        bar.set_postfix_str(f"{row.get('cell', '')[:40]}: {row.get('status')}")
+
+    try:
+        if not todo:
+            rows: list[dict[str, Any]] = []
+        elif executor == "local":
+            rows = run_local(todo, str(out), workers, tick)
+        elif executor == "ray":
+            rows = run_ray(todo, str(out), workers, address, tick)
+        else:
+            raise CTPluginError(f"unknown executor {executor!r}; choose local or ray")
+    finally:
+        bar.close()
+    return {**done, **{row["cell"]: row for row in rows}}
+
+
+def _mature_last(run_dir: Path, epochs: int) -> float:
+    values = [r.get("mature") for r in read_log(run_dir)[-epochs:]]
+    kept = [float(v) for v in values if v is not None]
+    return sum(kept) / len(kept) if kept else float("nan")
+
+
+def _accuracy(run_dir: Path) -> float:
+    log = read_log(run_dir)
+    return float(log[-1]["test_accuracy"]) if log else float("nan")  # the test slot holds validation rows
+
+
+# ---------------------------------------------------------------- evaluation
+def _evaluate(
+    vanilla: Cell, cells: Sequence[Cell], out: Path, protocol: Any, progress: bool
+) -> dict[str, dict[str, float]]:
+    """Per CT cell: IP, IP*, validity vs the baseline (cached in the cell's ``tune_eval.json``)."""
+    from ct_plugin.evaluation.protocol import evaluate_runs
+    from ct_plugin.rundir import load_run
+
+    key = hashlib.sha1(json.dumps(
+        {"protocol": dataclasses.asdict(protocol), "reference": vanilla.cell_id}, sort_keys=True, default=str
+    ).encode()).hexdigest()[:12]
+    results: dict[str, dict[str, float]] = {}
+    todo = []
+    for cell in cells:
+        path = out / "cells" / cell.cell_id / "tune_eval.json"
+        cached = json.loads(path.read_text()) if path.is_file() else {}
+        if cached.get("key") == key:
+            results[cell.cell_id] = cached["figures"]
+        else:
+            todo.append(cell)
+    if not todo:
+        return results
+    reference = load_run(out / "cells" / vanilla.cell_id)
+    chunks = [todo[i:i + EVALUATION_CHUNK] for i in range(0, len(todo), EVALUATION_CHUNK)]
+    bar = tqdm(total=len(cells), initial=len(results), desc="tune: evaluating", disable=not progress,
+               dynamic_ncols=True)
+    try:
+        for chunk in chunks:  # the baseline is evaluated once per chunk; draws are the same in every call
+            runs = [reference, *(load_run(out / "cells" / cell.cell_id) for cell in chunk)]
+            evaluation = evaluate_runs(runs, protocol, labels=["vanilla", *(cell.cell_id for cell in chunk)])
+            comparison = evaluation.comparison.set_index(["run", "metric"])
+            for cell in chunk:
+                figures: dict[str, float] = {}
+                for metric in ("ip", "ip_star", "validity"):
+                    row = comparison.loc[(cell.cell_id, metric)]
+                    figures.update({
+                        f"{metric}_reference": float(row["reference_mean"]), f"{metric}_run": float(row["run_mean"]),
+                        f"{metric}_reduction_pct": float(row["reduction_pct"]),
+                        f"{metric}_significant": bool(row["significant"]),
+                    })
+                atomic_write_json(out / "cells" / cell.cell_id / "tune_eval.json", {"key": key, "figures": figures})
+                results[cell.cell_id] = figures
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+    return results
+
+
+# ---------------------------------------------------------------- the table
+def _criteria_table(
+    ct_cells: Sequence[tuple[dict[str, Any], Cell]], rows: Mapping[str, dict[str, Any]],
+    figures: Mapping[str, dict[str, float]], reference: dict[str, float], out: Path, rule: SelectionRule,
+) -> pd.DataFrame:
+    records = []
+    for point, cell in ct_cells:
+        row = rows.get(cell.cell_id, {})
+        record: dict[str, Any] = {**point, "cell": cell.cell_id, "status": row.get("status", "missing"),
+                                  "train_seconds": row.get("train_seconds")}
+        run_dir = out / "cells" / cell.cell_id
+        if record["status"] == "ok":
+            f = figures[cell.cell_id]
+            record.update(
+                accuracy=_accuracy(run_dir), mature_last=_mature_last(run_dir, rule.maturity_epochs),
+                validity=f["validity_run"], ip=f["ip_run"], ip_reduction_pct=f["ip_reduction_pct"],
+                ip_significant=f["ip_significant"], ip_star_reduction_pct=f["ip_star_reduction_pct"],
+                ip_star_significant=f["ip_star_significant"],
+            )
+        else:
+            record["reasons"] = f"training failed: {row.get('error', 'no result')}"
+        record.update(vanilla_accuracy=reference["accuracy"], vanilla_validity=reference["validity"],
+                      vanilla_ip=reference["ip"])
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def tune(
+    data: DatasetSpec | str,
+    *,
+    out: str | Path,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    executor: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+    validation_size: int | None = None,
+    validation_seed: int = 0,
+    protocol: Mapping[str, Any] | None = None,
+    rule: SelectionRule | None = None,
+    data_dir: str | Path | None = None,
+    dataset_options: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    **train_options: Any,
+) -> TuneResult:
+    """Tune CT's hyperparameters on a validation split carved from the training rows (the paper's way).
+
+    Args:
+        data: a registered dataset name or a :class:`DatasetSpec` (e.g. from :func:`ct_plugin.from_dataframe`).
+        out: output folder; a re-run with the same settings reuses finished cells.
+        grid: axis -> values; default ``{"tau": [0.5, 0.75, 0.9], "lambda_reg": [0.1, 0.25, 0.5]}``.
+            Axes: tau, lambda_reg, lambda_div, lambda_adv, epsilon, burnin, nce, max_steps, and the
+            generator options step_size, lambda_energy, lambda_cost.
+        executor, workers, address: how cells run (:mod:`ct_plugin.grid`): ``local`` with ``workers``
+            processes, or ``ray`` (``address`` joins a cluster). Each cell trains with one thread.
+        validation_size, validation_seed: the carve (default ``min(1000, round(0.2 n_train))`` rows, seed 0).
+        protocol: ``ProtocolConfig`` settings of the validation evaluation, over the fast defaults
+            (20 rounds of 100 factuals, lambda_energy 1.0, tau 0.95, T 50).
+        rule: thresholds of the selection rule (default: 1 accuracy point, 50% maturity over the
+            last 10 epochs, 5 validity points).
+        data_dir, dataset_options: how a named dataset is loaded (recorded in the chosen config).
+        progress: tqdm progress bars (False: silent).
+        **train_options: fixed TrainConfig settings of every training, e.g. ``epochs=100,
+            batch_size=1000, nce=5000, seed=0, max_steps=30, generator="eccco",
+            generator_options={"lambda_energy": 5.0}``.
+
+    Raises:
+        CTPluginError: bad grid values, unknown option names, a table too small to carve, or a
+            failed vanilla baseline.
+    """
+    start = time.perf_counter()
+    rule = (rule or SelectionRule()).validate()
+    points = grid_points(checked := validate_grid(grid))
+    axes = list(checked)
+    protocol_cfg = protocol_config(protocol)
+    if workers is None or workers < 1:
+        raise CTPluginError(f"workers must be at least 1, got {workers}")
+    clash = sorted(set(train_options) & set(axes))
+    if clash:
+        raise CTPluginError(f"{clash} are tuning axes; give a single-value grid axis to fix one")
+    seed = int(train_options.get("seed", 0))
+    spec, data_settings = _resolve_data(data, None if data_dir is None else str(data_dir),
+                                        dataset_options or {}, seed)
+    base = _base_config(train_options, data_settings)
+    carved = validation_split(spec, validation_size, validation_seed)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    spec_dir = out / "validation_spec"
+    _save_validation_spec(carved, spec_dir)
+    vanilla, ct_cells = _cells(base, points, carved, spec_dir)
+
+    rows = _train_cells([vanilla, *(c for _, c in ct_cells)], out, executor, workers, address, progress)
+    if rows[vanilla.cell_id].get("status") != "ok":
+        error = rows[vanilla.cell_id].get("error")
+        raise CTPluginError(f"the vanilla baseline failed, nothing to compare with: {error}")
+    trained = [c for _, c in ct_cells if rows.get(c.cell_id, {}).get("status") == "ok"]
+    figures = _evaluate(vanilla, trained, out, protocol_cfg, progress)
+    any_figures = next(iter(figures.values()), None)
+    reference = {
+        "accuracy": _accuracy(out / "cells" / vanilla.cell_id),
+        "validity": any_figures["validity_reference"] if any_figures else float("nan"),
+        "ip": any_figures["ip_reference"] if any_figures else float("nan"),
+    }
+    table = _criteria_table(ct_cells, rows, figures, reference, out, rule)
+    ok = table[table.status == "ok"]
+    if ok.empty:
+        raise CTPluginError(f"every CT configuration failed to train; see {out / 'cells'}: "
+                            f"{table.reasons.iloc[0] if 'reasons' in table else ''}")
+    judged = apply_rule(ok, rule)
+    choice = choose(judged)
+    chosen_cell = judged.iloc[choice.index]["cell"]
+    failed = table[table.status != "ok"].assign(**{"pass": False})
+    parts = [judged, failed] if len(failed) else [judged]
+    order = [c.cell_id for _, c in ct_cells]
+    table = pd.concat(parts).set_index("cell").loc[order].reset_index()
+    table["pass"] = table["pass"].astype(bool)
+    table["chosen"] = table.cell == chosen_cell
+    from ct_plugin.tuning import report
+
+    table = report.order_columns(table, axes)
+
+    point = next(p for p, c in ct_cells if c.cell_id == chosen_cell)
+    overrides = overrides_of(point, base.generator_options)
+    chosen_config = base.replace(**overrides).validate()
+    paths = report.write_outputs(out, table, axes, spec, base, chosen_config, overrides, choice, rule, protocol_cfg,
+                                 carved, reference, checked)
+    return TuneResult(
+        dataset=spec.name, overrides=overrides, config=chosen_config, passed=choice.passed,
+        fallback=choice.fallback, message=choice.message, table=table, reference=reference,
+        paths={**paths, "validation_spec": spec_dir, "cells": out / "cells"},
+        seconds=time.perf_counter() - start,
+    )
+

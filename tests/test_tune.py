@@ -1,0 +1,273 @@
+"""``ct-plugin tune``: the selection rule, grid-value checks, the validation carve, and an end-to-end run."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import ct_plugin
+from ct_plugin import cli
+from ct_plugin.errors import CTPluginError
+from ct_plugin.tuning.grid_values import DEFAULT_GRID, grid_points, overrides_of, protocol_config, validate_grid
+from ct_plugin.tuning.selection import SelectionRule, apply_rule, choose
+from ct_plugin.tuning.validation import validation_split
+
+
+# ------------------------------------------------------------------ selection rule
+def criteria(*rows: dict) -> pd.DataFrame:
+    """A hand-made criteria table; vanilla accuracy 0.90 and validity 0.95 unless a row says otherwise."""
+    base = {"vanilla_accuracy": 0.90, "vanilla_validity": 0.95, "ip_star_reduction_pct": 0.0}
+    return pd.DataFrame([{**base, "cell": f"c{i}", **row} for i, row in enumerate(rows)])
+
+
+def good(**changes) -> dict:
+    return {"accuracy": 0.90, "mature_last": 0.8, "validity": 0.95, "ip_reduction_pct": 10.0, **changes}
+
+
+def test_the_best_ip_reduction_among_passing_configurations_wins():
+    table = criteria(
+        good(ip_reduction_pct=10.0),
+        good(ip_reduction_pct=30.0, accuracy=0.85),     # best IP but 5 accuracy points lost
+        good(ip_reduction_pct=25.0, mature_last=0.3),   # too few mature counterfactuals
+        good(ip_reduction_pct=20.0, validity=0.85),     # 10 validity points lost
+        good(ip_reduction_pct=15.0, accuracy=0.891),    # 0.9 points lost: within the rule
+    )
+    judged = apply_rule(table, SelectionRule())
+    assert judged["pass"].tolist() == [True, False, False, False, True]
+    assert judged["accuracy_ok"].tolist() == [True, False, True, True, True]
+    assert judged["maturity_ok"].tolist() == [True, True, False, True, True]
+    assert judged["validity_ok"].tolist() == [True, True, True, False, True]
+    assert "maturity 30.00% < 50%" in judged.reasons[2]
+    choice = choose(judged)
+    assert (choice.index, choice.passed, choice.fallback) == (4, True, False)
+    assert "2 of 5 configurations pass" in choice.message
+
+
+def test_higher_accuracy_or_validity_than_vanilla_is_fine():
+    judged = apply_rule(criteria(good(accuracy=0.99, validity=1.0)), SelectionRule())
+    assert bool(judged["pass"].iloc[0]) and judged.violation_pts.iloc[0] == 0
+
+
+def test_ties_go_to_ip_star_then_to_grid_order():
+    table = criteria(good(), good(ip_star_reduction_pct=5.0), good(ip_star_reduction_pct=5.0))
+    assert choose(apply_rule(table, SelectionRule())).index == 1
+    assert choose(apply_rule(criteria(good(), good()), SelectionRule())).index == 0
+
+
+def test_a_passing_choice_that_does_not_reduce_ip_says_so():
+    choice = choose(apply_rule(criteria(good(ip_reduction_pct=-7.0), good(ip_reduction_pct=-9.0)), SelectionRule()))
+    assert choice.index == 0 and choice.passed and "no passing configuration reduces IP" in choice.message
+
+
+def test_no_passing_configuration_falls_back_to_the_least_violation_and_says_so():
+    table = criteria(
+        good(accuracy=0.80, ip_reduction_pct=50.0),     # 9 points beyond the 1-point allowance
+        good(mature_last=0.45, ip_reduction_pct=5.0),   # 5 points of maturity missing
+        good(validity=0.70, ip_reduction_pct=40.0),     # 20 points beyond the 5-point allowance
+    )
+    judged = apply_rule(table, SelectionRule())
+    assert not judged["pass"].any()
+    assert judged.violation_pts.round(6).tolist() == [9.0, 5.0, 20.0]
+    choice = choose(judged)
+    assert (choice.index, choice.passed, choice.fallback) == (1, False, True)
+    assert "NO configuration passes" in choice.message and "FALLBACK" in choice.message
+
+
+def test_unmeasurable_ip_fails_and_ranks_last_in_the_fallback():
+    table = criteria(good(ip_reduction_pct=math.nan), good(mature_last=0.49, ip_reduction_pct=1.0))
+    judged = apply_rule(table, SelectionRule())
+    assert judged["pass"].tolist() == [False, False]
+    assert "IP not measurable" in judged.reasons[0]
+    assert choose(judged).index == 1  # 1 maturity point missing beats an unmeasurable IP with no violation
+
+
+def test_rule_thresholds_are_configurable_and_checked():
+    table = criteria(good(accuracy=0.85))
+    assert bool(apply_rule(table, SelectionRule(max_accuracy_drop=0.06))["pass"].iloc[0])
+    with pytest.raises(CTPluginError, match="min_maturity"):
+        SelectionRule(min_maturity=1.5).validate()
+    with pytest.raises(CTPluginError, match="every grid cell failed"):
+        choose(apply_rule(criteria().reindex(columns=list(criteria(good()).columns)), SelectionRule()))
+
+
+# ------------------------------------------------------------------ grid values
+def test_default_grid_is_the_papers():
+    assert validate_grid(None) == {"tau": [0.5, 0.75, 0.9], "lambda_reg": [0.1, 0.25, 0.5]}
+    assert len(grid_points(DEFAULT_GRID)) == 9
+    assert grid_points({"tau": [0.5, 0.9], "nce": [10]}) == [{"tau": 0.5, "nce": 10}, {"tau": 0.9, "nce": 10}]
+
+
+@pytest.mark.parametrize(
+    ("grid", "culprit"),
+    [
+        ({"tau": [0.5, 1.5]}, r"tau: value\(s\) \[1.5\] out of range; each must be a number in \(0, 1\]"),
+        ({"tau": [0.0]}, "tau"),
+        ({"lambda_reg": [-0.1]}, "lambda_reg: value.*non-negative"),
+        ({"nce": [10.5]}, "nce: value.*positive integer"),
+        ({"max_steps": [0]}, "max_steps"),
+        ({"step_size": [0.0]}, "step_size"),
+        ({"tau": [True]}, "tau"),
+        ({"tau": []}, "tau has no values"),
+        ({"tau": [0.5, 0.5]}, "repeats"),
+        ({"lr": [0.1]}, "unknown tuning axis 'lr'; valid axes: .*tau"),
+        ({}, "non-empty"),
+    ],
+)
+def test_bad_grid_values_name_the_culprit(grid, culprit):
+    with pytest.raises(CTPluginError, match=culprit):
+        validate_grid(grid)
+
+
+def test_generator_axes_go_into_generator_options():
+    assert overrides_of({"tau": 0.5, "step_size": 0.1}, {"lambda_energy": 5.0}) == {
+        "tau": 0.5, "generator_options": {"lambda_energy": 5.0, "step_size": 0.1},
+    }
+
+
+def test_protocol_options_are_checked():
+    config = protocol_config({"rounds": 5})
+    assert config.rounds == 5 and tuple(config.lambda_energies) == (1.0,)
+    with pytest.raises(CTPluginError, match="unknown evaluation protocol option.*'bogus'"):
+        protocol_config({"bogus": 1})
+
+
+def test_bad_tune_inputs_fail_before_training(tmp_path):
+    with pytest.raises(CTPluginError, match="unknown training option.*'epoch'"):
+        ct_plugin.tune("moons", out=tmp_path, epoch=3)
+    with pytest.raises(CTPluginError, match=r"\['tau'\] are tuning axes"):
+        ct_plugin.tune("moons", out=tmp_path, tau=0.5)
+    with pytest.raises(CTPluginError, match="tune sets"):
+        ct_plugin.tune("moons", out=tmp_path, strategy="vanilla")
+    with pytest.raises(CTPluginError, match="bad options.*'bogus'"):
+        ct_plugin.tune("moons", out=tmp_path, generator_options={"bogus": 1}, grid={"tau": [0.5]},
+                       dataset_options={"n_samples": 200}, progress=False)
+    with pytest.raises(CTPluginError, match="unknown dataset"):
+        ct_plugin.tune("nope", out=tmp_path)
+    assert not (tmp_path / "cells").exists()
+
+
+# ------------------------------------------------------------------ validation carve
+def test_validation_split_is_a_stratified_seeded_carve_of_the_training_rows():
+    spec = ct_plugin.load_dataset("moons", seed=0)  # 3000 training rows
+    carved = validation_split(spec)
+    assert len(carved.y_test) == 600 and len(carved.y_train) == 2400  # min(1000, 0.2 * 3000)
+    train_rows = {r.tobytes() for r in spec.X_train}
+    test_rows = {r.tobytes() for r in spec.X_test}
+    val_rows = [r.tobytes() for r in carved.X_test]
+    assert all(r in train_rows for r in val_rows) and not any(r in test_rows for r in val_rows)
+    assert not {r.tobytes() for r in carved.X_train} & set(val_rows)
+    share = np.bincount(spec.y_train) / len(spec.y_train)
+    assert np.allclose(np.bincount(carved.y_test) / len(carved.y_test), share, atol=0.01)
+    again = validation_split(spec)
+    assert np.array_equal(again.X_test, carved.X_test)
+    assert not np.array_equal(validation_split(spec, seed=1).X_test, carved.X_test)
+    assert carved.options["validation_split"] == {"size": 600, "seed": 0}
+    assert len(validation_split(spec, size=50).y_test) == 50
+
+
+def test_large_tables_give_1000_validation_rows():
+    spec = ct_plugin.load_dataset("moons", seed=0, n_samples=10000)
+    assert len(validation_split(spec).y_test) == 1000
+
+
+def test_a_table_too_small_for_a_validation_split_is_refused():
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], "y": [0, 0, 0, 0, 0, 0, 1, 1]})
+    spec = ct_plugin.from_dataframe(frame, "y", test_size=0.25, name="tiny")
+    with pytest.raises(CTPluginError, match="too small to carve a validation split.*'1': 1"):
+        validation_split(spec)
+    with pytest.raises(CTPluginError, match="too small"):
+        ct_plugin.tune(spec, out="unused", progress=False)
+    with pytest.raises(CTPluginError, match="positive number of rows"):
+        validation_split(ct_plugin.load_dataset("moons", seed=0), size=0)
+
+
+# ------------------------------------------------------------------ end to end
+@pytest.mark.slow
+def test_tune_end_to_end_writes_a_trainable_choice_and_reuses_cells(tmp_path, capsys):
+    out = tmp_path / "tune"
+    argv = ["tune", "--dataset", "moons", "--dataset-option", "n_samples=600", "--epochs", "12",
+            "--batch-size", "30", "--nce", "100", "--max-steps", "20", "--grid-tau", "0.5,0.9",
+            "--grid-lambda-reg", "0.1,0.5", "--rounds", "5", "--n-factuals", "50", "--out", str(out), "--quiet"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "config:" in printed and "chosen.json" in printed
+    for name in ("chosen.json", "tune.csv", "tune.md", "tune.png"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0
+    table = pd.read_csv(out / "tune.csv")
+    assert len(table) == 4 and table.chosen.sum() == 1
+    assert {"tau", "lambda_reg", "accuracy", "mature_last", "validity", "ip_reduction_pct", "pass",
+            "violation_pts", "reasons"} <= set(table.columns)
+    assert "| tau | lambda_reg |" in (out / "tune.md").read_text()
+    chosen = json.loads((out / "chosen.json").read_text())
+    meta = chosen["tune"]
+    assert set(meta["overrides"]) == {"tau", "lambda_reg"}
+    assert chosen["train"]["tau"] == meta["overrides"]["tau"] and chosen["train"]["strategy"] == "ct"
+    row = table[table.chosen].iloc[0]
+    assert (row.tau, row.lambda_reg) == (meta["overrides"]["tau"], meta["overrides"]["lambda_reg"])
+    assert bool(row["pass"]) == meta["passed"] != meta["fallback"]
+    # the carved spec never holds the real test rows
+    full = ct_plugin.load_dataset("moons", seed=0, n_samples=600)
+    carved = ct_plugin.DatasetSpec.load(out / "validation_spec")
+    assert not {r.tobytes() for r in carved.X_test} & {r.tobytes() for r in full.X_test}
+    cells = sorted(p.name for p in (out / "cells").iterdir())
+    assert len(cells) == 5  # vanilla + 2 x 2
+    # the chosen config trains with `ct-plugin train --config` (on the full training split)
+    run = tmp_path / "chosen-run"
+    assert cli.main(["train", "--config", str(out / "chosen.json"), "--epochs", "2", "--out", str(run),
+                     "--quiet"]) == 0
+    trained = ct_plugin.load_run(run)
+    assert trained.config.tau == meta["overrides"]["tau"]
+    assert len(trained.spec.y_train) == len(full.y_train)
+    # a re-run reuses every finished cell and its evaluation (same table), a killed cell is redone
+    mtimes = {c: (out / "cells" / c / "model.pt").stat().st_mtime_ns for c in cells}
+    result = ct_plugin.tune("moons", out=out, dataset_options={"n_samples": 600}, epochs=12, batch_size=30,
+                            nce=100, max_steps=20, grid={"tau": [0.5, 0.9], "lambda_reg": [0.1, 0.5]},
+                            protocol={"rounds": 5, "n_factuals": 50}, progress=False)
+    assert {c: (out / "cells" / c / "model.pt").stat().st_mtime_ns for c in cells} == mtimes
+    pd.testing.assert_frame_equal(result.table.drop(columns="train_seconds"),
+                                  table.drop(columns="train_seconds"), check_dtype=False)
+    assert result.overrides == meta["overrides"] and result.paths["config"] == out / "chosen.json"
+    # a cell killed after its last checkpoint (no result, no weights, no evaluation) is resumed, not retrained
+    killed = out / "cells" / table.cell[0]
+    for name in ("result.json", "model.pt", "tune_eval.json"):
+        (killed / name).unlink()
+    again = ct_plugin.tune("moons", out=out, dataset_options={"n_samples": 600}, epochs=12, batch_size=30,
+                           nce=100, max_steps=20, grid={"tau": [0.5, 0.9], "lambda_reg": [0.1, 0.5]},
+                           protocol={"rounds": 5, "n_factuals": 50}, progress=False)
+    assert (killed / "result.json").is_file() and len(ct_plugin.load_run(killed).log) == 12
+    pd.testing.assert_frame_equal(again.table.drop(columns="train_seconds"),
+                                  table.drop(columns="train_seconds"), check_dtype=False)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["tune", "--dataset", "moons", "--grid-tau", "0.5,1.5"], "tau: value(s) [1.5] out of range"),
+        (["tune", "--dataset", "moons", "--grid-lambda-reg", "-0.1"], "lambda_reg: value(s) [-0.1] out of range"),
+        (["tune", "--dataset", "moons", "--grid-nce", "ten"], "--grid-nce expects comma-separated ints"),
+        (["tune", "--dataset", "moons", "--csv", "x.csv"], "exactly one of --dataset"),
+        (["tune"], "exactly one of --dataset"),
+        (["tune", "--csv", "x.csv"], "--csv needs --target"),
+        (["tune", "--csv", "missing.csv", "--target", "y"], "missing.csv does not exist"),
+        (["tune", "--dataset", "moons", "--train-option", "bogus=1"], "unknown training option(s) ['bogus']"),
+        (["tune", "--dataset", "moons", "--protocol-option", "bogus=1"], "unknown evaluation protocol option"),
+    ],
+)
+def test_cli_bad_input_gets_one_clear_error(argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_tune_is_a_registered_command(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["tune", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--grid-tau", "--grid-lambda-reg", "--csv", "--target", "--workers", "--executor", "--epochs",
+                 "--generator-option", "--max-steps", "--nce", "--data-dir"):
+        assert flag in text
