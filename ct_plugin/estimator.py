@@ -188,7 +188,9 @@ class CTClassifier(ClassifierMixin, BaseEstimator):
     def _encode(self, X: Any) -> torch.Tensor:
         check_is_fitted(self, "model_")
         if self._from_frame:
-            if not isinstance(X, pd.DataFrame):
+            if isinstance(X, pd.DataFrame):
+                X = X.rename(columns=str)
+            else:
                 X = pd.DataFrame(np.asarray(X, dtype=object), columns=self.feature_names_in_)
             missing = [c for c in self.feature_names_in_ if c not in X.columns]
             if missing:
@@ -213,7 +215,8 @@ class CTClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row (labels as given to ``fit``)."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        probabilities = self.predict_proba(X)
+        return self.classes_[np.argmax(probabilities, axis=1)]
 
     def encode(self, X: Any) -> np.ndarray:
         """Rows encoded as the torch model sees them (standardised, one-hot), for CT's own generators."""

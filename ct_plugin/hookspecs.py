@@ -85,7 +85,7 @@ def ct_plugin_train_start(event):
 
 @hookspec
 def ct_plugin_train_end(event):
-    """Called once after the last epoch, when ``model.pt`` is written, with a :class:`ct_plugin.events.TrainEndEvent`."""
+    """Called once after the last epoch (``model.pt`` written) with a :class:`ct_plugin.events.TrainEndEvent`."""
 
 
 @hookspec

@@ -14,7 +14,8 @@ TRACKING_FILE = "tracking.json"
 
 
 def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts become dotted keys: ``{"generator_options": {"step_size": 0.1}}`` -> ``generator_options.step_size``."""
+    """Nested dicts become dotted keys: ``{"generator_options": {"step_size": 0.1}}`` -> ``generator_options.step_size``.
+    """
     out: dict[str, Any] = {}
     for key, value in values.items():
         name = f"{prefix}{key}"
@@ -34,35 +35,37 @@ def numeric_items(record: dict[str, Any]) -> dict[str, float]:
     """The finite numbers of a log record (booleans as 0/1; None, strings and NaN left out)."""
     out: dict[str, float] = {}
     for key, value in record.items():
-        if isinstance(value, bool):
-            out[key] = float(value)
-        elif isinstance(value, int | float) and math.isfinite(float(value)):
+        if isinstance(value, bool) or (isinstance(value, int | float) and math.isfinite(float(value))):
             out[key] = float(value)
     return out
 
 
-def metric_key(*parts: Any) -> str:
-    """A metric name both trackers accept: letters, digits and ``_-./`` (others become ``_``)."""
-    return "/".join(re.sub(r"[^A-Za-z0-9_.\- ]", "_", str(p)) for p in parts)
+def metric_key(*parts: Any, sep: str = "/") -> str:
+    """A metric name both trackers accept: letters, digits, ``_`` and ``-`` (others become ``_``), joined by ``sep``."""
+    return sep.join(re.sub(r"[^A-Za-z0-9_\- ]", "_", str(p)) for p in parts)
 
 
-def evaluation_figures(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
-    """Headline numbers of an evaluation: per run and metric the mean, the reduction vs the reference, IG shares."""
+def evaluation_figures(tables: dict[str, pd.DataFrame], sep: str = "/") -> dict[str, float]:
+    """Headline numbers of an evaluation: per run and metric the mean, the reduction vs the reference, IG shares.
+
+    Keys are ``<run><sep><metric>`` (and ``...<sep>reduction_pct``); MLflow's file store keeps a
+    metric per file, so it needs ``sep="."`` (a ``/`` would make ``a/validity`` both file and folder).
+    """
     out: dict[str, float] = {}
     summary = tables.get("summary")
     if summary is not None:
         for row in summary.itertuples(index=False):
-            out[metric_key(row.run, row.metric)] = float(row.mean)
+            out[metric_key(row.run, row.metric, sep=sep)] = float(row.mean)
     comparison = tables.get("comparison")
     if comparison is not None:
         for row in comparison.itertuples(index=False):
-            out[metric_key(row.run, row.metric, "reduction_pct")] = float(row.reduction_pct)
+            out[metric_key(row.run, row.metric, "reduction_pct", sep=sep)] = float(row.reduction_pct)
     attribution = tables.get("attribution")
     if attribution is not None:
         for record in attribution.to_dict("records"):
             for column in ("protected_share", "ig_convergence_delta"):
                 if column in record:
-                    out[metric_key(record["run"], column)] = float(record[column])
+                    out[metric_key(record["run"], column, sep=sep)] = float(record[column])
     return {k: v for k, v in out.items() if math.isfinite(v)}
 
 

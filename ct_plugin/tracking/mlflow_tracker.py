@@ -156,7 +156,7 @@ class MLflowTracker:
                 "ct_plugin.evaluated_run_dirs": ",".join(str(Path(d).resolve()) for d in event.run_dirs)}
         run_id = self._open(uri, f"evaluate-{event.dataset}", tags)
         self._log_params({"runs": event.labels, "reference": event.labels[0], "out": str(event.out)})
-        self._log_metrics(evaluation_figures(event.tables), step=0)
+        self._log_metrics(evaluation_figures(event.tables, sep="."), step=0)
         for path in event.files:
             if Path(path).is_file():
                 self.client.log_artifact(run_id, str(path), artifact_path="evaluation")

@@ -24,7 +24,7 @@ import torch
 from ct_plugin.errors import MissingDependencyError
 from ct_plugin.events import EpochEvent, EvaluationEvent, TrainEndEvent, TrainStartEvent
 from ct_plugin.hookspecs import hookimpl
-from ct_plugin.tracking.base import evaluation_figures, metric_key, numeric_items, write_tracking
+from ct_plugin.tracking.base import evaluation_figures, numeric_items, write_tracking
 
 INSTALL = "pip install 'ct-plugin[tensorboard]'"
 
@@ -95,7 +95,7 @@ class TensorBoardTracker:
             self.writer.add_graph(model, torch.zeros(1, event.spec.n_features, device=device))
         finally:
             model.train(was_training)
-        where = f"{Path(event.run_dir).resolve() / 'model.pt'}" if event.run_dir is not None else "(not saved: no run dir)"
+        where = str(Path(event.run_dir).resolve() / "model.pt") if event.run_dir is not None else "(no run dir)"
         self.writer.add_text(
             "model", f"state dict: `{where}`; {type(model).__name__} with "
             f"{sum(p.numel() for p in model.parameters())} parameters; {len(event.log)} epochs",
@@ -107,7 +107,7 @@ class TensorBoardTracker:
     def ct_plugin_evaluation_end(self, event: EvaluationEvent) -> None:
         self._open(self.logdir or Path(event.out) / "tensorboard")
         for key, value in evaluation_figures(event.tables).items():
-            self.writer.add_scalar(metric_key("evaluation", key), value, global_step=0)
+            self.writer.add_scalar(f"evaluation/{key}", value, global_step=0)
         for name, table in event.tables.items():
             if table is not None and len(table):
                 self.writer.add_text(f"evaluation/{name}", _markdown(table), global_step=0)
