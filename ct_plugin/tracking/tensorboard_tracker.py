@@ -16,6 +16,7 @@ evaluation). Open it with ``tensorboard --logdir ...``.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,10 @@ class TensorBoardTracker:
         model.eval()
         try:
             device = next(iter(model.parameters())).device if any(True for _ in model.parameters()) else "cpu"
-            self.writer.add_graph(model, torch.zeros(1, event.spec.n_features, device=device))
+            with warnings.catch_warnings():
+                # add_graph traces with torch.jit.trace, which torch >= 2.10 marks deprecated
+                warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
+                self.writer.add_graph(model, torch.zeros(1, event.spec.n_features, device=device))
         finally:
             model.train(was_training)
         where = str(Path(event.run_dir).resolve() / "model.pt") if event.run_dir is not None else "(no run dir)"
