@@ -73,13 +73,11 @@ def main() -> None:
         x = torch.randn(n, d)
         targets = torch.randint(0, 2, (n,))
         baseline = x.mean(dim=0)
-        ours = _median_seconds(lambda: handwritten_integrated_gradients(model, x, targets, baseline, args.steps),
-                               repeats)
+        inputs = (model, x, targets, baseline, args.steps)
+        ours = _median_seconds(lambda inputs=inputs: handwritten_integrated_gradients(*inputs), repeats)
         stock = _median_seconds(
-            lambda: integrated_gradients_with_delta(model, x, targets, baseline, args.steps, fast_gradients=False),
-            repeats)
-        fast = _median_seconds(lambda: integrated_gradients_with_delta(model, x, targets, baseline, args.steps),
-                               repeats)
+            lambda inputs=inputs: integrated_gradients_with_delta(*inputs, fast_gradients=False), repeats)
+        fast = _median_seconds(lambda inputs=inputs: integrated_gradients_with_delta(*inputs), repeats)
         reference = handwritten_integrated_gradients(model, x, targets, baseline, args.steps)
         diff = max(
             float((reference - integrated_gradients_with_delta(model, x, targets, baseline, args.steps,

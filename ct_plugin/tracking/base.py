@@ -14,8 +14,8 @@ TRACKING_FILE = "tracking.json"
 
 
 def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts become dotted keys: ``{"generator_options": {"step_size": 0.1}}`` -> ``generator_options.step_size``.
-    """
+    """Nested dicts become dotted keys: ``{"generator_options": {"step_size": 0.1}}`` gives
+    ``generator_options.step_size``."""
     out: dict[str, Any] = {}
     for key, value in values.items():
         name = f"{prefix}{key}"
