@@ -9,8 +9,9 @@ experiment (an evaluation compares several training runs, so it belongs to none 
 tagged with the training runs' MLflow ids, with the headline figures as metrics and every table
 and figure as artifacts under ``evaluation/``.
 
-The store is a local file store: ``uri`` if given, else ``<run dir>/mlruns`` (for ``evaluate``:
-the store the reference run was logged to, else ``<out>/mlruns``). Nothing is sent over the
+The store is a local file store: ``uri`` if given, else ``<run dir>/mlruns`` (``./runs/mlruns`` for a
+run without a directory; for ``evaluate``: the store the reference run was logged to, else
+``<out>/mlruns``). Nothing is sent over the
 network unless you pass a server ``uri`` yourself (or a ``sqlite:///...`` URI, which needs
 SQLAlchemy and Alembic: ``pip install mlflow`` instead of the skinny client).
 """

@@ -9,8 +9,8 @@ Writes one event file per training run, by ``torch.utils.tensorboard.SummaryWrit
 * for ``ct-plugin evaluate``: the headline figures as scalars ``evaluation/<run>/<metric>`` and
   each table as Markdown text ``evaluation/<table>``, in the evaluation's own log directory.
 
-Log directory: ``uri`` if given, else ``<run dir>/tensorboard`` (``<out>/tensorboard`` for an
-evaluation). Open it with ``tensorboard --logdir ...``.
+Log directory: ``uri`` if given, else ``<run dir>/tensorboard`` (``./runs/tensorboard`` for a run
+without a directory, ``<out>/tensorboard`` for an evaluation). Open it with ``tensorboard --logdir ...``.
 """
 
 from __future__ import annotations
