@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt adapters/carla/install.py
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -c constraints.txt torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt -e '.[dev,dice,carla,ray]'
+	$(PIP) install --quiet -c constraints.txt -e '.[dev,dice,carla,ray,mlflow,tensorboard]'
 	$(PY) -m ct_plugin.adapters.carla.install --quiet -c constraints.txt
 	touch $(STAMP)
 

@@ -6,6 +6,7 @@ Public API::
     spec = ct_plugin.load_dataset("moons", seed=0)
     result = ct_plugin.train(spec, strategy="ct", generator="eccco", epochs=50, out="runs/moons-ct")
     model = ct_plugin.load_model("runs/moons-ct")
+    clf = ct_plugin.CTClassifier(strategy="ct", epochs=50).fit(X, y)   # scikit-learn estimator
 """
 
 from ct_plugin.config import TrainConfig
@@ -23,7 +24,18 @@ from ct_plugin.tuning import SelectionRule, TuneResult, tune
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # CTClassifier pulls in scikit-learn's estimator machinery: import it on first use only
+    if name == "CTClassifier":
+        from ct_plugin.estimator import CTClassifier
+
+        return CTClassifier
+    raise AttributeError(f"module 'ct_plugin' has no attribute {name!r}")
+
+
 __all__ = [
+    "CTClassifier",
     "CTPluginError",
     "CounterfactualGenerator",
     "DatasetSpec",

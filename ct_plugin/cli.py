@@ -166,6 +166,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--out", help="run directory to write (weights, config, dataset spec, log, checkpoints)")
     opt.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     opt.add_argument("--quiet", action="store_true", help="no progress bar")
+    from ct_plugin.tracking import add_tracking_arguments
+
+    add_tracking_arguments(parser)
 
 
 def config_from_args(args: argparse.Namespace):
@@ -229,15 +232,18 @@ def config_from_args(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ct_plugin.tracking import tracking_from_args
     from ct_plugin.trainer import train
 
     if args.resume:
         if not args.out:
             raise CTPluginError("--resume needs --out RUN_DIR (the run to continue)")
-        result = train(out=args.out, resume=True, quiet=args.quiet)
+        with tracking_from_args(args):
+            result = train(out=args.out, resume=True, quiet=args.quiet)
     else:
         config = config_from_args(args)
-        result = train(config=config, out=args.out, quiet=args.quiet)
+        with tracking_from_args(args):
+            result = train(config=config, out=args.out, quiet=args.quiet)
     last = result.log[-1] if result.log else {}
     source = result.config.generator if result.config.strategy != "vanilla" else "no generator"
     print(

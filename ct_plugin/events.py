@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,3 +40,37 @@ class EpochEvent:
     epoch: int
     record: dict[str, Any]
     model: torch.nn.Module
+
+
+@dataclass
+class TrainStartEvent:
+    """The start of a training run; ``config`` is the resolved :class:`ct_plugin.config.TrainConfig`."""
+
+    config: Any
+    spec: Any
+    model: torch.nn.Module
+    run_dir: Path | None
+    start_epoch: int
+
+
+@dataclass
+class TrainEndEvent:
+    """The end of a training run; ``log`` holds every epoch record."""
+
+    config: Any
+    spec: Any
+    model: torch.nn.Module
+    log: list[dict[str, Any]]
+    run_dir: Path | None
+
+
+@dataclass
+class EvaluationEvent:
+    """An evaluation written to ``out``: its tables by name (``summary``, ``comparison``, ...) and files."""
+
+    dataset: str
+    run_dirs: list[Path]
+    labels: list[str]
+    tables: dict[str, Any]
+    out: Path
+    files: list[Path] = field(default_factory=list)

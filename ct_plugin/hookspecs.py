@@ -74,6 +74,26 @@ def ct_plugin_models():
 
 # ----------------------------------------------------------------- lifecycle
 @hookspec
+def ct_plugin_train_start(event):
+    """Called once before the first epoch of a training run (also of a resumed one).
+
+    ``event`` is a :class:`ct_plugin.events.TrainStartEvent` (the resolved config, the dataset
+    spec, the model, the run directory or None, and the epoch training starts from).
+    Experiment trackers (``ct_plugin.tracking``) open their run here.
+    """
+
+
+@hookspec
+def ct_plugin_train_end(event):
+    """Called once after the last epoch (``model.pt`` written) with a :class:`ct_plugin.events.TrainEndEvent`."""
+
+
+@hookspec
+def ct_plugin_evaluation_end(event):
+    """Called when ``ct-plugin evaluate`` has written its tables, with a :class:`ct_plugin.events.EvaluationEvent`."""
+
+
+@hookspec
 def ct_plugin_after_search(event):
     """Called after every counterfactual search during training.
 

@@ -26,7 +26,7 @@ from ct_plugin.config import TrainConfig
 from ct_plugin.constraints import SearchConstraints
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
-from ct_plugin.events import BatchEvent, EpochEvent, SearchEvent
+from ct_plugin.events import BatchEvent, EpochEvent, SearchEvent, TrainEndEvent, TrainStartEvent
 from ct_plugin.generators.base import CounterfactualGenerator, SearchResult
 from ct_plugin.registry import call_lifecycle, get_registry
 from ct_plugin.rundir import (
@@ -235,6 +235,9 @@ class Trainer:
             leave=False,
             dynamic_ncols=True,
         )
+        call_lifecycle(
+            "ct_plugin_train_start", TrainStartEvent(config, self.spec, self.model, self.out, self.start_epoch)
+        )
         for epoch in bar:
             record = self.train_epoch(epoch)
             self.log.append(record)
@@ -251,6 +254,7 @@ class Trainer:
         if self.out is not None:
             atomic_torch_save(self.out / "model.pt", self.model.state_dict())
         self._warn_idle_counterfactuals()
+        call_lifecycle("ct_plugin_train_end", TrainEndEvent(config, self.spec, self.model, self.log, self.out))
         return self.log
 
     def _warn_idle_counterfactuals(self) -> None:

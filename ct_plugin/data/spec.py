@@ -281,7 +281,8 @@ def from_dataframe(
         class_names: display names of the classes in sorted label order.
         impute: ``None`` (missing values are an error) or ``"median"`` (fill continuous NaNs
             with the training median; categorical NaNs become the level ``"missing"``).
-        test_size: share of rows held out (stratified by label), in (0, 1).
+        test_size: share of rows held out (stratified by label), in [0, 1); 0 keeps every row for
+            training (the test split is then empty).
         seed: seed of the split.
         name: dataset name recorded in run directories.
         standardise: ``False`` keeps continuous columns at raw scale (``mean`` 0, ``scale`` 1,
@@ -293,8 +294,8 @@ def from_dataframe(
         raise CTPluginError(f"expected a pandas DataFrame, got {type(frame).__name__}")
     if target not in frame.columns:
         raise CTPluginError(f"target column {target!r} not found; columns are: {', '.join(map(str, frame.columns))}")
-    if not 0.0 < float(test_size) < 1.0:
-        raise CTPluginError(f"test_size must lie strictly between 0 and 1, got {test_size}")
+    if not 0.0 <= float(test_size) < 1.0:
+        raise CTPluginError(f"test_size must lie in [0, 1), got {test_size}")
     if impute not in (None, "median"):
         raise CTPluginError(f"impute must be None or 'median', got {impute!r}")
     if len(frame) < 4:
@@ -500,7 +501,7 @@ def _stratified_split(labels: np.ndarray, test_size: float, seed: int) -> tuple[
     for cls in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == cls))
         n_test = int(round(len(idx) * test_size))
-        n_test = min(max(n_test, 1), len(idx) - 1) if len(idx) > 1 else 0
+        n_test = min(max(n_test, 1), len(idx) - 1) if len(idx) > 1 and test_size > 0 else 0
         test.append(idx[:n_test])
         train.append(idx[n_test:])
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))

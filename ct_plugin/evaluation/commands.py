@@ -106,12 +106,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         epsilons=_floats(args.epsilons),
         seed=args.seed,
     )
-    evaluation = evaluate_runs(runs, config)
-    out = Path(args.out) if args.out else Path("evaluation") / evaluation.dataset
-    files = write_evaluation(evaluation, out)
+    from ct_plugin.tracking import tracking_from_args
+
+    with tracking_from_args(args):
+        evaluation = evaluate_runs(runs, config)
+        out = Path(args.out) if args.out else Path("evaluation") / evaluation.dataset
+        files = write_evaluation(evaluation, out)
+        announce_evaluation(evaluation, out, files)
     print(summary_markdown(evaluation))
     print(f"\nwrote {len(files)} files to {out} ({evaluation.seconds:.1f} s)")
     return 0
+
+
+def announce_evaluation(evaluation, out: Path, files: list[Path]) -> None:
+    """Call the ``ct_plugin_evaluation_end`` hook (trackers log the tables there)."""
+    from ct_plugin.events import EvaluationEvent
+    from ct_plugin.registry import call_lifecycle
+
+    tables = {name: getattr(evaluation, name) for name in ("summary", "comparison", "robustness", "attribution")}
+    if evaluation.row_attribution is not None:
+        tables["attribution_rows"] = evaluation.row_attribution
+    event = EvaluationEvent(evaluation.dataset, [Path(r.path) for r in evaluation.runs], list(evaluation.labels),
+                            tables, Path(out), list(files))
+    call_lifecycle("ct_plugin_evaluation_end", event)
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
@@ -170,6 +187,9 @@ def register_commands(subparsers) -> None:
     ev.add_argument("--epsilons", help="comma-separated robust-accuracy grid (default 0,0.01,...,0.1)")
     ev.add_argument("--seed", type=int, help="seed of every draw (default 0)")
     ev.add_argument("--threads", type=int, help="torch CPU threads (default 1)")
+    from ct_plugin.tracking import add_tracking_arguments
+
+    add_tracking_arguments(ev)
     ev.set_defaults(func=cmd_evaluate)
 
     rp = subparsers.add_parser(

@@ -27,9 +27,11 @@ Definitions (stated once, used everywhere):
 * **robust accuracy**: accuracy on adversarial inputs from FGSM (one signed-gradient step of
   size epsilon) or PGD (10 steps of size epsilon/4 projected onto the L-inf ball, no random
   start); inputs are not clamped to the domain bounds.
-* **protected attribution share**: integrated gradients (midpoint Riemann sum, 32 steps,
+* **protected attribution share**: integrated gradients (captum, midpoint Riemann sum, 32 steps,
   baseline = the training mean) of the target-class logit; the share of the absolute
-  attribution mass that falls on the protected features, averaged over inputs.
+  attribution mass that falls on the protected features, averaged over inputs. The other captum
+  methods (saliency, input x gradient, DeepLift, GradientSHAP) are metrics ``protected_<method>``;
+  ``ig_convergence_delta`` reports captum's completeness check of the IG sum.
 """
 
 from __future__ import annotations
@@ -300,32 +302,20 @@ def integrated_gradients(
     baseline: torch.Tensor | None = None,
     steps: int = 32,
     chunk_rows: int = 8192,
-) -> torch.Tensor:
-    """Integrated gradients (Sundararajan et al. 2017) of the ``targets`` logit, shape (n, d).
+    *,
+    return_delta: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Integrated gradients (Sundararajan et al. 2017) of the ``targets`` logit, shape (n, d), via captum.
 
     Midpoint Riemann sum over ``steps`` points on the straight line from ``baseline`` (zeros if
-    None) to ``x``; all points of a chunk of rows go through the model in one batch.
+    None) to ``x``; the points of up to ``chunk_rows`` model inputs go through the model in one
+    batch. With ``return_delta`` also captum's per-row convergence delta
+    ``sum_j IG_j - (F(x) - F(baseline))``, shape (n,). See :mod:`ct_plugin.evaluation.attribution`.
     """
-    if x.ndim != 2 or len(targets) != len(x):
-        raise CTPluginError(
-            f"integrated_gradients: x must be (n, d) with n targets; got {tuple(x.shape)}, {len(targets)}"
-        )
-    if steps < 1:
-        raise CTPluginError(f"steps must be >= 1, got {steps}")
-    base = torch.zeros_like(x[0]) if baseline is None else baseline.to(x).reshape(-1)
-    alphas = (torch.arange(steps, dtype=x.dtype, device=x.device) + 0.5) / steps
-    rows_per_chunk = max(1, chunk_rows // steps)
-    parts = []
-    with frozen(model):
-        for xs, ts in zip(torch.split(x.detach(), rows_per_chunk), torch.split(targets, rows_per_chunk), strict=True):
-            m = len(xs)
-            path = base + alphas[:, None, None] * (xs - base)[None]  # (steps, m, d)
-            path = path.reshape(steps * m, -1).requires_grad_(True)
-            logits = model(path)
-            picked = logits.gather(1, ts.repeat(steps)[:, None]).sum()
-            (grad,) = torch.autograd.grad(picked, path)
-            parts.append(grad.reshape(steps, m, -1).mean(dim=0) * (xs - base))
-    return torch.cat(parts) if parts else x.new_zeros(x.shape)
+    from ct_plugin.evaluation.attribution import integrated_gradients_with_delta
+
+    attributions, delta = integrated_gradients_with_delta(model, x, targets, baseline, steps, chunk_rows)
+    return (attributions, delta) if return_delta else attributions
 
 
 def attribution_share(attributions: torch.Tensor, columns: Sequence[int]) -> float:
@@ -477,6 +467,29 @@ def metric_items() -> list[PluginItem]:
             "protected_attribution",
             lambda steps=32: _ig_metric(int(steps)),
             "share of integrated-gradient mass (target logit) on the protected features",
+        )
+    )
+    return items + attribution_items()
+
+
+def attribution_items() -> list[PluginItem]:
+    """One metric per captum method (``protected_<method>``) plus the IG convergence delta."""
+    from ct_plugin.evaluation.attribution import METHODS, attribution_metric, convergence_delta_metric
+
+    items = [
+        PluginItem(
+            f"protected_{name}",
+            lambda steps=32, _name=name: attribution_metric(_name, lambda ctx: ctx.protected_columns, int(steps)),
+            f"share of captum {method.captum_class} mass (target logit) on the protected features",
+        )
+        for name, method in METHODS.items()
+        if name != "integrated_gradients"  # registered above as protected_attribution
+    ]
+    items.append(
+        PluginItem(
+            "ig_convergence_delta",
+            lambda steps=32: convergence_delta_metric(int(steps)),
+            "mean |captum convergence delta| of integrated gradients at the factuals",
         )
     )
     return items

@@ -441,7 +441,7 @@ def evaluate_strict(runs: Sequence[Run], config: ProtocolConfig, labels: Sequenc
         # integrated gradients of the target logit at test factuals
         xi = X_test[ig_index]
         ti = _targets_for(model, xi, ig_offsets)
-        attributions = M.integrated_gradients(model, xi, ti, baseline, config.ig_steps)
+        attributions, ig_delta = M.integrated_gradients(model, xi, ti, baseline, config.ig_steps, return_delta=True)
         attribution_rows.append({
             "run": label,
             "protected_share": (
@@ -450,6 +450,7 @@ def evaluate_strict(runs: Sequence[Run], config: ProtocolConfig, labels: Sequenc
             "protected_features": ", ".join(spec.protected) if len(spec.protected) <= 4 else
             f"{len(spec.protected)} features",
             "uniform_share": len(protected_columns) / spec.n_features,
+            "ig_convergence_delta": float(ig_delta.abs().mean()) if len(ig_delta) else float("nan"),
         })
         ig_maps[label] = attributions.abs().mean(dim=0).numpy()
         if spec.image_shape:
