@@ -177,11 +177,11 @@ def test_large_tables_give_1000_validation_rows():
 def test_a_table_too_small_for_a_validation_split_is_refused():
     frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], "y": [0, 0, 0, 0, 0, 0, 1, 1]})
     spec = ct_plugin.from_dataframe(frame, "y", test_size=0.25, name="tiny")
-    with pytest.raises(CTPluginError, match="too small to carve a validation split.*'1': 1"):
+    with pytest.raises(CTPluginError, match="validation split .* would leave .*use more data"):
         validation_split(spec)
-    with pytest.raises(CTPluginError, match="too small"):
+    with pytest.raises(CTPluginError, match="use more data"):
         ct_plugin.tune(spec, out="unused", progress=False)
-    with pytest.raises(CTPluginError, match="positive number of rows"):
+    with pytest.raises(CTPluginError, match="at least 1 row"):
         validation_split(ct_plugin.load_dataset("moons", seed=0), size=0)
 
 
