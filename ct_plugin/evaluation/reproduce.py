@@ -36,6 +36,7 @@ from ct_plugin.evaluation.reproduce_plan import ABLATIONS, DATASETS, TABLES, Job
 from ct_plugin.rundir import REQUIRED_FILES, read_json
 
 FINGERPRINT = "reproduce.json"
+EVALUATION_PARTS = ("comparison", "summary", "robustness", "attribution")
 
 
 def _thread_init() -> None:
@@ -73,13 +74,20 @@ def evaluate_job(run_dirs: list[str], labels: list[str], protocols: dict[str, di
     from ct_plugin.evaluation.report import write_evaluation
 
     _thread_init()
-    runs = load_runs(run_dirs)
+    runs = None
     frames: dict[str, dict[str, pd.DataFrame]] = {}
     for name, settings in protocols.items():
+        folder = Path(out) / name
+        wanted = {"runs": [read_json(Path(d) / FINGERPRINT) for d in run_dirs], "labels": labels, "protocol": settings}
+        stamp = folder / FINGERPRINT
+        if stamp.is_file() and _same(read_json(stamp), wanted):
+            frames[name] = {part: pd.read_csv(folder / f"{part}.csv") for part in EVALUATION_PARTS}
+            continue
+        runs = runs or load_runs(run_dirs)
         ev = evaluate_runs(runs, ProtocolConfig(**settings), labels=labels)
-        write_evaluation(ev, Path(out) / name)
-        frames[name] = {"comparison": ev.comparison, "summary": ev.summary, "robustness": ev.robustness,
-                        "attribution": ev.attribution, "seconds": pd.DataFrame([{"seconds": ev.seconds}])}
+        write_evaluation(ev, folder)
+        stamp.write_text(json.dumps(wanted, indent=2, sort_keys=True, default=str))
+        frames[name] = {part: getattr(ev, part) for part in EVALUATION_PARTS}
     return frames
 
 
@@ -133,7 +141,9 @@ def tune_dataset(spec: DatasetSpec, plan: Plan, out: Path, workers: int, progres
     """tau and lambda_reg chosen by ``tune`` on a validation split of ``spec``'s training rows."""
     from ct_plugin.tuning import tune
 
-    options = plan.base_options(spec.name)
+    options = plan.base_options(spec.name, len(spec.y_train))
+    if plan.tune_epochs is not None:
+        options["epochs"] = min(options["epochs"], plan.tune_epochs)
     result = tune(spec, out=out, workers=workers, progress=progress, seed=0, **options)
     return {"overrides": {k: result.overrides[k] for k in ("tau", "lambda_reg")}, "passed": result.passed,
             "fallback": result.fallback, "message": result.message, "seconds": result.seconds,
@@ -168,23 +178,23 @@ def run_reproduce(
             log(f"{dataset}: tune chose {info['overrides']} in {time.perf_counter() - t0:.0f} s ({info['message']})")
     tune_seconds = time.perf_counter() - t_start
 
-    jobs: list[tuple[Job, DatasetSpec]] = [(job, specs[d]) for d in datasets for job in plan.jobs(d, tuned)]
+    jobs: list[tuple[Job, DatasetSpec]] = [
+        (job, specs[d]) for d in datasets for job in plan.jobs(d, tuned, len(specs[d].y_train))]
     ablation_rows: list[dict[str, Any]] = []
     if ablations and not plan.quick:
         for name, dataset, what, change in ABLATIONS:
             if dataset not in datasets:
                 continue
-            data, extra = ablation_jobs(plan, name, dataset, change)
+            data, extra = ablation_jobs(plan, name, dataset, change, len(specs[dataset].y_train))
             spec = specs[dataset] if data == plan.data_options(dataset) else load_dataset(
                 dataset, data_dir=data_dir, seed=0, **data)
             jobs += [(job, spec) for job in extra]
             ablation_rows.append({"ablation": name, "data": dataset, "change": what, "variant": extra[0].variant})
     t0 = time.perf_counter()
-    trained = _run_parallel(
-        [(train_job, (spec, job.options, str(runs_dir / job.dataset / job.name))) for job, spec in jobs],
-        workers, "train", progress)
-    train_seconds = {job.name + "@" + job.dataset: seconds for (job, _), (_, seconds, _) in zip(jobs, trained,
-                                                                                                 strict=True)}
+    unique = {str(runs_dir / job.dataset / job.name): (job, spec) for job, spec in jobs}
+    trained = _run_parallel([(train_job, (spec, job.options, path)) for path, (job, spec) in unique.items()],
+                            workers, "train", progress)
+    train_seconds = {path: seconds for path, seconds, _ in trained}
     log(f"trained {sum(not r for _, _, r in trained)} runs, reused {sum(r for _, _, r in trained)}, "
         f"in {time.perf_counter() - t0:.0f} s")
 
@@ -200,8 +210,9 @@ def run_reproduce(
     for dataset, variant, source, seed in keys:
         dirs = groups[(dataset, variant, source, seed)]
         target = out / "results" / dataset / f"{variant + '-' if variant else ''}{source}-seed{seed}"
+        wanted = protocols if source in plan.strict_sources and not variant else {"paper": protocols["paper"]}
         tasks.append((evaluate_job, ([dirs["baseline"], dirs["ct_free"], dirs["ct_protected"]],
-                                     ["baseline", "ct_free", "ct_protected"], protocols, str(target))))
+                                     ["baseline", "ct_free", "ct_protected"], wanted, str(target))))
     evaluated = _run_parallel(tasks, workers, "evaluate", progress)
     log(f"evaluated {len(tasks)} groups in {time.perf_counter() - t0:.0f} s")
     frames = dict(zip(keys, evaluated, strict=True))

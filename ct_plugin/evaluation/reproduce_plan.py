@@ -14,6 +14,8 @@ the reference's code trains them. The baseline does not depend on the source.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,12 +65,18 @@ class Job:
     seed: int
     variant: str = ""
     options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    data: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def name(self) -> str:
-        """The run directory below ``RUNS_DIR/<dataset>/``."""
-        prefix = "baseline" if self.kind == "baseline" else f"{self.source}/{self.kind}"
-        return f"{self.variant + '/' if self.variant else ''}{prefix}-seed{self.seed}"
+        """The run directory below ``RUNS_DIR/<dataset>/``: kind, a hash of the settings, and the seed.
+
+        Jobs with the same settings (e.g. when ``tune`` chose Table C.1's tau and lambda_reg) share one
+        directory and are trained once.
+        """
+        digest = hashlib.sha1(json.dumps({**self.options, "data": self.data}, sort_keys=True,
+                                         default=str).encode()).hexdigest()[:8]
+        return f"{self.kind}-{digest}-seed{self.seed}"
 
 
 @dataclass
@@ -82,12 +90,16 @@ class Plan:
     seeds: int = 3
     sources: tuple[str, ...] = SOURCES
     data_style: str = "reference"
+    tune_epochs: int | None = 50
+    """Epochs of each tuning run (None: ``epochs``); half the final training keeps the reproduction within an hour."""
+    strict_sources: tuple[str, ...] = ("tune",)
+    """Settings sources whose models are also evaluated with the strict protocol."""
 
     @classmethod
     def for_mode(cls, quick: bool, seeds: int | None = None, sources: tuple[str, ...] | None = None,
                  data_style: str = "reference") -> Plan:
         """The full plan, or the CI-sized ``--quick`` one (1 seed, few epochs, nce at most 300)."""
-        plan = cls(quick=True, epochs=15, epochs_digits=10, nce_cap=300, seeds=1) if quick else cls()
+        plan = cls(quick=True, epochs=15, epochs_digits=10, nce_cap=300, seeds=1, tune_epochs=None) if quick else cls()
         if seeds is not None:
             plan.seeds = seeds
         if sources is not None:
@@ -99,10 +111,16 @@ class Plan:
         """Loader options of ``dataset`` (the reference's data unless ``data_style`` is ``project``)."""
         return dict(REFERENCE_DATA.get(dataset, {})) if self.data_style == "reference" else {}
 
-    def base_options(self, dataset: str) -> dict[str, Any]:
-        """Training settings shared by every run of ``dataset`` (Table C.1 without tau and lambda_reg)."""
+    def base_options(self, dataset: str, n_train: int | None = None) -> dict[str, Any]:
+        """Training settings shared by every run of ``dataset`` (Table C.1 without tau and lambda_reg).
+
+        ``nce`` is capped at the number of training rows ``n_train`` (digits has 1,437 where MNIST had
+        10,000 for the 5,000 counterfactuals per epoch).
+        """
         row = TABLE_C1[dataset]
         nce = row["nce"] if self.nce_cap is None else min(row["nce"], self.nce_cap)
+        if n_train is not None:
+            nce = min(nce, n_train)
         epochs = self.epochs_digits if dataset == "digits" else self.epochs
         return {**COMMON, "generator_options": dict(COMMON["generator_options"]), "epochs": epochs,
                 "batch_size": row["batch_size"], "nce": nce}
@@ -113,19 +131,22 @@ class Plan:
             return {"tau": TABLE_C1[dataset]["tau"], "lambda_reg": TABLE_C1[dataset]["lambda_reg"]}
         return dict(tuned[dataset])
 
-    def jobs(self, dataset: str, tuned: dict[str, dict[str, Any]]) -> list[Job]:
+    def jobs(self, dataset: str, tuned: dict[str, dict[str, Any]], n_train: int | None = None,
+             data: dict[str, Any] | None = None) -> list[Job]:
         """Every training of ``dataset``: a baseline per seed, and ct_free / ct_protected per source and seed."""
-        base = self.base_options(dataset)
+        base = self.base_options(dataset, n_train)
+        data = self.data_options(dataset) if data is None else data
         out = []
         for seed in range(self.seeds):
-            out.append(Job(dataset, "-", "baseline", seed, options={**base, "strategy": "vanilla", "seed": seed}))
+            vanilla = {**base, "strategy": "vanilla", "seed": seed}
+            out.append(Job(dataset, "-", "baseline", seed, options=vanilla, data=data))
             for source in self.sources:
                 ct = {**base, **self.ct_settings(dataset, source, tuned), "strategy": "ct", "seed": seed}
-                out.append(Job(dataset, source, "ct_free", seed, options={**ct, "protect": False}))
+                out.append(Job(dataset, source, "ct_free", seed, options={**ct, "protect": False}, data=data))
                 protected = {**ct, "protect": True}
                 if dataset in SYNTHETIC:  # the reference's synthetic "mutability" runs: divergence only
                     protected.update(lambda_reg=0.0, lambda_adv=0.0)
-                out.append(Job(dataset, source, "ct_protected", seed, options=protected))
+                out.append(Job(dataset, source, "ct_protected", seed, options=protected, data=data))
         return out
 
 
@@ -143,14 +164,15 @@ ABLATIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
 )
 
 
-def ablation_jobs(plan: Plan, name: str, dataset: str, change: dict[str, Any]) -> tuple[dict[str, Any], list[Job]]:
+def ablation_jobs(plan: Plan, name: str, dataset: str, change: dict[str, Any], n_train: int | None = None
+                  ) -> tuple[dict[str, Any], list[Job]]:
     """Data options and the three seed-0 paper-settings jobs of one ablation."""
     data = change.get("data", plan.data_options(dataset))
     variant = "ablation-" + name.replace(" ", "-")
     jobs = []
-    for job in Plan(**{**plan.__dict__, "seeds": 1, "sources": ("paper",)}).jobs(dataset, {}):
+    for job in Plan(**{**plan.__dict__, "seeds": 1, "sources": ("paper",)}).jobs(dataset, {}, n_train, data):
         options = dict(job.options)
         if "generator_options" in change and job.kind != "baseline":
             options["generator_options"] = dict(change["generator_options"])
-        jobs.append(Job(job.dataset, job.source, job.kind, job.seed, variant, options))
+        jobs.append(Job(job.dataset, job.source, job.kind, job.seed, variant, options, data))
     return data, jobs
