@@ -128,6 +128,8 @@ class ProtocolConfig:
                 continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise CTPluginError(f"{name} must be a positive integer, got {value!r}")
+        if self.ig_steps < 2:
+            raise CTPluginError(f"ig_steps must be at least 2 (captum's integrated gradients), got {self.ig_steps}")
         if not self.length_scales or any(not float(v) > 0 for v in self.length_scales):
             raise CTPluginError(f"length_scales must be positive numbers, got {self.length_scales}")
         if self.pgd_step_size is not None and not float(self.pgd_step_size) > 0:

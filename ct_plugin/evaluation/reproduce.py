@@ -36,6 +36,8 @@ from ct_plugin.evaluation.reproduce_plan import ABLATIONS, DATASETS, TABLES, Job
 from ct_plugin.rundir import REQUIRED_FILES, read_json
 
 FINGERPRINT = "reproduce.json"
+SECONDS = "reproduce_seconds.json"
+"""Compute seconds of the work a folder holds, kept when it is reused so the report can total them."""
 EVALUATION_PARTS = ("comparison", "summary", "robustness", "attribution")
 
 
@@ -58,13 +60,25 @@ def train_job(spec: DatasetSpec, options: dict[str, Any], out: str) -> tuple[str
     wanted = {"options": options, "data": spec.options}
     complete = all((path / n).is_file() for n in REQUIRED_FILES) and (path / FINGERPRINT).is_file()
     if complete and _same(read_json(path / FINGERPRINT), wanted):
-        return out, 0.0, True
+        return out, stored_seconds(path), True
     if path.exists():
         shutil.rmtree(path)
     start = time.perf_counter()
     ct_plugin.train(spec, out=path, quiet=True, **options)
+    seconds = time.perf_counter() - start
     (path / FINGERPRINT).write_text(json.dumps(wanted, indent=2, sort_keys=True, default=str))
-    return out, time.perf_counter() - start, False
+    store_seconds(path, seconds)
+    return out, seconds, False
+
+
+def stored_seconds(folder: Path) -> float:
+    """The compute seconds recorded in ``folder`` (0 when none)."""
+    return float(read_json(folder / SECONDS).get("seconds", 0.0)) if (folder / SECONDS).is_file() else 0.0
+
+
+def store_seconds(folder: Path, seconds: float) -> None:
+    """Record the compute seconds of the work in ``folder``."""
+    (folder / SECONDS).write_text(json.dumps({"seconds": round(seconds, 3)}))
 
 
 def evaluate_job(run_dirs: list[str], labels: list[str], protocols: dict[str, dict[str, Any]], out: str
@@ -82,12 +96,14 @@ def evaluate_job(run_dirs: list[str], labels: list[str], protocols: dict[str, di
         stamp = folder / FINGERPRINT
         if stamp.is_file() and _same(read_json(stamp), wanted):
             frames[name] = {part: pd.read_csv(folder / f"{part}.csv") for part in EVALUATION_PARTS}
-            continue
-        runs = runs or load_runs(run_dirs)
-        ev = evaluate_runs(runs, ProtocolConfig(**settings), labels=labels)
-        write_evaluation(ev, folder)
-        stamp.write_text(json.dumps(wanted, indent=2, sort_keys=True, default=str))
-        frames[name] = {part: getattr(ev, part) for part in EVALUATION_PARTS}
+        else:
+            runs = runs or load_runs(run_dirs)
+            ev = evaluate_runs(runs, ProtocolConfig(**settings), labels=labels)
+            write_evaluation(ev, folder)
+            stamp.write_text(json.dumps(wanted, indent=2, sort_keys=True, default=str))
+            store_seconds(folder, ev.seconds)
+            frames[name] = {part: getattr(ev, part) for part in EVALUATION_PARTS}
+        frames[name]["seconds"] = pd.DataFrame([{"seconds": stored_seconds(folder)}])
     return frames
 
 
@@ -145,8 +161,11 @@ def tune_dataset(spec: DatasetSpec, plan: Plan, out: Path, workers: int, progres
     if plan.tune_epochs is not None:
         options["epochs"] = min(options["epochs"], plan.tune_epochs)
     result = tune(spec, out=out, workers=workers, progress=progress, seed=0, **options)
+    # a re-run reuses finished cells: keep the seconds of the run that did the work
+    seconds = max(result.seconds, stored_seconds(out))
+    store_seconds(out, seconds)
     return {"overrides": {k: result.overrides[k] for k in ("tau", "lambda_reg")}, "passed": result.passed,
-            "fallback": result.fallback, "message": result.message, "seconds": result.seconds,
+            "fallback": result.fallback, "message": result.message, "seconds": seconds,
             "table": str(result.paths.get("markdown", ""))}
 
 
@@ -174,6 +193,12 @@ def run_reproduce(
         for dataset in datasets:
             t0 = time.perf_counter()
             info = tune_dataset(specs[dataset], plan, runs_dir / dataset / "tune", workers, progress)
+            copies = out / "results" / dataset / "tune"
+            copies.mkdir(parents=True, exist_ok=True)
+            for name in ("tune.md", "tune.csv", "tune.png", "chosen.json"):
+                if (runs_dir / dataset / "tune" / name).is_file():
+                    shutil.copyfile(runs_dir / dataset / "tune" / name, copies / name)
+            info["table"] = str(copies / "tune.md")
             tuned[dataset], tune_info[dataset] = info["overrides"], info
             log(f"{dataset}: tune chose {info['overrides']} in {time.perf_counter() - t0:.0f} s ({info['message']})")
     tune_seconds = time.perf_counter() - t_start
@@ -195,8 +220,8 @@ def run_reproduce(
     trained = _run_parallel([(train_job, (spec, job.options, path)) for path, (job, spec) in unique.items()],
                             workers, "train", progress)
     train_seconds = {path: seconds for path, seconds, _ in trained}
-    log(f"trained {sum(not r for _, _, r in trained)} runs, reused {sum(r for _, _, r in trained)}, "
-        f"in {time.perf_counter() - t0:.0f} s")
+    reused_runs = sum(r for _, _, r in trained)
+    log(f"trained {len(trained) - reused_runs} runs, reused {reused_runs}, in {time.perf_counter() - t0:.0f} s")
 
     groups: dict[tuple[str, str, str, int], dict[str, str]] = {}
     for job, _ in jobs:
@@ -217,8 +242,18 @@ def run_reproduce(
     log(f"evaluated {len(tasks)} groups in {time.perf_counter() - t0:.0f} s")
     frames = dict(zip(keys, evaluated, strict=True))
     wall = time.perf_counter() - t_start
+    compute = {
+        "tune": sum(info["seconds"] for info in tune_info.values()),
+        "train": sum(train_seconds.values()),
+        "evaluate": sum(float(p["seconds"].seconds.sum()) for f in frames.values() for p in f.values()),
+    }
+    ledger = runs_dir / "reproduce_wall.json"
+    if reused_runs == 0:  # a run from scratch: its wall time is the measured cost of the whole reproduction
+        ledger.write_text(json.dumps({"wall_seconds": wall, "command": command, "datasets": datasets}))
+    from_scratch = read_json(ledger) if ledger.is_file() else None
     settings = {"plan": asdict(plan), "protocols": protocols, "command": command, "workers": workers,
-                "wall_seconds": wall, "tune_seconds": tune_seconds, "tuned": tune_info}
+                "wall_seconds": wall, "tune_seconds": tune_seconds, "tuned": tune_info, "compute_seconds": compute,
+                "from_scratch": from_scratch}
     md = write_report(out, datasets, plan, frames, groups, tune_info, ablation_rows, settings, train_seconds)
     log(f"wrote {md} ({wall / 60:.1f} min)")
     return {"markdown": md, "frames": frames, "wall_seconds": wall, "tuned": tune_info}

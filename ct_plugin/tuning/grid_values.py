@@ -93,7 +93,7 @@ def overrides_of(point: Mapping[str, Any], generator_options: Mapping[str, Any])
 #: no search paths drawn
 TUNE_PROTOCOL: dict[str, Any] = {
     "protocol": "paper", "rounds": 20, "n_factuals": 100, "lambda_energies": (1.0,), "epsilons": (0.0,),
-    "attack_rows": 1, "ig_rows": 1, "ig_steps": 1, "path_rows": 0,
+    "attack_rows": 1, "ig_rows": 2, "ig_steps": 2, "ig_rounds": 1, "path_rows": 0,
 }
 
 
