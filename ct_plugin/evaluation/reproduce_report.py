@@ -281,8 +281,7 @@ def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames,
               "Each evaluation folder holds `evaluation.md` (every metric with standard errors, the frozen features "
               "of each search, in-training maturity), the per-round CSV and the figures:", ""]
     for dataset in datasets:
-        folders = sorted(p.name for p in (results / dataset).glob("*-seed*") if p.is_dir()) if (results / dataset).is_dir() \
-            else []
+        folders = sorted(p.name for p in (results / dataset).glob("*-seed*") if p.is_dir())
         links = ", ".join(f"[{name}]({_rel(results / dataset / name / 'paper' / 'evaluation.md', out)})"
                           for name in folders)
         lines.append(f"* {dataset}: {links}")

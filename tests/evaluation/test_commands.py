@@ -132,7 +132,8 @@ def test_quick_reproduction_on_circles(tmp_path):
     expected = [
         "results.md", "figures/robust_accuracy.png", "figures/integrated_gradients.png", "results/settings.json",
         "results/table_tune_paper.csv", "results/table_paper_paper.csv", "results/table_tune_strict.csv",
-        *(f"results/circles/{folder}/{name}" for folder in ("paper-seed0/paper", "tune-seed0/paper", "tune-seed0/strict")
+        *(f"results/circles/{folder}/{name}"
+          for folder in ("paper-seed0/paper", "tune-seed0/paper", "tune-seed0/strict")
           for name in ("rounds.csv", "summary.csv", "comparison.csv", "evaluation.md", "decision_regions.png")),
     ]
     for name in expected:
