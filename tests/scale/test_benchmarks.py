@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,23 +13,15 @@ import pytest
 import torch
 
 import ct_plugin
+from tests.realdata import real_data_dir
 
 REPO = Path(__file__).resolve().parents[2]
 RUN = REPO / "benchmarks" / "run.py"
 
 
-def shared_data_dir() -> Path:
-    """../shared/data beside the checkout (or $CT_PLUGIN_DATA)."""
-    env = os.environ.get("CT_PLUGIN_DATA")
-    return Path(env) if env else (REPO.parent / "shared" / "data").resolve()
-
-
 @pytest.fixture
 def real_data() -> Path:
-    path = shared_data_dir()
-    if not (path / "adult.csv").is_file():
-        pytest.skip(f"adult.csv not found in {path} (expected ../shared/data beside the checkout)")
-    return path
+    return real_data_dir()
 
 
 @pytest.fixture(scope="module")
