@@ -29,6 +29,9 @@ OUT/results.md, OUT/figures/*.png and OUT/results/<dataset>/.
 """
 
 
+THREADS_HELP = "torch CPU threads (default: $OMP_NUM_THREADS if set, else from the model size; 1 for small models)"
+
+
 def _floats(text: str | None) -> tuple[float, ...] | None:
     if text is None:
         return None
@@ -78,13 +81,10 @@ def _progress(message: str) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``ct-plugin evaluate``."""
-    import torch
-
     from ct_plugin.evaluation.protocol import ProtocolConfig, evaluate_runs, load_runs, replace_config
     from ct_plugin.evaluation.report import summary_markdown, write_evaluation
+    from ct_plugin.threads import thread_scope
 
-    # small models: one thread each is fastest, and keeps a shared machine usable
-    torch.set_num_threads(args.threads or 1)
     runs = load_runs(args.run_dirs)
     config = replace_config(
         ProtocolConfig(),
@@ -99,7 +99,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         epsilons=_floats(args.epsilons),
         seed=args.seed,
     )
-    evaluation = evaluate_runs(runs, config)
+    # small models get one thread (the library's default), unless --threads or the user says otherwise
+    with thread_scope(args.threads, runs[0].model, max(config.attack_rows, config.n_factuals)):
+        evaluation = evaluate_runs(runs, config)
     out = Path(args.out) if args.out else Path("evaluation") / evaluation.dataset
     files = write_evaluation(evaluation, out)
     print(summary_markdown(evaluation))
@@ -112,9 +114,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     import torch
 
     from ct_plugin.evaluation.reproduce import DATASETS, ReproduceSettings, run_reproduce
+    from ct_plugin.threads import resolve_threads
 
-    # small models: one thread each is fastest, and keeps a shared machine usable
-    torch.set_num_threads(args.threads or 1)
+    # the MLPs of the paper are small: the library's default (one thread) unless --threads says otherwise
+    torch.set_num_threads(resolve_threads(args.threads))
     datasets = [d.strip() for value in args.datasets or () for d in value.split(",") if d.strip()] or list(DATASETS)
     settings = ReproduceSettings.for_mode(args.quick, seed=args.seed, rounds=args.rounds)
     out = Path(args.out)
@@ -149,7 +152,7 @@ def register_commands(subparsers) -> None:
     ev.add_argument("--n-factuals", type=int, help="factuals per round (default 100)")
     ev.add_argument("--epsilons", help="comma-separated robust-accuracy grid (default 0,0.01,...,0.1)")
     ev.add_argument("--seed", type=int, help="seed of every draw (default 0)")
-    ev.add_argument("--threads", type=int, help="torch CPU threads (default 1)")
+    ev.add_argument("--threads", type=int, help=THREADS_HELP)
     ev.set_defaults(func=cmd_evaluate)
 
     rp = subparsers.add_parser(
@@ -167,5 +170,5 @@ def register_commands(subparsers) -> None:
     rp.add_argument("--results-md", help="path of the Markdown report (default OUT/results.md)")
     rp.add_argument("--rounds", type=int, help="bootstrap rounds (default 100, 10 with --quick)")
     rp.add_argument("--seed", type=int, default=0, help="seed of training and evaluation (default 0)")
-    rp.add_argument("--threads", type=int, help="torch CPU threads (default 1)")
+    rp.add_argument("--threads", type=int, help=THREADS_HELP)
     rp.set_defaults(func=cmd_reproduce)
