@@ -21,7 +21,7 @@ summary.csv, comparison.csv, robustness.csv, attribution.csv, evaluation.md and 
 REPRODUCE_EPILOG = """\
 examples:
   ct-plugin reproduce --quick --datasets circles,moons --out /tmp/ct-quick
-  ct-plugin reproduce --data-dir ../shared/data            # the full table into docs/results.md
+  ct-plugin reproduce                                      # the full table into docs/results.md
 
 Trains a vanilla baseline and a CT model (MLP, reference defaults) per dataset into
 --runs-dir (complete runs with the same settings are reused), evaluates them and writes
@@ -135,7 +135,7 @@ def register_commands(subparsers) -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     ev = subparsers.add_parser(
         "evaluate", help="evaluate trained runs against each other (CSV, Markdown, PNG)",
-        description="Evaluate trained runs of one dataset with the paper's protocol (METHOD.md section 5).",
+        description="Evaluate trained runs of one dataset with the paper's protocol (see docs/method.md).",
         epilog=EVALUATE_EPILOG, formatter_class=formatter,
     )
     ev.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories; the first is the reference")

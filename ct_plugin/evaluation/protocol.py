@@ -1,4 +1,4 @@
-"""The paper's evaluation protocol (METHOD.md section 5) over trained runs.
+"""The paper's evaluation protocol (docs/method.md, "How the evaluation works") over trained runs.
 
 For every run (the first one is the reference, normally the vanilla baseline):
 
