@@ -91,10 +91,11 @@ def bench_threads(settings: Any, log: Callable[[str], None]) -> dict[str, Any]:
 
     counts = list(range(1, available_cpus() + 1))
     epochs = 1 if settings.short else 3
-    repeats = 2 if settings.short else max(settings.repeats, 3)
-    nce = 300 if settings.short else 1000
+    repeats = 1 if settings.short else max(settings.repeats, 3)
+    nce = 200 if settings.short else 1000
+    moons = {"n_samples": 1000} if settings.short else {}
     results: dict[str, Any] = {"counts": counts, "cases": {}}
-    cases = [(f"train moons (batch 30, nce {nce})", "moons", {}, {"batch_size": 30})]
+    cases = [(f"train moons (batch 30, nce {nce})", "moons", moons, {"batch_size": 30})]
     if not settings.short:
         cases.append((f"train adult (batch 1000, nce {nce})", "adult", {"max_rows": 20000}, {"batch_size": 1000}))
     for label, dataset, options, train in cases:
@@ -106,9 +107,10 @@ def bench_threads(settings: Any, log: Callable[[str], None]) -> dict[str, Any]:
         runs = []
         for strategy in ("vanilla", "ct"):
             out = Path(tmp) / strategy
-            ct_plugin.train("moons", strategy=strategy, epochs=epochs, out=out, quiet=True)
+            ct_plugin.train("moons", strategy=strategy, epochs=epochs, out=out, quiet=True, nce=nce,
+                            dataset_options=moons)
             runs.append(str(out))
-        rounds, factuals = ("2", "50") if settings.short else ("10", "100")
+        rounds, factuals = ("1", "20") if settings.short else ("10", "100")
         label = f"evaluate moons ({rounds} rounds, {factuals} factuals, 1 lambda_energy)"
         log(f"  {label}")
         payload = {"kind": "evaluate", "runs": runs, "out": str(Path(tmp) / "eval"),

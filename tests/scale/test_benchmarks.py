@@ -97,3 +97,10 @@ def test_short_suite_end_to_end(real_data, tmp_path):
     assert results["scaling"]["exponents"]["epoch_vs_size"] <= 1.1
     assert results["scaling"]["memory_over_epochs"]["growth_mib"] < 5
     assert "### Targets" in done.stdout
+
+
+def test_threads_and_startup_sections(bench, real_data, capsys):
+    code = bench.main(["--short", "--only", "threads,startup", "--quiet", "--data-dir", str(real_data)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "### Threads" in out and "default/best" in out and "ct-plugin --help" in out
