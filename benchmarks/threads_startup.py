@@ -110,7 +110,7 @@ def bench_threads(settings: Any, log: Callable[[str], None]) -> dict[str, Any]:
             ct_plugin.train("moons", strategy=strategy, epochs=epochs, out=out, quiet=True, nce=nce,
                             dataset_options=moons)
             runs.append(str(out))
-        rounds, factuals = ("1", "20") if settings.short else ("10", "100")
+        rounds, factuals = ("2", "20") if settings.short else ("10", "100")
         label = f"evaluate moons ({rounds} rounds, {factuals} factuals, 1 lambda_energy)"
         log(f"  {label}")
         payload = {"kind": "evaluate", "runs": runs, "out": str(Path(tmp) / "eval"),

@@ -28,7 +28,13 @@ from collections.abc import Iterator
 from typing import Any
 
 WORK_PER_THREAD = 20_000_000
-"""Multiply-adds per forward pass that justify one more thread (measured: see benchmarks/run.py)."""
+"""Multiply-adds per forward pass that justify one more thread.
+
+A conservative threshold: the paper's models (at most ~10^4 parameters, batches and searches of
+at most a few thousand rows) stay below it and get one thread; the ``threads`` section of
+``benchmarks/run.py`` compares that choice with every fixed count. Only models with millions of
+parameters over large batches get more, and never more than the available cores.
+"""
 
 _START_THREADS: int | None = None
 

@@ -99,6 +99,7 @@ def test_short_suite_end_to_end(real_data, tmp_path):
     assert "### Targets" in done.stdout
 
 
+@pytest.mark.slow
 def test_threads_and_startup_sections(bench, real_data, capsys):
     code = bench.main(["--short", "--only", "threads,startup", "--quiet", "--data-dir", str(real_data)])
     assert code == 0
