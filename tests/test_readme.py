@@ -29,7 +29,7 @@ from tests.realdata import REPO, real_data_dir
 README = REPO / "README.md"
 SKIP_MARKER = re.compile(r"^<!--\s*readme-test:\s*skip\s*\((?P<reason>[^)]+)\)\s*-->\s*$")
 SMALL = {"EPOCHS": "2", "CT_PLUGIN_PROGRESS": "0"}
-BLOCK_TIMEOUT = 600
+BLOCK_TIMEOUT = 1200
 
 
 @dataclass
