@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml constraints.txt adapters/carla/install.py
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -c constraints.txt torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt -e '.[dev,dice,carla,ray]'
+	@# setuptools' notice that an editable install maps ct_plugin.adapters to adapters/ (informational only)
+	PYTHONWARNINGS="ignore:Editable installation" $(PIP) install --quiet -c constraints.txt -e '.[dev,dice,carla,ray]'
 	$(PY) -m ct_plugin.adapters.carla.install --quiet -c constraints.txt
 	touch $(STAMP)
 
