@@ -4,7 +4,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.ct-plugin-installed
-DATA ?= $(abspath ../shared/data)
+# The real tables: a CT_PLUGIN_DATA you set wins (?=); else ../shared/data when it exists (CI
+# keeps them there); else nothing, and ct-plugin looks in ~/.cache/ct-plugin/data
+# (`ct-plugin datasets --where` shows the order).
+CT_PLUGIN_DATA ?= $(wildcard $(abspath ../shared/data))
+ifneq ($(strip $(CT_PLUGIN_DATA)),)
+export CT_PLUGIN_DATA
+endif
 
 .PHONY: setup demo test test-fast lint bench clean
 
@@ -14,24 +20,25 @@ $(STAMP): pyproject.toml constraints.txt adapters/carla/install.py
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -c constraints.txt torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt -e '.[dev,dice,carla,ray,mlflow,tensorboard]'
+	@# setuptools' notice that an editable install maps ct_plugin.adapters to adapters/ (informational only)
+	PYTHONWARNINGS="ignore:Editable installation" $(PIP) install --quiet -c constraints.txt -e '.[dev,dice,carla,ray,mlflow,tensorboard]'
 	$(PY) -m ct_plugin.adapters.carla.install --quiet -c constraints.txt
 	touch $(STAMP)
 
 demo: setup
-	CT_PLUGIN_DATA=$(DATA) $(PY) examples/demo.py
+	$(PY) examples/demo.py
 
 test: setup
-	CT_PLUGIN_DATA=$(DATA) $(PY) -m pytest -m "slow or not slow" -q
+	$(PY) -m pytest -m "slow or not slow" -q
 
 test-fast: setup
-	CT_PLUGIN_DATA=$(DATA) $(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q
 
 lint: setup
 	$(VENV)/bin/ruff check ct_plugin adapters tests examples benchmarks
 
 bench: setup
-	CT_PLUGIN_DATA=$(DATA) $(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

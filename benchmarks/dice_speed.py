@@ -3,7 +3,7 @@
 Usage (from the repository root, with dice-ml installed: ``pip install 'ct-plugin[dice]'``)::
 
     python benchmarks/dice_speed.py                       # moons, 50 factuals
-    python benchmarks/dice_speed.py --dataset adult --data-dir ../shared/data --n 50
+    python benchmarks/dice_speed.py --dataset adult --n 50
 
 One small MLP is trained (vanilla) on the dataset; the same test factuals and targets
 (a class other than the predicted one) go to every generator: ``generic`` and ``eccco``

@@ -25,6 +25,10 @@ Sections:
     and as nce grows 250..4000, with the fitted growth exponent (slope of log time on log size),
     and the resident memory after every epoch of one longer run (it must not grow).
 
+``threads``, ``startup``
+    The library's default thread count against every fixed count (training and evaluation), and
+    the start-up time of ``ct-plugin --help`` / ``--version``: see ``benchmarks/threads_startup.py``.
+
 Each configuration runs ``--repeats`` times (default 2); the tables show the median.
 """
 
@@ -60,7 +64,7 @@ from ct_plugin.constraints import SearchConstraints  # noqa: E402
 from ct_plugin.data.spec import DatasetSpec  # noqa: E402
 from ct_plugin.errors import CTPluginError, UnknownNameError  # noqa: E402
 
-SECTIONS = ("throughput", "overhead", "scaling")
+SECTIONS = ("throughput", "overhead", "scaling", "threads", "startup")
 OUR_GENERATORS = ("generic", "eccco")
 PEER_GENERATORS = ("carla-wachter", "carla-growing-spheres", "dice-random", "dice-genetic", "dice-gradient")
 
@@ -685,7 +689,27 @@ def targets_summary(results: dict[str, Any]) -> str:
         g = sc["memory_over_epochs"]["growth_mib"]
         rows.append(["memory does not grow with epochs (< 5 MiB from epoch 2 to the last)", f"{g:+.1f} MiB",
                      "yes" if g < 5 else "no"])
+    for label, case in results.get("threads", {}).get("cases", {}).items():
+        ratio = case["default_over_best"]
+        rows.append([f"default threads within 20% of the best fixed count: {label}", f"{ratio:.2f}x",
+                     "yes" if ratio <= 1.2 else "no"])
+    st = results.get("startup")
+    if st:
+        worst = max(st["--version"], st["--help"])
+        rows.append(["ct-plugin --help / --version under 1 s", f"{worst:.2f} s", "yes" if worst < 1.0 else "no"])
     return table("Targets", ("target", "measured", "met"), rows)
+
+
+def _threads_startup() -> Any:
+    """benchmarks/threads_startup.py, loaded by path (this file also runs as a plain script)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ct_plugin_bench_threads_startup", REPO / "benchmarks" /
+                                                  "threads_startup.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
 
 
 def environment() -> dict[str, Any]:
@@ -706,11 +730,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:i]")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}")
     parser.add_argument("--repeats", type=int, default=2, help="runs of every configuration (median shown; default 2)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default 1: small-tensor work gains nothing from more, and a "
-                             "single thread keeps timings stable on a shared machine; 0 = torch's choice)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads for the throughput/overhead/scaling sections (default: the "
+                             "library's choice, as a user gets it: 1 for these small models; 0 = torch's own)")
     parser.add_argument("--data-dir", default=None,
-                        help="folder with adult.csv (default $CT_PLUGIN_DATA, else ../shared/data beside the repo)")
+                        help="folder with adult.csv (default: ct-plugin's search order, see "
+                             "`ct-plugin datasets --where`)")
     parser.add_argument("--json", metavar="PATH", help="also write all figures to this JSON file")
     parser.add_argument("--quiet", action="store_true", help="print the tables only")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
@@ -726,11 +751,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--repeats must be at least 1")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("--device cuda asked for, but torch sees no CUDA device")
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    data_dir = args.data_dir or os.environ.get("CT_PLUGIN_DATA") or str((REPO.parent / "shared" / "data").resolve())
-    if not (Path(data_dir) / "adult.csv").is_file():
-        parser.error(f"adult.csv not found in {data_dir}; pass --data-dir")
+    from ct_plugin.threads import resolve_threads
+
+    if args.threads is None or args.threads > 0:
+        # the sections below call the library's parts directly, so apply its rule here
+        torch.set_num_threads(resolve_threads(args.threads))
+    from ct_plugin.data.locate import find_file
+
+    try:
+        data_dir = str(find_file("adult.csv", args.data_dir).parent)
+    except CTPluginError as exc:
+        parser.error(str(exc))
     settings = Settings.make(args.short, args.device, args.repeats, data_dir)
 
     def log(message: str) -> None:
@@ -741,8 +772,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"ct-plugin benchmarks ({'short' if args.short else 'full'}, device {args.device}, "
         f"{env['torch_threads']} torch threads, {env['cpus']} CPUs, torch {env['torch']})")
     results: dict[str, Any] = {"settings": dataclasses.asdict(settings), "environment": env}
-    reports = {"throughput": report_throughput, "overhead": report_overhead, "scaling": report_scaling}
-    benches = {"throughput": bench_throughput, "overhead": bench_overhead, "scaling": bench_scaling}
+    extra = _threads_startup()
+    reports = {"throughput": report_throughput, "overhead": report_overhead, "scaling": report_scaling,
+               "threads": lambda r: extra.report_threads(r, table),
+               "startup": lambda r: extra.report_startup(r, table)}
+    benches = {"throughput": bench_throughput, "overhead": bench_overhead, "scaling": bench_scaling,
+               "threads": extra.bench_threads, "startup": extra.bench_startup}
     started = time.perf_counter()
     for section in SECTIONS:
         if section not in sections:

@@ -9,29 +9,75 @@ Public API::
     clf = ct_plugin.CTClassifier(strategy="ct", epochs=50).fit(X, y)   # scikit-learn estimator
 """
 
-from ct_plugin.config import TrainConfig
-from ct_plugin.constraints import SearchConstraints
-from ct_plugin.data.spec import DatasetSpec, from_arrays, from_dataframe
-from ct_plugin.datasets import load_dataset
-from ct_plugin.errors import CTPluginError, MissingDependencyError, RunDirectoryError, UnknownNameError
-from ct_plugin.generators.base import CounterfactualGenerator, SearchResult
-from ct_plugin.hookspecs import hookimpl
-from ct_plugin.registry import PluginItem, get_registry, register_plugin, unregister_plugin
-from ct_plugin.rundir import Run, load_model, load_run
-from ct_plugin.strategies import TrainingStrategy
-from ct_plugin.trainer import TrainResult, train
-from ct_plugin.tuning import SelectionRule, TuneResult, tune
+from typing import TYPE_CHECKING, Any
+
+# Names are imported on first use (PEP 562): `import ct_plugin` and `ct-plugin --help` do not
+# pay for torch, pandas and scikit-learn until something needs them.
+_LAZY = {
+    "TrainConfig": "ct_plugin.config",
+    "SearchConstraints": "ct_plugin.constraints",
+    "DatasetSpec": "ct_plugin.data.spec",
+    "from_arrays": "ct_plugin.data.spec",
+    "from_dataframe": "ct_plugin.data.spec",
+    "load_dataset": "ct_plugin.datasets",
+    "CTPluginError": "ct_plugin.errors",
+    "MissingDependencyError": "ct_plugin.errors",
+    "RunDirectoryError": "ct_plugin.errors",
+    "UnknownNameError": "ct_plugin.errors",
+    "CounterfactualGenerator": "ct_plugin.generators.base",
+    "SearchResult": "ct_plugin.generators.base",
+    "hookimpl": "ct_plugin.hookspecs",
+    "PluginItem": "ct_plugin.registry",
+    "get_registry": "ct_plugin.registry",
+    "register_plugin": "ct_plugin.registry",
+    "unregister_plugin": "ct_plugin.registry",
+    "Run": "ct_plugin.rundir",
+    "load_model": "ct_plugin.rundir",
+    "load_run": "ct_plugin.rundir",
+    "TrainingStrategy": "ct_plugin.strategies",
+    "thread_scope": "ct_plugin.threads",
+    "TrainResult": "ct_plugin.trainer",
+    "train": "ct_plugin.trainer",
+    "SelectionRule": "ct_plugin.tuning",
+    "TuneResult": "ct_plugin.tuning",
+    "tune": "ct_plugin.tuning",
+    # scikit-learn's estimator machinery, on first use only
+    "CTClassifier": "ct_plugin.estimator",
+}
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from ct_plugin.config import TrainConfig
+    from ct_plugin.constraints import SearchConstraints
+    from ct_plugin.data.spec import DatasetSpec, from_arrays, from_dataframe
+    from ct_plugin.datasets import load_dataset
+    from ct_plugin.errors import CTPluginError, MissingDependencyError, RunDirectoryError, UnknownNameError
+    from ct_plugin.generators.base import CounterfactualGenerator, SearchResult
+    from ct_plugin.hookspecs import hookimpl
+    from ct_plugin.registry import PluginItem, get_registry, register_plugin, unregister_plugin
+    from ct_plugin.rundir import Run, load_model, load_run
+    from ct_plugin.strategies import TrainingStrategy
+    from ct_plugin.threads import thread_scope
+    from ct_plugin.estimator import CTClassifier
+    from ct_plugin.trainer import TrainResult, train
+    from ct_plugin.tuning import SelectionRule, TuneResult, tune
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ct_plugin' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __version__ = "0.1.0"
-
-
-def __getattr__(name: str):
-    # CTClassifier pulls in scikit-learn's estimator machinery: import it on first use only
-    if name == "CTClassifier":
-        from ct_plugin.estimator import CTClassifier
-
-        return CTClassifier
-    raise AttributeError(f"module 'ct_plugin' has no attribute {name!r}")
 
 
 __all__ = [
@@ -59,6 +105,7 @@ __all__ = [
     "load_model",
     "load_run",
     "register_plugin",
+    "thread_scope",
     "train",
     "tune",
     "unregister_plugin",

@@ -1,24 +1,55 @@
-"""Built-in parts, registered through the same hooks (and entry point) as any third-party plugin."""
+"""Built-in parts, registered through the same hooks (and entry point) as any third-party plugin.
+
+Registering imports neither torch nor pandas (``ct-plugin --help`` stays fast): every factory
+is a :class:`LazyFactory` that imports its module on first use.
+"""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from functools import partial
+from typing import Any
 
-from ct_plugin.data import bundled, synthetic, tabular
-from ct_plugin.generators.gradient import ECCCoGenerator, GenericGenerator
-from ct_plugin.generators.revise import REVISEGenerator
+from ct_plugin.data import tabular
 from ct_plugin.hookspecs import hookimpl
-from ct_plugin.models import cnn, logistic_regression, mlp
 from ct_plugin.registry import PluginItem
 from ct_plugin.strategies import BUILTIN_STRATEGIES, make_strategy
+
+SYNTHETIC_KINDS = ("linearly_separable", "overlapping", "circles", "moons")
+
+
+class LazyFactory:
+    """``module:attribute``, imported when first called (its signature is the target's)."""
+
+    def __init__(self, module: str, attribute: str):
+        self.module, self.attribute = module, attribute
+
+    def resolve(self) -> Any:
+        """The imported callable."""
+        return getattr(importlib.import_module(self.module), self.attribute)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve()(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self.resolve())
+
+    def __repr__(self) -> str:
+        return f"LazyFactory({self.module}:{self.attribute})"
 
 
 @hookimpl
 def ct_plugin_generators():
+    gradient = "ct_plugin.generators.gradient"
     return [
-        PluginItem("generic", GenericGenerator, "Wachter et al.: yloss + L1 cost, batched gradient search"),
-        PluginItem("eccco", ECCCoGenerator, "ECCCo: Generic + energy penalty (faithful); the reference default"),
-        PluginItem("revise", REVISEGenerator, "REVISE: gradient search in the latent space of a VAE"),
+        PluginItem("generic", LazyFactory(gradient, "GenericGenerator"),
+                   "Wachter et al.: yloss + L1 cost, batched gradient search"),
+        PluginItem("eccco", LazyFactory(gradient, "ECCCoGenerator"),
+                   "ECCCo: Generic + energy penalty (faithful); the reference default"),
+        PluginItem("revise", LazyFactory("ct_plugin.generators.revise", "REVISEGenerator"),
+                   "REVISE: gradient search in the latent space of a VAE"),
     ]
 
 
@@ -36,11 +67,13 @@ def ct_plugin_strategies():
 
 
 def _synthetic_loader(kind: str, data_dir=None, seed: int = 0, **options):
+    from ct_plugin.data import synthetic
+
     return synthetic.make_synthetic(kind, seed=seed, **options)
 
 
-def _bundled_loader(loader, data_dir=None, seed: int = 0, **options):
-    return loader(seed=seed, **options)
+def _bundled_loader(loader: str, data_dir=None, seed: int = 0, **options):
+    return LazyFactory("ct_plugin.data.bundled", loader)(seed=seed, **options)
 
 
 def _table_loader(name: str, data_dir=None, seed: int = 0, **options):
@@ -51,11 +84,11 @@ def _table_loader(name: str, data_dir=None, seed: int = 0, **options):
 def ct_plugin_datasets():
     items = [
         PluginItem(kind, partial(_synthetic_loader, kind), f"synthetic 2-D {kind.replace('_', ' ')} (binary)")
-        for kind in synthetic.SYNTHETIC
+        for kind in SYNTHETIC_KINDS
     ]
     items += [
-        PluginItem("digits", partial(_bundled_loader, bundled.load_digits), "8x8 digit images, 10 classes"),
-        PluginItem("breast_cancer", partial(_bundled_loader, bundled.load_breast_cancer), "breast cancer (binary)"),
+        PluginItem("digits", partial(_bundled_loader, "load_digits"), "8x8 digit images, 10 classes"),
+        PluginItem("breast_cancer", partial(_bundled_loader, "load_breast_cancer"), "breast cancer (binary)"),
     ]
     items += [
         PluginItem(name, partial(_table_loader, name), info.notes, extra={"file": info.file})
@@ -67,9 +100,9 @@ def ct_plugin_datasets():
 @hookimpl
 def ct_plugin_models():
     return [
-        PluginItem("logreg", logistic_regression, "multinomial logistic regression"),
-        PluginItem("mlp", mlp, "MLP (hidden=(32,), activation='relu' by default)"),
-        PluginItem("cnn", cnn, "small LeNet-style CNN for square images (digits)"),
+        PluginItem("logreg", LazyFactory("ct_plugin.models", "logistic_regression"), "multinomial logistic regression"),
+        PluginItem("mlp", LazyFactory("ct_plugin.models", "mlp"), "MLP (hidden=(32,), activation='relu' by default)"),
+        PluginItem("cnn", LazyFactory("ct_plugin.models", "cnn"), "small LeNet-style CNN for square images (digits)"),
     ]
 
 

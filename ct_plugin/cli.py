@@ -20,9 +20,17 @@ features may change, then evaluate and benchmark them.
 examples:
   ct-plugin datasets
   ct-plugin train --dataset moons --strategy ct --epochs 100 --out runs/moons-ct
-  ct-plugin train --dataset adult --data-dir ../shared/data --protect --batch-size 1000 --out runs/adult-ct
+  ct-plugin datasets --where        # where the real tables (adult, gmsc, ...) are looked for
+  ct-plugin train --dataset adult --protect --batch-size 1000 --out runs/adult-ct
+  ct-plugin train --csv loans.csv --target approved --immutable age --out runs/loans-ct
   ct-plugin plugins
 """
+
+
+DATA_DIR_HELP = (
+    "folder with the real tables' CSV files; searched first, then $CT_PLUGIN_DATA, then "
+    "~/.cache/ct-plugin/data (`ct-plugin datasets --where` shows the order)"
+)
 
 
 def _parse_value(text: str) -> Any:
@@ -88,11 +96,30 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     from ct_plugin.datasets import load_dataset
     from ct_plugin.registry import get_registry
 
-    if args.download:
-        for name in args.download:
-            path = tabular.download(name, args.data_dir)
-            print(f"downloaded {name} to {path}")
+    if args.where:
+        from ct_plugin.data.locate import search_path
+
+        print("real tables are looked up in, in order (the first folder holding the file wins):")
+        for i, (origin, folder) in enumerate(search_path(args.data_dir), 1):
+            print(f"  {i}. {folder}  ({origin})")
+        for name in tabular.TABLES:
+            try:
+                print(f"{name:<20} {tabular.table_path(name, args.data_dir)}")
+            except CTPluginError:
+                print(f"{name:<20} missing: {tabular.how_to_get(name)}")
         return 0
+    if args.download:
+        names = list(tabular.TABLES) if args.download == ["all"] else args.download
+        failed = []
+        for name in names:
+            try:
+                path = tabular.download(name, args.data_dir)
+            except CTPluginError as exc:
+                failed.append(name)
+                print(f"{name}: {exc}", file=sys.stderr)
+                continue
+            print(f"downloaded {name} to {path}")
+        return 1 if failed else 0
     names = args.names or get_registry().names("dataset")
     for name in names:
         item = get_registry().get("dataset", name)
@@ -117,7 +144,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments shared by ``train`` (and reused by commands that train)."""
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", help="registered dataset name (see `ct-plugin datasets`); default moons")
-    data.add_argument("--data-dir", help="folder with the real tables' CSV files (else $CT_PLUGIN_DATA)")
+    data.add_argument("--data-dir", help=DATA_DIR_HELP)
+    data.add_argument("--csv", metavar="FILE", help="train on your own CSV file (needs --target) instead of --dataset")
+    data.add_argument("--target", metavar="COLUMN", help="label column of --csv")
+    data.add_argument("--test-csv", metavar="FILE", help="a given test split for --csv (default: 20%% held out)")
+    data.add_argument(
+        "--categorical", action="append", metavar="NAMES",
+        help="--csv columns to one-hot encode (default: every non-numeric column)",
+    )
     data.add_argument(
         "--dataset-option",
         action="append",
@@ -165,10 +199,21 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--device", help="auto (default), cpu or cuda")
     opt.add_argument("--out", help="run directory to write (weights, config, dataset spec, log, checkpoints)")
     opt.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    opt.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    add_threads_argument(opt)
     opt.add_argument("--quiet", action="store_true", help="no progress bar")
     from ct_plugin.tracking import add_tracking_arguments
 
     add_tracking_arguments(parser)
+
+
+def add_threads_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--threads N`` as every computing command offers it."""
+    parser.add_argument(
+        "--threads", type=int, metavar="N",
+        help="torch CPU threads (default: $OMP_NUM_THREADS if set, else chosen from the model and batch "
+        "sizes; 1 for small models)",
+    )
 
 
 def config_from_args(args: argparse.Namespace):
@@ -239,11 +284,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not args.out:
             raise CTPluginError("--resume needs --out RUN_DIR (the run to continue)")
         with tracking_from_args(args):
-            result = train(out=args.out, resume=True, quiet=args.quiet)
+            result = train(out=args.out, resume=True, quiet=args.quiet, threads=args.threads)
     else:
         config = config_from_args(args)
+        data = None
+        if args.csv or args.target or args.test_csv:
+            from ct_plugin.data.csvfile import load_csv
+
+            if args.dataset:
+                raise CTPluginError("give either --dataset or --csv, not both")
+            data = load_csv(args.csv, args.target, test_csv=args.test_csv,
+                            categorical=_names(args.categorical) or None, seed=config.seed)
         with tracking_from_args(args):
-            result = train(config=config, out=args.out, quiet=args.quiet)
+            result = train(data, config=config, out=args.out, quiet=args.quiet, threads=args.threads,
+                           overwrite=args.overwrite)
     last = result.log[-1] if result.log else {}
     source = result.config.generator if result.config.strategy != "vanilla" else "no generator"
     print(
@@ -277,9 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("datasets", help="list datasets with sizes and features")
     p.add_argument("names", nargs="*", help="datasets to show (default: all)")
-    p.add_argument("--data-dir", help="folder with the real tables' CSV files (else $CT_PLUGIN_DATA)")
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
     p.add_argument("-v", "--verbose", action="store_true", help="show features, classes and protected features")
-    p.add_argument("--download", nargs="+", metavar="NAME", help="fetch real tables from their origin (online)")
+    p.add_argument("--download", nargs="+", metavar="NAME",
+                   help="fetch real tables (or `all`) from their public origin (online); a table without a "
+                   "direct download gets its exact origin and file named")
+    p.add_argument("--where", action="store_true", help="show the folders searched for the real tables, in order")
     p.set_defaults(func=cmd_datasets)
 
     p = sub.add_parser(

@@ -19,7 +19,7 @@ else:  # pragma: no cover
 
 @dataclass
 class TrainConfig:
-    """Every setting of a training run. Defaults are the reference defaults (METHOD.md section 4).
+    """Every setting of a training run. Defaults are the reference defaults (docs/method.md, "Default settings").
 
     Attributes:
         dataset: registered dataset name (ignored when a spec is passed to ``train``).

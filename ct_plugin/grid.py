@@ -395,12 +395,13 @@ def read_result(out: str | Path, cell: Cell) -> dict[str, Any] | None:
 Progress = Callable[[dict[str, Any], int, int], None]
 
 
-def run_local(cells: Sequence[Cell], out: str, workers: int = 1, progress: Progress | None = None) -> list[dict]:
-    """Run cells in this process (``workers`` 1) or in a pool of ``workers`` processes."""
+def run_local(cells: Sequence[Cell], out: str, workers: int = 1, progress: Progress | None = None,
+              threads: int | None = 1) -> list[dict]:
+    """Run cells in this process (``workers`` 1) or in a pool of ``workers`` processes (``threads`` each)."""
     rows: list[dict[str, Any]] = []
     if workers <= 1:
         for cell in cells:
-            rows.append(run_cell(cell, out))
+            rows.append(run_cell(cell, out, threads))
             if progress:
                 progress(rows[-1], len(rows), len(cells))
         return rows
@@ -408,7 +409,7 @@ def run_local(cells: Sequence[Cell], out: str, workers: int = 1, progress: Progr
 
     context = multiprocessing.get_context("spawn")  # torch and fork do not mix
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(run_cell, cell, out) for cell in cells]
+        futures = [pool.submit(run_cell, cell, out, threads) for cell in cells]
         for future in as_completed(futures):
             rows.append(future.result())
             if progress:
@@ -522,8 +523,12 @@ def run_grid(
     progress: Progress | None = None,
     log: Callable[[str], None] = lambda message: None,
     gpus_per_cell: float = 0.0,
+    threads: int | None = 1,
 ) -> list[dict[str, Any]]:
-    """Run every cell not completed yet and return the whole results table (grid order)."""
+    """Run every cell not completed yet and return the whole results table (grid order).
+
+    ``threads``: torch threads per cell of the local executor (default 1: cells run side by side).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cells = config.cells()
@@ -536,7 +541,7 @@ def run_grid(
     ))
     if todo:
         if executor == "local":
-            rows = run_local(todo, str(out), workers or 1, progress)
+            rows = run_local(todo, str(out), workers or 1, progress, threads)
         elif executor == "ray":
             rows = run_ray(todo, str(out), workers, address, progress, gpus_per_cell)
         else:
@@ -569,7 +574,8 @@ def cmd_grid(args: argparse.Namespace) -> int:
         print(f"[{i}/{n}] {row['cell']}: {status} ({detail})", flush=True)
 
     table = run_grid(config, out, args.executor, args.workers, args.address, progress,
-                     log=(lambda m: None) if args.quiet else print, gpus_per_cell=args.gpus_per_cell)
+                     log=(lambda m: None) if args.quiet else print, gpus_per_cell=args.gpus_per_cell,
+                     threads=args.threads or 1)
     failed = [row for row in table if row.get("status") != "ok"]
     print(f"results: {out / 'results.csv'} and {out / 'results.md'} ({len(table)} cells, {len(failed)} failed)")
     for row in failed:
@@ -595,6 +601,8 @@ def register_commands(subparsers: Any) -> None:
                    help="ray: GPUs each cell's task reserves (e.g. 1, or 0.25 to share a GPU); set device = "
                         "\"cuda\" in [train] so training uses it")
     p.add_argument("--out", help="output folder (default runs/<config name>); a re-run skips completed cells")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch CPU threads per cell (default 1: cells run side by side, more threads only contend)")
     p.add_argument("--quiet", action="store_true", help="print the summary only")
     p.set_defaults(func=_dispatch)
 

@@ -1,4 +1,4 @@
-"""The terms of the counterfactual-training objective (METHOD.md section 3).
+"""The terms of the counterfactual-training objective (docs/method.md, "The loss").
 
     L = yloss(M(x), y) + lambda_div * div + lambda_adv * yloss(M(x_AE), y) + lambda_reg * ridge
 

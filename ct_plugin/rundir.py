@@ -28,6 +28,16 @@ from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import RunDirectoryError
 
 REQUIRED_FILES = ("config.json", "dataset.json", "dataset.npz", "model.json", "model.pt")
+RUN_FILES = (*REQUIRED_FILES, "checkpoint.pt", "log.jsonl")
+"""Every file a training run writes (what ``overwrite`` removes; other files are left alone)."""
+
+
+def clear_run_dir(run_dir: str | Path) -> None:
+    """Remove the files of a previous run (and their temporary siblings) from ``run_dir``."""
+    run_dir = Path(run_dir)
+    for name in RUN_FILES:
+        for path in (run_dir / name, run_dir / (name + ".tmp")):
+            path.unlink(missing_ok=True)
 
 
 def atomic_write_json(path: Path, payload: Any) -> None:

@@ -33,6 +33,7 @@ from ct_plugin.rundir import (
     atomic_torch_save,
     atomic_write_json,
     build_model_from_description,
+    clear_run_dir,
     load_model,
     read_json,
     read_log,
@@ -40,6 +41,7 @@ from ct_plugin.rundir import (
 )
 from ct_plugin.sampling import ClassSampler, sample_targets
 from ct_plugin.strategies import TrainingStrategy
+from ct_plugin.threads import thread_scope
 from ct_plugin.torch_utils import check_logits, frozen, resolve_device
 
 
@@ -443,6 +445,8 @@ def train(
     out: str | Path | None = None,
     resume: bool = False,
     quiet: bool = False,
+    threads: int | None = None,
+    overwrite: bool = False,
     **overrides: Any,
 ) -> TrainResult:
     """Train a classifier with a registered strategy (default: full counterfactual training).
@@ -458,6 +462,10 @@ def train(
         out: run directory to write (config, dataset spec, weights, per-epoch log, checkpoints).
         resume: continue the run in ``out`` from its last checkpoint (its stored config is used).
         quiet: no progress bar.
+        threads: torch CPU threads for this run (restored afterwards); default: the count you set
+            (``OMP_NUM_THREADS``, ``torch.set_num_threads``), else one decided from the model's size
+            and the batch and search sizes (:mod:`ct_plugin.threads`).
+        overwrite: replace a run already in ``out`` instead of refusing.
 
     Returns:
         :class:`TrainResult` with the trained model (train mode off), the per-epoch log, the
@@ -480,14 +488,19 @@ def train(
     spec = _resolve_spec(data, cfg)
     _validate_spec(spec)
     module, description = _resolve_model(model, spec, cfg)
-    trainer = Trainer(spec, module, description, cfg, out_path, quiet)
-    if resume:
-        trainer.restore()
-    elif out_path is not None and (out_path / "checkpoint.pt").is_file():
-        raise CTPluginError(
-            f"{out_path} already holds a run; pass resume=True (--resume) to continue it or choose another --out"
-        )
-    trainer.write_run_files()
-    log = trainer.run()
+    if not resume and out_path is not None and (out_path / "checkpoint.pt").is_file():
+        if not overwrite:
+            raise CTPluginError(
+                f"{out_path} already holds a run; pass resume=True (--resume) to continue it, "
+                "overwrite=True (--overwrite) to replace it, or choose another --out"
+            )
+        clear_run_dir(out_path)
+    rows = max(cfg.batch_size, cfg.nce if cfg.strategy != "vanilla" else 0)
+    with thread_scope(threads, module, rows):
+        trainer = Trainer(spec, module, description, cfg, out_path, quiet)
+        if resume:
+            trainer.restore()
+        trainer.write_run_files()
+        log = trainer.run()
     trainer.model.eval()
     return TrainResult(trainer.model, log, spec, cfg, out_path)

@@ -1,6 +1,10 @@
 """Counterfactual training on your own table: a DataFrame, your own torch module, mutability by name.
 
 Run: python examples/own_dataframe.py [--epochs 30] [--out runs/loans-ct]
+     python examples/own_dataframe.py --write-csv loans.csv   # only write the made-up table (for `train --csv`)
+
+Integer columns (education_years, age) stay integers: the search keeps them inside their observed
+range and ``spec.decode`` rounds them.
 """
 
 from __future__ import annotations
@@ -35,9 +39,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--out", default=None, help="optional run directory")
+    parser.add_argument("--write-csv", metavar="PATH", help="write the made-up loan table to PATH and stop")
     args = parser.parse_args()
 
     frame = make_loans()
+    if args.write_csv:
+        frame.to_csv(args.write_csv, index=False)
+        print(f"wrote {len(frame)} rows to {args.write_csv} (target column: approved)")
+        return
     spec = ct_plugin.from_dataframe(
         frame,
         target="approved",

@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests.realdata import real_data_dir, use_ci_data_by_default
+
 REPO = Path(__file__).resolve().parents[1]
 
 # the models in the tests are tiny: intra-op threads only add contention on a 2-core machine
 torch.set_num_threads(1)
-
-
-def shared_data_dir() -> Path:
-    """../shared/data beside the checkout (or $CT_PLUGIN_DATA)."""
-    env = os.environ.get("CT_PLUGIN_DATA")
-    return Path(env) if env else (REPO.parent / "shared" / "data").resolve()
+use_ci_data_by_default()
 
 
 @pytest.fixture
 def data_dir() -> Path:
-    path = shared_data_dir()
-    if not (path / "adult.csv").is_file():
-        pytest.skip(f"real tables not found in {path} (expected ../shared/data beside the checkout)")
-    return path
+    """The folder holding the real tables (ct_plugin.data.locate's order); skips if none does."""
+    return real_data_dir()
 
 
 @pytest.fixture(autouse=True)

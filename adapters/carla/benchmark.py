@@ -182,6 +182,13 @@ def benchmark_pair(
     row["violations"] = violations
     row["failed"] = safe.failures
     row["seconds"] = seconds
+    if not returned.any():
+        row["note"] = (
+            f"{method} returned no counterfactual for any of the {len(rows)} factuals"
+            + (f" ({safe.failures} raised an error inside CARLA)" if safe.failures else
+               " (CARLA's search ended without reaching the other class)")
+            + ": every metric is NaN"
+        )
     return row, table
 
 
@@ -258,6 +265,18 @@ def to_markdown(table: pd.DataFrame, digits: int = 3) -> str:
     return "\n".join(lines) + "\n"
 
 
+HIGHER_IS_BETTER = ("Success_Rate", "y-Nearest-Neighbours", "yNN", "validity")
+LOWER_IS_BETTER = ("Distance_1", "Distance_2", "Distance_3", "Distance_4", "Constraint_Violation", "Redundancy",
+                   "Average_Time", "cost_l1", "ip", "ip_star", "violations", "failed", "seconds")
+
+
+def direction_legend(columns: Sequence[str]) -> str:
+    """Which way is better for each metric column shown (one line under every table)."""
+    higher = [c for c in columns if c in HIGHER_IS_BETTER]
+    lower = [c for c in columns if c in LOWER_IS_BETTER]
+    return f"Better: higher {', '.join(higher) or '-'}; lower {', '.join(lower) or '-'}."
+
+
 def plot(table: pd.DataFrame, path: Path) -> None:
     """Grouped bars per method, one bar per model, for validity, cost, IP and CARLA's success rate."""
     import matplotlib
@@ -266,10 +285,10 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     metrics = [
-        ("validity", "validity (ours)"),
-        ("Success_Rate", "CARLA Success_Rate"),
-        ("cost_l1", "L1 cost (ours)"),
-        ("ip", "IP (ours, lower is better)"),
+        ("validity", "validity (ours), higher is better"),
+        ("Success_Rate", "CARLA Success_Rate, higher is better"),
+        ("cost_l1", "L1 cost (ours), lower is better"),
+        ("ip", "IP (ours), lower is better"),
     ]
     methods = list(dict.fromkeys(table["method"]))
     labels = list(dict.fromkeys(table["model"]))
@@ -278,10 +297,16 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     for axis, (column, title) in zip(axes, metrics):
         for k, label in enumerate(labels):
             part = table[table["model"] == label].set_index("method").reindex(methods)
-            axis.bar(np.arange(len(methods)) + k * width, part[column].to_numpy(dtype=float), width, label=label)
+            values = part[column].to_numpy(dtype=float) if column in part else np.full(len(methods), np.nan)
+            x = np.arange(len(methods)) + k * width
+            axis.bar(x, np.nan_to_num(values), width, label=label)
+            for xi in x[np.isnan(values)]:  # no result (failed, or no valid counterfactual): say so
+                axis.text(xi, 0, "n/a", rotation=90, ha="center", va="bottom", fontsize="x-small")
         axis.set_xticks(np.arange(len(methods)) + width * (len(labels) - 1) / 2)
         axis.set_xticklabels([m.removeprefix("carla-") for m in methods], rotation=45, ha="right")
-        axis.set_title(title)
+        axis.set_xlabel("CARLA method")
+        axis.set_ylabel(column)
+        axis.set_title(title, fontsize="small")
     axes[-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.suptitle(f"CARLA benchmark: {table['dataset'].iloc[0]}, {int(table['n_factuals'].iloc[0])} factuals")
     fig.tight_layout()
@@ -300,10 +325,49 @@ def write_outputs(table: pd.DataFrame, out: str | Path, command: str = "", wall:
         header += f"Command: `{command}`\n\n"
     if wall is not None:
         header += f"Wall time: {wall:.0f} s\n\n"
-    shown = table.drop(columns=["dataset"]).rename(columns={"y-Nearest-Neighbours": "yNN"})
-    md_path.write_text(header + to_markdown(shown))
+    shown = table.drop(columns=[c for c in ("dataset", "note") if c in table.columns])
+    shown = shown.rename(columns={"y-Nearest-Neighbours": "yNN"})
+    text = header + to_markdown(shown) + "\n" + direction_legend(list(shown.columns)) + "\n"
+    problems = failure_summary(table)
+    if problems:
+        text += "\nNo result:\n\n" + "".join(f"- {line}\n" for line in problems)
+    md_path.write_text(text)
     plot(table, png_path)
     return [csv_path, md_path, png_path]
+
+
+def mutability_note(models: Sequence[BenchmarkModel]) -> str | None:
+    """A warning when the runs were trained with different immutable/monotone features.
+
+    The ``violations`` column counts each run's own constraints, so runs with different
+    constraints are not compared like for like (e.g. one trained with ``--protect``, one without).
+    """
+    def restricted(entry: BenchmarkModel) -> str:
+        spec = entry.spec
+        names = [f"{name} ({spec.mutability[spec.columns_of(name)[0]]})" for name in spec.raw_feature_names
+                 if spec.mutability[spec.columns_of(name)[0]] != "both"]
+        return ", ".join(names) or "none"
+
+    kinds = {entry.label: restricted(entry) for entry in models}
+    if len(set(kinds.values())) <= 1:
+        return None
+    listing = "; ".join(f"{label}: {value}" for label, value in kinds.items())
+    return (f"the runs restrict different features ({listing}); CARLA's methods respect each run's own "
+            "immutables, so Constraint_Violation and violations compare unequal tasks. Train every run "
+            "with the same --protect/--immutable flags for a like-for-like comparison.")
+
+
+def failure_summary(table: pd.DataFrame) -> list[str]:
+    """One line per (model, method) pair that failed or returned nothing."""
+    lines = []
+    for _, record in table.iterrows():
+        error = record.get("error")
+        note = record.get("note")
+        if isinstance(error, str) and error:
+            lines.append(f"{record['model']} / {record['method']}: failed: {error}")
+        elif isinstance(note, str) and note:
+            lines.append(f"{record['model']} / {record['method']}: {note}")
+    return lines
 
 
 def _available_methods() -> list[str]:
@@ -319,6 +383,7 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
     import sys
 
     from ct_plugin.registry import get_registry
+    from ct_plugin.threads import resolve_threads
 
     try:
         from ct_plugin import load_run
@@ -347,7 +412,7 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
         methods,
         n_factuals=args.n_factuals,
         seed=args.seed,
-        threads=args.threads,
+        threads=resolve_threads(args.threads),
         dataset=args.dataset,
         progress=not args.quiet,
     )
@@ -355,6 +420,19 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
     command = "ct-plugin " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     paths = write_outputs(table, args.out, command=command, wall=wall)
     if not args.quiet:
-        print(to_markdown(table.drop(columns=["dataset"])))
+        print(to_markdown(table.drop(columns=[c for c in ("dataset", "note") if c in table.columns])))
+        print(direction_legend(list(table.columns)))
     print(f"wrote {', '.join(str(p) for p in paths)} ({wall:.0f} s)")
+    note = mutability_note(models)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    problems = failure_summary(table)
+    if problems:
+        print(f"{len(problems)} of {len(table)} (run, method) pairs gave no result:", file=sys.stderr)
+        for line in problems:
+            print(f"  {line}", file=sys.stderr)
+    failed = int(table["error"].notna().sum()) if "error" in table.columns else 0
+    if failed:
+        print(f"ct-plugin benchmark: {failed} method run(s) failed (see above); exit status 1", file=sys.stderr)
+        return 1
     return 0

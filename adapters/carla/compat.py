@@ -81,6 +81,7 @@ FIXES: dict[str, str] = {
     "wachter_bce_index": "Wachter's float 0-d tensor class index with the BCE loss",
     "dice_wrapper": "CARLA's Dice wrapper: string levels of dice-ml (pandas >= 2.2) and immutables passed on",
     "catalog_dataset": "CARLA's catalog training data copied (pandas >= 3 views with negative strides)",
+    "face_without_immutables": "FACE's UnboundLocalError (immutable_constraint_matrix1) when no feature is immutable",
 }
 
 _NUMPY_ALIASES = {
@@ -472,6 +473,31 @@ def _fix_wachter_bce_index() -> bool:
     )
 
 
+_FACE_CONSTRAINT_LOOP = """    for i in range(len(keys_immutable)):
+        immutable_constraint_matrix1, immutable_constraint_matrix2 = build_constraints(
+            data, i, keys_immutable
+        )
+"""
+
+
+def _fix_face_without_immutables() -> bool:
+    """FACE's ``graph_search`` binds its constraint matrices only inside a loop over the immutable
+    features, so a model with none (any run trained without ``--protect``/``--immutable``) crashes
+    with ``UnboundLocalError: immutable_constraint_matrix1``. Start from all-ones matrices (no
+    constraint), which the loop then replaces exactly as before when there are immutables."""
+    return _patch_source(
+        "carla.recourse_methods.catalog.face.library.face_method",
+        "graph_search",
+        _FACE_CONSTRAINT_LOOP,
+        "    immutable_constraint_matrix1 = np.ones((len(data), len(data)))\n"
+        "    immutable_constraint_matrix2 = np.ones((len(data), len(data)))\n" + _FACE_CONSTRAINT_LOOP,
+        also_in=(
+            "carla.recourse_methods.catalog.face.library",
+            "carla.recourse_methods.catalog.face.model",
+        ),
+    )
+
+
 def _fix_dice_wrapper() -> bool:
     module = sys.modules.get("carla.recourse_methods.catalog.dice.model")
     if module is None or getattr(module.Dice.get_counterfactuals, "_ct_patched", False):
@@ -547,6 +573,7 @@ _POST_IMPORT_FIXES: dict[str, Callable[[], bool]] = {
     "torch_load": _fix_torch_load,
     "clue_nb_parameters": _fix_clue_nb_parameters,
     "wachter_bce_index": _fix_wachter_bce_index,
+    "face_without_immutables": _fix_face_without_immutables,
 }
 
 

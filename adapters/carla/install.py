@@ -68,7 +68,8 @@ def install(
     """Run :func:`pip_commands`; returns the first non-zero exit status, else 0."""
     commands = pip_commands(python, actionable_recourse=actionable_recourse, constraint=constraint, quiet=quiet)
     for command in commands:
-        print("+ " + " ".join(_quote(part) for part in command), flush=True)
+        if dry_run or not quiet:
+            print("+ " + " ".join(_quote(part) for part in command), flush=True)
         if dry_run:
             continue
         status = subprocess.call(command)
@@ -113,12 +114,12 @@ if removed:
 
 
 def _check(python: str | None) -> int:
-    """Import CARLA through the compatibility layer in a fresh interpreter."""
+    """Import CARLA through the compatibility layer in a fresh interpreter; print what each adapter offers."""
     code = (
-        "from ct_plugin.adapters.carla.compat import import_carla, missing_optional_packages\n"
-        "carla = import_carla()\n"
-        "print('carla-recourse', carla.__version__, 'imports; placeholders for:', "
-        "', '.join(missing_optional_packages()) or 'none')\n"
+        "from ct_plugin.adapters.carla.compat import import_carla\n"
+        "from ct_plugin.adapters.status import main\n"
+        "import_carla()\n"
+        "main()\n"
     )
     return subprocess.call([python or sys.executable, "-c", code])
 

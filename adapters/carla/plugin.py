@@ -157,7 +157,10 @@ def ct_plugin_add_commands(subparsers: Any) -> None:
     bench.add_argument("--seed", type=int, default=0, help="seed of the factual draw and of the methods")
     bench.add_argument("--out", required=True, help="output folder")
     bench.add_argument("--data-dir", default=None, help="folder of the real tables (for --dataset checks)")
-    bench.add_argument("--threads", type=int, default=1, help="torch threads inside CARLA's calls")
+    bench.add_argument(
+        "--threads", type=int, default=None,
+        help="torch threads inside CARLA's calls (default: $OMP_NUM_THREADS if set, else 1: its models are small)",
+    )
     bench.add_argument("--quiet", action="store_true", help="no progress bar")
     bench.set_defaults(func=_run_benchmark)
 

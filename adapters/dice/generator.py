@@ -68,6 +68,7 @@ import inspect
 import io
 import math
 import random
+import sys
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -81,6 +82,7 @@ from ct_plugin.constraints import DECREASE, INCREASE, NONE, SearchConstraints
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError, MissingDependencyError
 from ct_plugin.generators.base import CounterfactualGenerator, SearchResult, finish_external
+from ct_plugin.progress import progress_bar
 from ct_plugin.torch_utils import frozen
 
 INSTALL_COMMAND = "pip install 'ct-plugin[dice]'"
@@ -483,9 +485,9 @@ class DiceGenerator(CounterfactualGenerator):
             warnings.warn(
                 f"{self.name}: DiCE searches one query at a time; {n} counterfactuals will take about "
                 f"{self.estimated_seconds(n):.0f} s per search "
-                f"({1000 * self.seconds_per_counterfactual():.0f} ms each). Lower the number of "
-                "counterfactuals per epoch (nce) or use a batched generator "
-                "(generic, eccco) for long runs.",
+                f"({1000 * self.seconds_per_counterfactual():.0f} ms each). Ask for fewer counterfactuals "
+                "(in training: --nce; in `ct-plugin evaluate`: --rounds and --n-factuals) or use a batched "
+                "generator (generic, eccco) for long runs.",
                 RuntimeWarning,
                 stacklevel=2,
             )
@@ -514,10 +516,12 @@ class DiceGenerator(CounterfactualGenerator):
         owners: list[int] = []
         errors: list[str] = []
         self._wrapper.set_classifier(model)
+        bar = progress_bar(n, self.name, expected_seconds=self.estimated_seconds(n), unit="query", file=sys.stderr)
         try:
             grad_mode = torch.enable_grad() if self.method == "gradient" else torch.no_grad()
             with frozen(model), grad_mode, _quiet_and_seeded(seed):
                 for i in range(n):
+                    bar.update(1)
                     self._wrapper.target = int(target_list[i])
                     try:
                         found = self._ask(queries.iloc[[i]].reset_index(drop=True), varying, low[i], high[i],
@@ -532,6 +536,7 @@ class DiceGenerator(CounterfactualGenerator):
                         frames.append(found)
                         owners.extend([i] * len(found))
         finally:
+            bar.close()
             self._wrapper.set_classifier(None)
         if errors:
             if len(errors) == n:

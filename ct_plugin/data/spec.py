@@ -35,7 +35,8 @@ class DatasetSpec:
     Continuous columns are standardised with the training mean and standard
     deviation; a categorical feature becomes a one-hot group of 0/1 columns named
     ``"feature=level"``. All per-column vectors (``mutability``, ``lower``,
-    ``upper``, ``mean``, ``scale``) are indexed like ``feature_names``.
+    ``upper``, ``mean``, ``scale``) are indexed like ``feature_names``. ``integer`` names the
+    continuous features that hold whole numbers: :meth:`decode` rounds them.
     """
 
     name: str
@@ -56,6 +57,7 @@ class DatasetSpec:
     protected: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     image_shape: tuple[int, int] | None = None
+    integer: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ shape
     @property
@@ -129,7 +131,10 @@ class DatasetSpec:
 
     # -------------------------------------------------------------- encoding
     def decode(self, X: np.ndarray) -> pd.DataFrame:
-        """Turn encoded rows back into a DataFrame in original units (categoricals as levels)."""
+        """Turn encoded rows back into a DataFrame in original units (categoricals as levels).
+
+        Integer features are rounded to whole numbers (and kept as integers).
+        """
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise CTPluginError(f"decode expects an array of shape (n, {self.n_features}); got {tuple(X.shape)}")
@@ -140,6 +145,8 @@ class DatasetSpec:
             if name in self.categorical:
                 levels = np.asarray(self.categorical[name], dtype=object)
                 out[name] = levels[np.argmax(raw[:, columns], axis=1)]
+            elif name in self.integer:
+                out[name] = np.round(raw[:, columns[0]]).astype(np.int64)
             else:
                 out[name] = raw[:, columns[0]]
         return pd.DataFrame(out)
@@ -192,6 +199,7 @@ class DatasetSpec:
             "protected": self.protected,
             "options": self.options,
             "image_shape": list(self.image_shape) if self.image_shape else None,
+            "integer": self.integer,
             "n_train": len(self.y_train),
             "n_test": len(self.y_test),
         }
@@ -234,6 +242,7 @@ class DatasetSpec:
             protected=list(meta.get("protected", [])),
             options=dict(meta.get("options", {})),
             image_shape=tuple(meta["image_shape"]) if meta.get("image_shape") else None,
+            integer=list(meta.get("integer", [])),
             **data,
         )
 
@@ -257,6 +266,7 @@ def from_dataframe(
     increase_only: Sequence[str] = (),
     decrease_only: Sequence[str] = (),
     bounds: Mapping[str, tuple[float, float]] | None = None,
+    integer: Sequence[str] | None = None,
     protected: Sequence[str] = (),
     class_names: Sequence[str] | None = None,
     impute: str | None = None,
@@ -266,6 +276,7 @@ def from_dataframe(
     options: Mapping[str, Any] | None = None,
     standardise: bool = True,
     balance: bool = False,
+    test: pd.DataFrame | None = None,
 ) -> DatasetSpec:
     """Build a :class:`DatasetSpec` from a DataFrame in original units.
 
@@ -276,14 +287,19 @@ def from_dataframe(
         continuous: numeric columns to standardise; default: all remaining columns.
         immutable, increase_only, decrease_only: column names with restricted mutability.
         bounds: optional ``{column: (low, high)}`` domain bounds in original units; the
-            default is ``[min(mean - 2 sd, min), max(mean + 2 sd, max)]`` over the training rows.
+            default is ``[min(mean - 2 sd, min), max(mean + 2 sd, max)]`` over the training rows,
+            and for integer features the observed ``[min, max]`` of the training rows (a search
+            never proposes 21.3 school years when the data's maximum is 20).
+        integer: continuous columns holding whole numbers; default: every integer-typed column.
+            :meth:`DatasetSpec.decode` rounds them.
         protected: features treated as protected in evaluation (e.g. ``["age"]``).
         class_names: display names of the classes in sorted label order.
         impute: ``None`` (missing values are an error) or ``"median"`` (fill continuous NaNs
             with the training median; categorical NaNs become the level ``"missing"``).
         test_size: share of rows held out (stratified by label), in [0, 1); 0 keeps every row for
-            training (the test split is then empty).
+            training (the test split is then empty); ignored with ``test``.
         seed: seed of the split.
+        test: a given test split (same columns as ``frame``); ``frame`` is then all training data.
         name: dataset name recorded in run directories.
         standardise: ``False`` keeps continuous columns at raw scale (``mean`` 0, ``scale`` 1,
             so :meth:`DatasetSpec.decode` is the identity on them); bounds are then in raw units.
@@ -298,6 +314,9 @@ def from_dataframe(
         raise CTPluginError(f"test_size must lie in [0, 1), got {test_size}")
     if impute not in (None, "median"):
         raise CTPluginError(f"impute must be None or 'median', got {impute!r}")
+    n_given_train = None
+    if test is not None:
+        frame, n_given_train = _join_given_split(frame, test, target)
     if len(frame) < 4:
         raise CTPluginError(f"the frame has {len(frame)} rows; at least 4 are needed for a split")
     for flag, value in (("standardise", standardise), ("balance", balance)):
@@ -311,6 +330,8 @@ def from_dataframe(
             raise CTPluginError(f"unknown feature {column!r}; valid names: {', '.join(map(str, features))}")
 
     labels, class_values = _encode_labels(frame[target], target)
+    if balance and n_given_train is not None:
+        raise CTPluginError("balance=True undersamples before the split; it cannot be used with a given test frame")
     if balance:
         kept = undersample_indices(labels, seed)
         frame, labels = frame.iloc[kept].reset_index(drop=True), labels[kept]
@@ -325,7 +346,12 @@ def from_dataframe(
     if len(class_names) != len(class_values):
         raise CTPluginError(f"class_names has {len(class_names)} names but the target has {len(class_values)} classes")
 
-    train_idx, test_idx = _stratified_split(labels, test_size, seed)
+    if n_given_train is None:
+        train_idx, test_idx = _stratified_split(labels, test_size, seed)
+    else:
+        train_idx = np.random.default_rng(seed).permutation(n_given_train)
+        test_idx = np.arange(n_given_train, len(frame))
+    integer = _integer_features(frame, continuous, integer)
     data = frame[features].copy()
     _check_missing(data, continuous, categorical, impute, train_idx)
 
@@ -368,6 +394,9 @@ def from_dataframe(
         mu, spread = raw[train_idx].mean(axis=0), np.where(std == 0, 1.0, std)
         lower = np.where(onehot, 0.0, np.minimum(mu - 2.0 * spread, raw[train_idx].min(axis=0)))
         upper = np.where(onehot, 1.0, np.maximum(mu + 2.0 * spread, raw[train_idx].max(axis=0)))
+    for feature in integer:  # the search keeps integer features inside their observed training range
+        j = columns.index(feature)
+        lower[j], upper[j] = encoded[train_idx, j].min(), encoded[train_idx, j].max()
     for feature, (low, high) in (bounds or {}).items():
         if feature in categorical:
             raise CTPluginError(f"bounds apply to continuous features; {feature!r} is categorical")
@@ -394,6 +423,7 @@ def from_dataframe(
         y_test=labels[test_idx],
         protected=list(protected),
         options=dict(options or {}),
+        integer=integer,
     )
     return spec.with_mutability(immutable, increase_only, decrease_only)
 
@@ -442,6 +472,32 @@ def from_arrays(
 
 
 # ---------------------------------------------------------------------- helpers
+def _join_given_split(frame: pd.DataFrame, test: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
+    """``frame`` then ``test`` as one frame (encoded together), and the number of training rows."""
+    if not isinstance(test, pd.DataFrame):
+        raise CTPluginError(f"test must be a pandas DataFrame, got {type(test).__name__}")
+    missing = [c for c in frame.columns if c not in test.columns]
+    extra = [c for c in test.columns if c not in frame.columns]
+    if missing or extra:
+        raise CTPluginError(
+            "the test frame must have the training frame's columns; "
+            + "; ".join(p for p in (f"missing: {', '.join(map(str, missing))}" if missing else "",
+                                    f"unexpected: {', '.join(map(str, extra))}" if extra else "") if p)
+        )
+    if len(test) < 1 or len(frame) < 2:
+        raise CTPluginError(f"a given split needs >= 2 training and >= 1 test rows, got {len(frame)} and {len(test)}")
+    return pd.concat([frame, test[frame.columns]], ignore_index=True), len(frame)
+
+
+def _integer_features(frame: pd.DataFrame, continuous: list[str], integer: Sequence[str] | None) -> list[str]:
+    if integer is None:
+        return [c for c in continuous if pd.api.types.is_integer_dtype(frame[c])]
+    for column in integer:
+        if column not in continuous:
+            raise CTPluginError(f"integer feature {column!r} is not a continuous column; continuous: {continuous}")
+    return list(integer)
+
+
 def _split_feature_kinds(
     frame: pd.DataFrame,
     features: list[str],

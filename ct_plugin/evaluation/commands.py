@@ -30,6 +30,9 @@ strict one, and writes OUT/results.md, OUT/figures/*.png and OUT/results/<datase
 """
 
 
+THREADS_HELP = "torch CPU threads (default: $OMP_NUM_THREADS if set, else from the model size; 1 for small models)"
+
+
 def _floats(text: str | None) -> tuple[float, ...] | None:
     if text is None:
         return None
@@ -83,13 +86,10 @@ def _progress(message: str) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``ct-plugin evaluate``."""
-    import torch
-
     from ct_plugin.evaluation.protocol import ProtocolConfig, evaluate_runs, load_runs, replace_config
     from ct_plugin.evaluation.report import summary_markdown, write_evaluation
+    from ct_plugin.threads import thread_scope
 
-    # small models: one thread each is fastest, and keeps a shared machine usable
-    torch.set_num_threads(args.threads or 1)
     runs = load_runs(args.run_dirs)
     config = replace_config(
         ProtocolConfig(),
@@ -109,7 +109,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ct_plugin.tracking import tracking_from_args
 
     with tracking_from_args(args):
-        evaluation = evaluate_runs(runs, config)
+        # small models get one thread (the library's default), unless --threads or the user says otherwise
+        with thread_scope(args.threads, runs[0].model, max(config.attack_rows, config.n_factuals or 100)):
+            evaluation = evaluate_runs(runs, config)
         out = Path(args.out) if args.out else Path("evaluation") / evaluation.dataset
         files = write_evaluation(evaluation, out)
         announce_evaluation(evaluation, out, files)
@@ -137,8 +139,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     from ct_plugin.evaluation.reproduce import run_reproduce
     from ct_plugin.evaluation.reproduce_plan import DATASETS, SOURCES, Plan
+    from ct_plugin.threads import resolve_threads
 
-    torch.set_num_threads(1)  # the work runs in worker processes of one thread each
+    # the work runs in worker processes of one thread each; this process only coordinates
+    torch.set_num_threads(resolve_threads(args.threads))
     datasets = [d.strip() for value in args.datasets or () for d in value.split(",") if d.strip()] or list(DATASETS)
     sources = tuple(s.strip() for s in (args.settings or ",".join(SOURCES)).split(",") if s.strip())
     bad = [s for s in sources if s not in SOURCES]
@@ -162,7 +166,7 @@ def register_commands(subparsers) -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     ev = subparsers.add_parser(
         "evaluate", help="evaluate trained runs against each other (CSV, Markdown, PNG)",
-        description="Evaluate trained runs of one dataset with the paper's protocol (METHOD.md section 5).",
+        description="Evaluate trained runs of one dataset with the paper's protocol (see docs/method.md).",
         epilog=EVALUATE_EPILOG, formatter_class=formatter,
     )
     ev.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories; the first is the reference")
@@ -186,7 +190,7 @@ def register_commands(subparsers) -> None:
                     help="factuals per round (default: paper 250 for 2-D data, 100 for tables, 25 for images)")
     ev.add_argument("--epsilons", help="comma-separated robust-accuracy grid (default 0,0.01,...,0.1)")
     ev.add_argument("--seed", type=int, help="seed of every draw (default 0)")
-    ev.add_argument("--threads", type=int, help="torch CPU threads (default 1)")
+    ev.add_argument("--threads", type=int, help=THREADS_HELP)
     from ct_plugin.tracking import add_tracking_arguments
 
     add_tracking_arguments(ev)
@@ -214,6 +218,7 @@ def register_commands(subparsers) -> None:
     rp.add_argument("--runs-dir", default="runs/reproduce",
                     help="where the trained runs go (default runs/reproduce, git-ignored; complete runs are reused)")
     rp.add_argument("--rounds", type=int, help="evaluation rounds (default 100, 10 with --quick)")
-    rp.add_argument("--workers", type=int, help="worker processes (default: the number of CPUs)")
+    rp.add_argument("--workers", type=int, help="worker processes of one torch thread each (default: the number of CPUs)")
+    rp.add_argument("--threads", type=int, help=THREADS_HELP)
     rp.add_argument("--quiet", action="store_true", help="no progress bars")
     rp.set_defaults(func=cmd_reproduce)

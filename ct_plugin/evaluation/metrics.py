@@ -1,4 +1,4 @@
-"""Evaluation metrics of METHOD.md section 5, as batched torch functions and registry items.
+"""Evaluation metrics of docs/method.md ("How the evaluation works"), as batched torch functions and registry items.
 
 Every metric exists twice:
 

@@ -1,6 +1,6 @@
 """Evaluation protocols over trained runs: ``paper`` (the default) and ``strict``.
 
-``paper`` is the paper's protocol exactly as the reference's code runs it (METHOD.md section 5;
+``paper`` is the paper's protocol exactly as the reference's code runs it (docs/method.md;
 :mod:`ct_plugin.evaluation.paper`). ``strict`` is this project's earlier, stricter protocol,
 described below: every counterfactual counts (valid or not), factual rows are paired across
 models, X+ are training rows, IP is Euclidean and IP* uses a median-heuristic kernel.

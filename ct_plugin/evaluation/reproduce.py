@@ -140,17 +140,12 @@ def _run_parallel(tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]], worke
 
 
 def check_tables(datasets: Iterable[str], data_dir: str | None) -> None:
-    """A clear error when a real table of ``datasets`` cannot be found."""
-    from ct_plugin.data.tabular import TABLES as INFO
-    from ct_plugin.data.tabular import default_data_dir
+    """A clear error (the places searched, how to fill them) when a real table of ``datasets`` is missing."""
+    from ct_plugin.data.tabular import table_path
 
-    base = Path(data_dir) if data_dir else default_data_dir()
-    missing = [d for d in datasets if d in TABLES and not (base / INFO[d].file).is_file()]
-    if missing:
-        raise CTPluginError(
-            f"the real tables {missing} were not found in {base}; pass --data-dir with adult.csv, gmsc.csv, "
-            "california_housing.csv, credit_default.csv (see `ct-plugin datasets`), or leave them out with --datasets"
-        )
+    for dataset in datasets:
+        if dataset in TABLES:
+            table_path(dataset, data_dir)
 
 
 def tune_dataset(spec: DatasetSpec, plan: Plan, out: Path, workers: int, progress: bool) -> dict[str, Any]:

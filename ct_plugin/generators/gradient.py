@@ -65,7 +65,7 @@ class GradientSearch(CounterfactualGenerator):
     """Gradient descent on x' minimising yloss + lambda_cost * ||x' - x||_1 + lambda_energy * E(x', y+) (+ ridge).
 
     With ``lambda_energy = 0`` this is the Generic (Wachter et al.) generator; with a positive
-    energy weight it is ECCCo without the conformal penalty (METHOD.md section 2). The energy
+    energy weight it is ECCCo without the conformal penalty (docs/method.md, "The search inside training"). The energy
     is E(x, y+) = -logit_{y+}(x). Steps are plain SGD with ``step_size`` (the reference's).
 
     ``clip_grad`` (default ``None``: off) clips each row's gradient to that L-inf norm first, so no

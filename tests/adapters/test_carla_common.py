@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +9,7 @@ import torch
 
 from ct_plugin.adapters.carla.compat import carla_installed
 from ct_plugin.data.spec import DatasetSpec, from_dataframe
+from tests.realdata import real_data_dir
 
 INSTALL_HINT = "carla-recourse is not installed; install it with: python -m ct_plugin.adapters.carla.install"
 
@@ -20,14 +18,6 @@ def skip_without_carla() -> None:
     """Skip the calling module when carla-recourse 0.0.5 is not installed (plain import fails)."""
     if not carla_installed():
         pytest.skip(INSTALL_HINT, allow_module_level=True)
-
-
-def shared_data_dir() -> Path:
-    """../shared/data beside the checkout (or $CT_PLUGIN_DATA)."""
-    env = os.environ.get("CT_PLUGIN_DATA")
-    if env:
-        return Path(env)
-    return (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
 
 
 def moons_with_age(n: int = 400, seed: int = 0) -> DatasetSpec:
@@ -44,9 +34,7 @@ def adult(max_rows: int = 2000) -> DatasetSpec:
     """CARLA's adult table from ../shared/data, age immutable; skips when the table is absent."""
     import ct_plugin
 
-    path = shared_data_dir()
-    if not (path / "adult.csv").is_file():
-        pytest.skip(f"real tables not found in {path} (expected ../shared/data beside the checkout)")
+    path = real_data_dir()
     return ct_plugin.load_dataset("adult", data_dir=path, max_rows=max_rows, immutable=["age"])
 
 

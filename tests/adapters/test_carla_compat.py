@@ -193,3 +193,19 @@ def test_catalog_training_dataset_accepts_reordered_frames(carla):
     reordered = frame[["c", "b", "a"]]  # pandas 3 hands out a view with negative strides here
     dataset = DataFrameDataset(reordered, pd.Series([0, 1]))
     assert dataset.X_train.tolist() == [[5.0, 3.0, 1.0], [6.0, 4.0, 2.0]]
+
+
+def test_face_runs_on_a_model_without_immutable_features(carla):
+    """CARLA's FACE raised UnboundLocalError (immutable_constraint_matrix1) when nothing is immutable."""
+    import dataclasses
+
+    from ct_plugin.adapters.carla.benchmark import BenchmarkModel, run_benchmark
+
+    spec = moons_with_age(1500)
+    spec = dataclasses.replace(spec, mutability=["both"] * spec.n_features)
+    model = train_mlp(spec, epochs=5)
+    table = run_benchmark([BenchmarkModel("free", model, spec, "vanilla")], ["carla-face"], n_factuals=3,
+                          progress=False)
+    assert "error" not in table.columns, table.get("error")
+    assert compat.applied()["face_without_immutables"] is True
+    assert table.loc[0, "Success_Rate"] > 0

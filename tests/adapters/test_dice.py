@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,17 +19,12 @@ from ct_plugin.data.spec import DatasetSpec, from_arrays  # noqa: E402
 from ct_plugin.data.synthetic import make_synthetic  # noqa: E402
 from ct_plugin.data.tabular import load_table  # noqa: E402
 from ct_plugin.errors import CTPluginError  # noqa: E402
+from tests.realdata import real_data_dir  # noqa: E402
 
 pytestmark = pytest.mark.dice
 
 TAU = 0.75
 N_FACTUALS = 5
-
-
-def shared_data_dir() -> Path:
-    """The real tables: $CT_PLUGIN_DATA, else ../shared/data beside the checkout."""
-    env = os.environ.get("CT_PLUGIN_DATA")
-    return Path(env) if env else (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
 
 
 def _train_mlp(spec: DatasetSpec, epochs: int = 30, seed: int = 0) -> torch.nn.Module:
@@ -89,9 +82,7 @@ def moons():
 
 @pytest.fixture(scope="module")
 def adult():
-    directory = shared_data_dir()
-    if not (directory / "adult.csv").is_file():
-        pytest.skip(f"adult.csv not found in {directory}; set CT_PLUGIN_DATA (see tests/conftest.py)")
+    directory = real_data_dir()
     spec = load_table("adult", directory, max_rows=3000, seed=0)
     return spec, _train_mlp(spec, epochs=20)
 

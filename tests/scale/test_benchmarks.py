@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,23 +13,15 @@ import pytest
 import torch
 
 import ct_plugin
+from tests.realdata import real_data_dir
 
 REPO = Path(__file__).resolve().parents[2]
 RUN = REPO / "benchmarks" / "run.py"
 
 
-def shared_data_dir() -> Path:
-    """../shared/data beside the checkout (or $CT_PLUGIN_DATA)."""
-    env = os.environ.get("CT_PLUGIN_DATA")
-    return Path(env) if env else (REPO.parent / "shared" / "data").resolve()
-
-
 @pytest.fixture
 def real_data() -> Path:
-    path = shared_data_dir()
-    if not (path / "adult.csv").is_file():
-        pytest.skip(f"adult.csv not found in {path} (expected ../shared/data beside the checkout)")
-    return path
+    return real_data_dir()
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +97,11 @@ def test_short_suite_end_to_end(real_data, tmp_path):
     assert results["scaling"]["exponents"]["epoch_vs_size"] <= 1.1
     assert results["scaling"]["memory_over_epochs"]["growth_mib"] < 5
     assert "### Targets" in done.stdout
+
+
+@pytest.mark.slow
+def test_threads_and_startup_sections(bench, real_data, capsys):
+    code = bench.main(["--short", "--only", "threads,startup", "--quiet", "--data-dir", str(real_data)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "### Threads" in out and "default/best" in out and "ct-plugin --help" in out
