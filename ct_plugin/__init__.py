@@ -51,13 +51,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from ct_plugin.data.spec import DatasetSpec, from_arrays, from_dataframe
     from ct_plugin.datasets import load_dataset
     from ct_plugin.errors import CTPluginError, MissingDependencyError, RunDirectoryError, UnknownNameError
+    from ct_plugin.estimator import CTClassifier
     from ct_plugin.generators.base import CounterfactualGenerator, SearchResult
     from ct_plugin.hookspecs import hookimpl
     from ct_plugin.registry import PluginItem, get_registry, register_plugin, unregister_plugin
     from ct_plugin.rundir import Run, load_model, load_run
     from ct_plugin.strategies import TrainingStrategy
     from ct_plugin.threads import thread_scope
-    from ct_plugin.estimator import CTClassifier
     from ct_plugin.trainer import TrainResult, train
     from ct_plugin.tuning import SelectionRule, TuneResult, tune
 
