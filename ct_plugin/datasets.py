@@ -8,6 +8,7 @@ from typing import Any
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
 from ct_plugin.registry import get_registry
+from ct_plugin.validation import build_with_options
 
 
 def load_dataset(
@@ -34,10 +35,10 @@ def load_dataset(
         **options: loader options, e.g. ``n_samples``/``noise`` (synthetic), ``max_rows`` (tables).
     """
     item = get_registry().get("dataset", name)
-    try:
-        spec = item.factory(data_dir=data_dir, seed=seed, **options)
-    except TypeError as exc:
-        raise CTPluginError(f"bad options {options} for dataset {name!r}: {exc}") from exc
+    options_of = item.extra.get("options") if isinstance(item.extra, dict) else None
+    spec = build_with_options(
+        "dataset", name, item.factory, signature_of=options_of, fixed={"data_dir": data_dir, "seed": seed}, **options
+    )
     if not isinstance(spec, DatasetSpec):
         raise CTPluginError(f"dataset plugin {item.plugin!r} returned {type(spec).__name__}, not a DatasetSpec")
     return spec.with_mutability(immutable, increase_only, decrease_only, protect)

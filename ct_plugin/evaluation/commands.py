@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ct_plugin.errors import CTPluginError
+from ct_plugin.validation import check_threads
 
 EVALUATE_EPILOG = """\
 examples:
@@ -84,7 +85,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ct_plugin.evaluation.report import summary_markdown, write_evaluation
 
     # small models: one thread each is fastest, and keeps a shared machine usable
-    torch.set_num_threads(args.threads or 1)
+    torch.set_num_threads(check_threads(args.threads, "--threads") or 1)
     runs = load_runs(args.run_dirs)
     config = replace_config(
         ProtocolConfig(),
@@ -114,7 +115,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from ct_plugin.evaluation.reproduce import DATASETS, ReproduceSettings, run_reproduce
 
     # small models: one thread each is fastest, and keeps a shared machine usable
-    torch.set_num_threads(args.threads or 1)
+    torch.set_num_threads(check_threads(args.threads, "--threads") or 1)
     datasets = [d.strip() for value in args.datasets or () for d in value.split(",") if d.strip()] or list(DATASETS)
     settings = ReproduceSettings.for_mode(args.quick, seed=args.seed, rounds=args.rounds)
     out = Path(args.out)
