@@ -137,6 +137,13 @@ def _load_initial_weights(
             f"uses {spec.name!r} ({spec.n_features} features, classes {spec.class_names}); fine-tuning needs "
             "the same encoded features and classes"
         )
+    if theirs and theirs.get("name") != spec.name:
+        warnings.warn(
+            f"init_from {source}: that run was trained on {theirs.get('name')!r}, this one uses {spec.name!r} "
+            "(same encoded features and classes, so its weights are used)",
+            UserWarning,
+            stacklevel=4,
+        )
     start = load_model(source, model=module if description["architecture"] is None else None)
     try:
         module.load_state_dict(start.state_dict())

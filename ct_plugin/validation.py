@@ -444,8 +444,8 @@ def read_settings_file(path: str | Path, what: str = "config file") -> dict[str,
         values = _parse(path.suffix, text)
     except RecursionError:
         raise CTPluginError(f"cannot parse {what} {path}: it is nested too deeply") from None
-    except CTPluginError:
-        raise
+    except CTPluginError as exc:
+        raise CTPluginError(f"{what} {path}: {exc}") from exc
     except Exception as exc:  # every parser error (TOML, YAML, JSON) becomes one message
         detail = " ".join(str(exc).split())
         hint = " (YAML does not allow tabs for indentation)" if "\t" in text and path.suffix != ".toml" else ""

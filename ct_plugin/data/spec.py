@@ -272,6 +272,7 @@ def from_dataframe(
     """
     if not isinstance(frame, pd.DataFrame):
         raise CTPluginError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+    _check_columns(frame)
     if target not in frame.columns:
         raise CTPluginError(f"target column {target!r} not found; columns are: {', '.join(map(str, frame.columns))}")
     if not 0.0 < float(test_size) < 1.0:
@@ -282,6 +283,8 @@ def from_dataframe(
         raise CTPluginError(f"the frame has {len(frame)} rows; at least 4 are needed for a split")
 
     features = [c for c in frame.columns if c != target]
+    if not features:
+        raise CTPluginError(f"the frame holds only the target column {target!r}: there are no features to learn from")
     categorical, continuous = _split_feature_kinds(frame, features, categorical, continuous)
     for column in (*immutable, *increase_only, *decrease_only, *protected, *(bounds or {})):
         if column not in features:
@@ -460,6 +463,24 @@ def _stratified_split(labels: np.ndarray, test_size: float, seed: int) -> tuple[
         test.append(idx[:n_test])
         train.append(idx[n_test:])
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+
+
+def _check_columns(frame: pd.DataFrame) -> None:
+    """Column names must be unique strings without ``=`` (which separates a categorical from its level)."""
+    names = list(frame.columns)
+    duplicated = sorted({str(c) for c in names if names.count(c) > 1})
+    if duplicated:
+        raise CTPluginError(f"duplicate column names: {', '.join(map(repr, duplicated))}; rename them")
+    bad = [c for c in names if not isinstance(c, str) or not c.strip()]
+    if bad:
+        raise CTPluginError(
+            f"column names must be non-empty strings, got {bad[:5]}; rename them (e.g. frame.columns = [...])"
+        )
+    with_equals = [c for c in names if "=" in c]
+    if with_equals:
+        raise CTPluginError(
+            f"column names may not contain '=' (it separates a categorical feature from its level): {with_equals[:5]}"
+        )
 
 
 def _check_missing(
