@@ -257,6 +257,8 @@ class Trainer:
                 f"the checkpoint in {self.out} does not fit this model: {str(exc).splitlines()[0]}"
             ) from exc
         self.optimiser.load_state_dict(state["optimiser"])
+        for group in self.optimiser.param_groups:  # a resumed run may change lr (e.g. after a divergence)
+            group["lr"] = self.config.lr
         self.rng.set_state(state["rng"].cpu())
         self.start_epoch = int(state["epoch"])
         self.log = read_log(self.out)[: self.start_epoch]
