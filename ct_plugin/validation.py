@@ -234,10 +234,7 @@ def check_train_config(config: Any, where: str = "") -> Any:
     for name in FEATURE_LISTS:
         setattr(config, name, as_names(name, getattr(config, name), where))
     for name in OPTION_TABLES:
-        table = getattr(config, name)
-        if not isinstance(table, Mapping) or not all(isinstance(k, str) for k in table):
-            raise InvalidSettingError(name, table, "a mapping of option name to value", where)
-        setattr(config, name, dict(table))
+        setattr(config, name, check_options_table(name, getattr(config, name), where))
     reserved = sorted(set(config.dataset_options) & set(RESERVED_DATASET_OPTIONS))
     if reserved:
         raise CTPluginError(
@@ -254,6 +251,13 @@ def check_train_config(config: Any, where: str = "") -> Any:
 
 
 # --------------------------------------------------------- plugin options
+def check_options_table(name: str, table: Any, where: str = "") -> dict[str, Any]:
+    """A mapping of option name (string) to value, as a plain dict."""
+    if not isinstance(table, Mapping) or not all(isinstance(k, str) for k in table):
+        raise InvalidSettingError(name, table, "a mapping of option name to value", where)
+    return dict(table)
+
+
 def check_options(kind: str, name: str, factory: Callable[..., Any], options: Mapping[str, Any]) -> dict[str, Any]:
     """Coerce ``options`` to the types ``factory``'s signature declares; refuse unknown keys.
 

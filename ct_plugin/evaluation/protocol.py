@@ -87,21 +87,25 @@ class ProtocolConfig:
     path_rows: int = 8
 
     def validate(self) -> ProtocolConfig:
-        """Raise :class:`CTPluginError` naming the first impossible setting; return self."""
+        """Coerce every setting through :mod:`ct_plugin.validation` or raise naming it; return self."""
+        from ct_plugin.validation import as_float, as_int, as_name, check_options_table
+
         for name in ("rounds", "n_factuals", "max_steps", "attack_rows", "ig_rows", "ig_steps", "max_class_samples"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise CTPluginError(f"{name} must be a positive integer, got {value!r}")
+            setattr(self, name, as_int(name, getattr(self, name), 1))
         if self.rounds < 2:
             raise CTPluginError(f"rounds must be at least 2 for standard errors, got {self.rounds}")
-        for name in ("tau", "cost_tau", "confidence"):
-            value = float(getattr(self, name))
-            if not 0.0 < value <= 1.0 or (name == "confidence" and value == 1.0):
-                raise CTPluginError(f"{name} must lie in (0, 1], got {value}")
-        if not self.lambda_energies or any(float(v) < 0 for v in self.lambda_energies):
-            raise CTPluginError(f"lambda_energies must be non-negative numbers, got {self.lambda_energies}")
-        if not self.epsilons or any(float(e) < 0 for e in self.epsilons):
-            raise CTPluginError(f"epsilons must be non-negative numbers, got {self.epsilons}")
+        self.seed = as_int("seed", self.seed, 0, 2**32 - 1)
+        self.path_rows = as_int("path_rows", self.path_rows, 0)
+        for name in ("tau", "cost_tau"):
+            setattr(self, name, as_float(name, getattr(self, name), 0, 1, low_open=True))
+        self.confidence = as_float("confidence", self.confidence, 0, 1, low_open=True, high_open=True)
+        self.generator = as_name("generator", self.generator)
+        self.generator_options = check_options_table("generator_options", self.generator_options or {})
+        for name in ("lambda_energies", "epsilons"):
+            values = getattr(self, name)
+            if isinstance(values, str | bytes) or not isinstance(values, Sequence) or not values:
+                raise CTPluginError(f"{name} must be a non-empty list of non-negative numbers, got {values!r}")
+            setattr(self, name, tuple(as_float(name, v, 0) for v in values))
         return self
 
 
