@@ -325,10 +325,13 @@ def from_dataframe(
     _check_finite(raw, columns, where=f"dataset {name!r}")
 
     onehot = np.asarray(is_onehot)
-    mean = np.where(onehot, 0.0, raw[train_idx].mean(axis=0))
-    std = raw[train_idx].std(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = np.where(onehot, 0.0, raw[train_idx].mean(axis=0))
+        std = raw[train_idx].std(axis=0)
     scale = np.where(onehot | (std == 0), 1.0, std)
-    encoded = ((raw - mean) / scale).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        encoded = ((raw - mean) / scale).astype(np.float32)
+    _check_finite(encoded, columns, where=f"dataset {name!r} after standardising (magnitudes too large for float32)")
 
     z_train = encoded[train_idx]
     lower = np.where(onehot, 0.0, np.minimum(-2.0, z_train.min(axis=0)))
