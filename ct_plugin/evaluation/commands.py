@@ -6,9 +6,10 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from ct_plugin.errors import CTPluginError
-from ct_plugin.validation import check_threads
+from ct_plugin.validation import check_threads, parse_key_values
 
 EVALUATE_EPILOG = """\
 examples:
@@ -58,19 +59,9 @@ def command_line(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
-def _key_values(pairs: list[str] | None) -> dict[str, float | str] | None:
-    if not pairs:
-        return None
-    options: dict[str, float | str] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise CTPluginError(f"--posthoc-option expects KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        try:
-            options[key.strip().replace("-", "_")] = float(value)
-        except ValueError:
-            options[key.strip().replace("-", "_")] = value
-    return options
+def _key_values(pairs: list[str] | None) -> dict[str, Any] | None:
+    """``--posthoc-option KEY=VALUE`` through the validation layer (typed against the generator later)."""
+    return parse_key_values(pairs, "--posthoc-option") if pairs else None
 
 
 def _progress(message: str) -> None:

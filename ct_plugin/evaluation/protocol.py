@@ -184,10 +184,9 @@ def build_posthoc(name: str, options: dict[str, Any], lambda_energy: float | Non
     opts = dict(options)
     if lambda_energy is not None:
         opts["lambda_energy"] = lambda_energy
-    try:
-        return item.factory(**opts)
-    except TypeError as exc:
-        raise CTPluginError(f"bad options {opts} for post-hoc generator {name!r}: {exc}") from exc
+    from ct_plugin.validation import build_with_options
+
+    return build_with_options("post-hoc generator", name, item.factory, **opts)
 
 
 def accepts_lambda_energy(name: str) -> bool:
