@@ -22,9 +22,9 @@ from ct_plugin.errors import TrainingDivergedError
 MAX_SKIPPED_SHARE = 0.1
 """Largest share of an epoch's updates that may be skipped for a non-finite loss."""
 
-EXPLODED_LOSS = 1e4
-"""A mean loss term above this means the logits are in the thousands: the run diverged
-(cross-entropy of a random guess is log K, a few units at most)."""
+EXPLODED_LOSS = {"yloss": 1e4, "adv": 1e4, "div": 1e4, "reg": 1e8}
+"""Mean loss terms above these mean logits in the ten thousands: the run diverged (cross-entropy
+of a random guess is log K, a few units; ``reg`` is a sum of squared energies, hence its square)."""
 
 
 @dataclass
@@ -77,8 +77,8 @@ def check_epoch(
     epoch = int(record["epoch"])
     bad_parameters = non_finite_parameters(model)
     exploded = [
-        name for name in ("yloss", "div", "reg", "adv")
-        if isinstance(record.get(name), float) and abs(record[name]) > EXPLODED_LOSS
+        name for name, limit in EXPLODED_LOSS.items()
+        if isinstance(record.get(name), float) and abs(record[name]) > limit
     ]
     share = health.skipped / max(health.batches, 1)
     if bad_parameters:
@@ -92,7 +92,7 @@ def check_epoch(
         )
     elif exploded:
         term = exploded[0]
-        problem = f"the loss exploded ({term} = {record[term]:.3g} on average, beyond {EXPLODED_LOSS:g})"
+        problem = f"the loss exploded ({term} = {record[term]:.3g} on average, beyond {EXPLODED_LOSS[term]:g})"
     else:
         return
     suspect = suspect_setting(config, term)

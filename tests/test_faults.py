@@ -95,3 +95,27 @@ def test_loading_a_run_whose_files_disagree_says_which(tmp_path):
     assert "config.json names dataset 'circles', dataset.json 'moons'" in message
     assert "model.json expects 3 classes, dataset.json has 2" in message
     assert "config.json lists immutable ['x2'], which dataset.json does not restrict that way" in message
+
+
+def test_a_rare_skipped_update_is_only_warned():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    X[0] = [1e3, 0.0]  # after standardising, the only row beyond 8 standard deviations
+    y = (X[:, 1] > 0).astype(int)
+    spec = ct_plugin.from_arrays(X, y, name="outlier")
+
+    class NanOnOutlier(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(2, 2)
+
+        def forward(self, x):
+            out = self.linear(x)
+            return torch.where((x.abs() > 8).any(dim=1, keepdim=True), torch.full_like(out, float("nan")), out)
+
+    with pytest.warns(RuntimeWarning, match="non-finite loss term"):
+        result = ct_plugin.train(spec, NanOnOutlier(), strategy="vanilla", epochs=2, batch_size=10, quiet=True)
+    in_train = int((torch.as_tensor(spec.X_train).abs() > 8).any(dim=1).sum())
+    assert [r["skipped_batches"] for r in result.log] == [in_train] * 2  # 1 of 16 batches: training goes on
