@@ -7,8 +7,8 @@ from typing import Any
 
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
+from ct_plugin.plugin_options import build_with_options
 from ct_plugin.registry import get_registry
-from ct_plugin.validation import build_with_options
 
 
 def load_dataset(

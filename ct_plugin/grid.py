@@ -247,7 +247,7 @@ def _check_names(config: GridConfig) -> None:
 
 def load_grid(path: str | Path) -> GridConfig:
     """Read and validate a grid file (TOML, YAML or JSON)."""
-    from ct_plugin.validation import read_settings_file
+    from ct_plugin.settings_files import read_settings_file
 
     return parse_grid(read_settings_file(path, "grid file"))
 

@@ -29,13 +29,13 @@ from ct_plugin.errors import CTPluginError
 from ct_plugin.events import BatchEvent, EpochEvent, SearchEvent
 from ct_plugin.generators.base import CounterfactualGenerator, SearchResult
 from ct_plugin.guards import EpochHealth, check_epoch
+from ct_plugin.plugin_options import build_with_options
 from ct_plugin.records import check_consistency, resolved_config
 from ct_plugin.registry import call_lifecycle, get_registry
 from ct_plugin.rundir import atomic_torch_save, atomic_write_json, load_model, read_json, read_log
 from ct_plugin.sampling import ClassSampler, sample_targets
 from ct_plugin.strategies import TrainingStrategy
 from ct_plugin.torch_utils import check_logits, frozen, resolve_device
-from ct_plugin.validation import build_with_options
 
 RESUME_FIXED = (
     "dataset", "dataset_options", "data_dir", "seed", "model", "model_options", "init_from",

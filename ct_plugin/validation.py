@@ -1,23 +1,22 @@
-"""One validation layer for every public entry point.
+"""One validation layer for every public entry point (scalars, the train config, KEY=VALUE flags).
 
 The Python API (:func:`ct_plugin.train`), the command line (flags and ``KEY=VALUE`` options),
 config files, grid files and plugin options all pass their settings through the functions
 here, so a bad value is coerced when the intent is clear (``"0.5"`` -> 0.5, ``1e3`` -> 1000)
 and otherwise refused with one :class:`InvalidSettingError` that names the setting, the value
-and what is allowed. Nothing unexplained reaches torch or pandas.
+and what is allowed. Nothing unexplained reaches torch or pandas. Plugin options are typed
+against the plugin's signature in :mod:`ct_plugin.plugin_options`; settings files are read by
+:mod:`ct_plugin.settings_files`.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import os
 import re
-import typing
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ct_plugin.errors import CTPluginError
@@ -250,233 +249,8 @@ def check_train_config(config: Any, where: str = "") -> Any:
     return config
 
 
-# --------------------------------------------------------- plugin options
 def check_options_table(name: str, table: Any, where: str = "") -> dict[str, Any]:
     """A mapping of option name (string) to value, as a plain dict."""
     if not isinstance(table, Mapping) or not all(isinstance(k, str) for k in table):
         raise InvalidSettingError(name, table, "a mapping of option name to value", where)
     return dict(table)
-
-
-def check_options(kind: str, name: str, factory: Callable[..., Any], options: Mapping[str, Any]) -> dict[str, Any]:
-    """Coerce ``options`` to the types ``factory``'s signature declares; refuse unknown keys.
-
-    Types come from the annotations (``int``, ``float``, ``bool``, ``str``, ``Sequence[int]``,
-    unions with ``None``) or, without one, from the type of the default. A factory taking
-    ``**kwargs`` accepts any further key unchecked.
-    """
-    where = f"{kind} {name!r}"
-    parameters, open_ended = _parameters(factory)
-    if parameters is None:
-        return dict(options)
-    out: dict[str, Any] = {}
-    for key, value in options.items():
-        if key not in parameters:
-            if open_ended:
-                out[key] = value
-                continue
-            accepted = ", ".join(parameters) or "no options"
-            raise CTPluginError(f"{where}: unknown option {key!r}; it accepts: {accepted}")
-        out[key] = _coerce_to(f"{kind} option {key}", value, parameters[key], where)
-    return out
-
-
-def build_with_options(
-    kind: str,
-    name: str,
-    factory: Callable[..., Any],
-    *args: Any,
-    fixed: Mapping[str, Any] | None = None,
-    signature_of: Callable | None = None,
-    **options: Any,
-) -> Any:
-    """Call a plugin factory with the user's ``options`` checked (``fixed`` keywords pass unchecked).
-
-    ``signature_of`` names the function whose signature describes the options when the factory
-    itself only takes ``**options`` (a loader wrapper). Any failure of the factory on these
-    options becomes a :class:`CTPluginError` naming them.
-    """
-    checked = check_options(kind, name, signature_of or factory, options)
-    clash = sorted(set(checked) & set(fixed or {}))
-    if clash:
-        raise CTPluginError(f"{kind} {name!r}: {', '.join(clash)} cannot be given as an option here")
-    try:
-        return factory(*args, **(fixed or {}), **checked)
-    except CTPluginError:
-        raise
-    except (TypeError, ValueError, OverflowError, KeyError, IndexError, AttributeError, RuntimeError) as exc:
-        shown = ", ".join(f"{k}={_show(v)}" for k, v in checked.items()) or "no options"
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CTPluginError(f"{kind} {name!r} failed with options ({shown}): {detail}") from exc
-
-
-def _parameters(factory: Callable[..., Any]) -> tuple[dict[str, tuple[Any, Any]] | None, bool]:
-    """Keyword parameters of ``factory`` as name -> (resolved annotation, default), and whether it takes **kwargs."""
-    try:
-        signature = inspect.signature(factory)
-    except (TypeError, ValueError):
-        return None, True
-    target = factory.__init__ if inspect.isclass(factory) else factory
-    target = getattr(target, "func", target)  # functools.partial
-    try:
-        hints = typing.get_type_hints(target)
-    except Exception:  # unresolvable annotations: fall back to the defaults' types
-        hints = {}
-    parameters: dict[str, tuple[Any, Any]] = {}
-    open_ended = False
-    for p in signature.parameters.values():
-        if p.kind is inspect.Parameter.VAR_KEYWORD:
-            open_ended = True
-        elif p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
-            parameters[p.name] = (hints.get(p.name, inspect.Parameter.empty), p.default)
-    return parameters, open_ended
-
-
-def _base_types(annotation: Any, default: Any) -> set[Any] | None:
-    if annotation is inspect.Parameter.empty:
-        if default is inspect.Parameter.empty or default is None:
-            return None
-        return {type(default)}
-    if annotation is Any:
-        return None
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        kinds: set[Any] = set()
-        for arg in typing.get_args(annotation):
-            sub = _base_types(arg, inspect.Parameter.empty)
-            if sub is None:
-                return None
-            kinds |= sub
-        return kinds
-    if annotation is type(None):
-        return {type(None)}
-    if origin is not None and isinstance(origin, type) and issubclass(origin, Sequence) and origin is not str:
-        args = typing.get_args(annotation)
-        return {("seq", args[0] if args else Any)}
-    if origin is not None:
-        return None
-    if isinstance(annotation, type):
-        if annotation in (list, tuple):
-            return {("seq", Any)}
-        return {annotation}
-    return None
-
-
-def _coerce_to(setting: str, value: Any, spec: tuple[Any, Any], where: str) -> Any:
-    annotation, default = spec
-    kinds = _base_types(annotation, default)
-    if not kinds or not kinds <= {int, float, bool, str, type(None)} | {k for k in kinds if isinstance(k, tuple)}:
-        return value
-    if value is None and type(None) in kinds:
-        return None
-    if isinstance(value, str) and value.strip().lower() in ("none", "null") and type(None) in kinds:
-        return None
-    attempts: list[Callable[[], Any]] = []
-    if bool in kinds:
-        attempts.append(lambda: as_bool(setting, value))
-    if int in kinds:
-        attempts.append(lambda: as_int(setting, value))
-    if float in kinds:
-        attempts.append(lambda: as_float(setting, value))
-    for kind in kinds:
-        if isinstance(kind, tuple):
-            attempts.append(lambda item=kind[1]: _as_sequence(setting, value, item))
-    if str in kinds:
-        attempts.append(lambda: value if isinstance(value, str) else _fail())
-    for attempt in attempts:
-        try:
-            return attempt()
-        except (InvalidSettingError, _Mismatch):
-            continue
-    raise InvalidSettingError(setting, value, _kind_words(kinds), where)
-
-
-class _Mismatch(Exception):
-    pass
-
-
-def _fail() -> Any:
-    raise _Mismatch
-
-
-def _as_sequence(setting: str, value: Any, item: Any) -> list[Any]:
-    if isinstance(value, str):
-        value = [v for v in value.split(",") if v.strip()]
-    if not isinstance(value, list | tuple) or not value:
-        raise _Mismatch
-    if item is int:
-        return [as_int(setting, v) for v in value]
-    if item is float:
-        return [as_float(setting, v) for v in value]
-    if item is str and not all(isinstance(v, str) for v in value):
-        raise _Mismatch
-    return list(value)
-
-
-def _kind_words(kinds: set[Any]) -> str:
-    words = []
-    for kind, word in ((bool, "true/false"), (int, "an integer"), (float, "a number"), (str, "a string")):
-        if kind in kinds:
-            words.append(word)
-    for kind in kinds:
-        if isinstance(kind, tuple):
-            inner = {int: "integers", float: "numbers", str: "strings"}.get(kind[1], "values")
-            words.append(f"a list of {inner}")
-    if type(None) in kinds:
-        words.append("none")
-    return " or ".join(words) or "a value of another type"
-
-
-# ------------------------------------------------------------- files
-def read_settings_file(path: str | Path, what: str = "config file") -> dict[str, Any]:
-    """Read a TOML, YAML or JSON file of settings; any parse problem is one clear error.
-
-    YAML is read with ``safe_load`` (a ``!!python`` tag is refused, never executed).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CTPluginError(f"{what} {path} does not exist")
-    if path.suffix not in (".toml", ".yaml", ".yml", ".json"):
-        raise CTPluginError(f"{what} {path} must end in .toml, .yaml, .yml or .json")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CTPluginError(
-            f"{what} {path} is not UTF-8 text (a binary file?): {exc.reason} at byte {exc.start}"
-        ) from exc
-    try:
-        values = _parse(path.suffix, text)
-    except RecursionError:
-        raise CTPluginError(f"cannot parse {what} {path}: it is nested too deeply") from None
-    except CTPluginError as exc:
-        raise CTPluginError(f"{what} {path}: {exc}") from exc
-    except Exception as exc:  # every parser error (TOML, YAML, JSON) becomes one message
-        detail = " ".join(str(exc).split())
-        hint = " (YAML does not allow tabs for indentation)" if "\t" in text and path.suffix != ".toml" else ""
-        raise CTPluginError(f"cannot parse {what} {path}: {detail}{hint}") from exc
-    if values is None:
-        values = {}
-    if not isinstance(values, dict):
-        raise CTPluginError(f"{what} {path} must hold a table of settings, not a {type(values).__name__}")
-    return values
-
-
-def _parse(suffix: str, text: str) -> Any:
-    if suffix == ".toml":
-        try:
-            import tomllib
-        except ImportError:  # pragma: no cover - Python 3.10
-            import tomli as tomllib
-
-        return tomllib.loads(text)
-    if suffix == ".json":
-        return json.loads(text)
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.constructor.ConstructorError as exc:
-        raise CTPluginError(
-            f"refused YAML tag in the settings file ({' '.join(str(exc.problem).split())}): only plain "
-            "values, lists and tables are allowed (python tags would run code)"
-        ) from exc

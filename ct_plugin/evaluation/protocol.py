@@ -184,7 +184,7 @@ def build_posthoc(name: str, options: dict[str, Any], lambda_energy: float | Non
     opts = dict(options)
     if lambda_energy is not None:
         opts["lambda_energy"] = lambda_energy
-    from ct_plugin.validation import build_with_options
+    from ct_plugin.plugin_options import build_with_options
 
     return build_with_options("post-hoc generator", name, item.factory, **opts)
 
