@@ -83,10 +83,13 @@ def _child(out: Path, kill_at: int = 0, settings: dict | None = None) -> multipr
 
 
 def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path, one_thread):
-    start = time.perf_counter()
     reference = ct_plugin.train(config=dict(SETTINGS), out=tmp_path / "reference", quiet=True)
-    train_seconds = time.perf_counter() - start
     expected = torch.load(tmp_path / "reference" / "model.pt", weights_only=True)
+    # time a warm run (the first one also loads every plugin): the kills must land inside training
+    start = time.perf_counter()
+    again = ct_plugin.train(config=dict(SETTINGS), out=tmp_path / "again", quiet=True)
+    train_seconds = time.perf_counter() - start
+    assert _figures(again.log) == _figures(reference.log)
     rng = random.Random(13)
     interrupted = 0
     for trial in range(TRIALS):
@@ -95,7 +98,7 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path, one_th
         kill_at = rng.randint(1, SETTINGS["epochs"]) if trial % 2 == 0 else 0
         process = _child(out, kill_at)
         if not kill_at:
-            time.sleep(rng.uniform(0.0, 1.1 * train_seconds))
+            time.sleep(rng.uniform(0.0, 0.9 * train_seconds))
             process.kill()  # SIGKILL
         process.join(timeout=120)
         if process.exitcode == -signal.SIGKILL and not (out / "model.pt").is_file():
@@ -107,7 +110,7 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path, one_th
         assert _figures(resumed.log) == _figures(reference.log), f"trial {trial}: log differs"
         assert _figures(ct_plugin.load_run(out).log) == _figures(reference.log)
     print(f"kill-anywhere: {interrupted} of {TRIALS} trials killed mid-run, all resumed bit-identical")
-    assert interrupted >= TRIALS // 2, f"only {interrupted} of {TRIALS} trials were killed mid-run"
+    assert interrupted >= TRIALS // 2 + 3, f"only {interrupted} of {TRIALS} trials were killed mid-run"
 
 
 def test_a_second_process_is_refused_while_the_first_trains(tmp_path, one_thread):
