@@ -24,6 +24,10 @@ _LAZY = {
     "MissingDependencyError": "ct_plugin.errors",
     "RunDirectoryError": "ct_plugin.errors",
     "UnknownNameError": "ct_plugin.errors",
+    "CheckpointError": "ct_plugin.errors",
+    "RunLockedError": "ct_plugin.errors",
+    "TrainingDivergedError": "ct_plugin.errors",
+    "InvalidSettingError": "ct_plugin.validation",
     "CounterfactualGenerator": "ct_plugin.generators.base",
     "SearchResult": "ct_plugin.generators.base",
     "hookimpl": "ct_plugin.hookspecs",
@@ -50,7 +54,15 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from ct_plugin.constraints import SearchConstraints
     from ct_plugin.data.spec import DatasetSpec, from_arrays, from_dataframe
     from ct_plugin.datasets import load_dataset
-    from ct_plugin.errors import CTPluginError, MissingDependencyError, RunDirectoryError, UnknownNameError
+    from ct_plugin.errors import (
+        CheckpointError,
+        CTPluginError,
+        MissingDependencyError,
+        RunDirectoryError,
+        RunLockedError,
+        TrainingDivergedError,
+        UnknownNameError,
+    )
     from ct_plugin.estimator import CTClassifier
     from ct_plugin.generators.base import CounterfactualGenerator, SearchResult
     from ct_plugin.hookspecs import hookimpl
@@ -60,6 +72,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from ct_plugin.threads import thread_scope
     from ct_plugin.trainer import TrainResult, train
     from ct_plugin.tuning import SelectionRule, TuneResult, tune
+    from ct_plugin.validation import InvalidSettingError
 
 
 def __getattr__(name: str) -> Any:
@@ -83,17 +96,21 @@ __version__ = "0.1.0"
 __all__ = [
     "CTClassifier",
     "CTPluginError",
+    "CheckpointError",
     "CounterfactualGenerator",
     "DatasetSpec",
+    "InvalidSettingError",
     "MissingDependencyError",
     "PluginItem",
     "Run",
     "RunDirectoryError",
+    "RunLockedError",
     "SearchConstraints",
     "SearchResult",
     "SelectionRule",
     "TrainConfig",
     "TrainResult",
+    "TrainingDivergedError",
     "TrainingStrategy",
     "TuneResult",
     "UnknownNameError",

@@ -83,15 +83,20 @@ def _table_loader(name: str, data_dir=None, seed: int = 0, **options):
 @hookimpl
 def ct_plugin_datasets():
     items = [
-        PluginItem(kind, partial(_synthetic_loader, kind), f"synthetic 2-D {kind.replace('_', ' ')} (binary)")
+        PluginItem(kind, partial(_synthetic_loader, kind), f"synthetic 2-D {kind.replace('_', ' ')} (binary)",
+                   extra={"options": LazyFactory("ct_plugin.data.synthetic", "make_synthetic")})
         for kind in SYNTHETIC_KINDS
     ]
     items += [
-        PluginItem("digits", partial(_bundled_loader, "load_digits"), "8x8 digit images, 10 classes"),
-        PluginItem("breast_cancer", partial(_bundled_loader, "load_breast_cancer"), "breast cancer (binary)"),
+        PluginItem("digits", partial(_bundled_loader, "load_digits"), "8x8 digit images, 10 classes",
+                   extra={"options": LazyFactory("ct_plugin.data.bundled", "load_digits")}),
+        PluginItem("breast_cancer", partial(_bundled_loader, "load_breast_cancer"), "breast cancer (binary)",
+                   extra={"options": LazyFactory("ct_plugin.data.bundled", "load_breast_cancer")}),
     ]
     items += [
-        PluginItem(name, partial(_table_loader, name), info.notes, extra={"file": info.file})
+        PluginItem(
+            name, partial(_table_loader, name), info.notes, extra={"file": info.file, "options": tabular.load_table}
+        )
         for name, info in tabular.TABLES.items()
     ]
     return items

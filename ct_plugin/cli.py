@@ -35,20 +35,16 @@ DATA_DIR_HELP = (
 
 def _parse_value(text: str) -> Any:
     """Parse an option value: JSON if it parses (numbers, lists, true/false), else the string."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
+    from ct_plugin.validation import parse_option_value
+
+    return parse_option_value(text)
 
 
 def _key_values(pairs: Sequence[str] | None, flag: str) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    for pair in pairs or ():
-        if "=" not in pair:
-            raise CTPluginError(f"{flag} expects KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        options[key.strip().replace("-", "_")] = _parse_value(value)
-    return options
+    """``KEY=VALUE`` flags through the validation layer (values typed against the plugin's signature later)."""
+    from ct_plugin.validation import parse_key_values
+
+    return parse_key_values(pairs, flag)
 
 
 def _names(values: Sequence[str] | None) -> list[str]:
@@ -198,7 +194,17 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--seed", type=int, help="seed of data, initialisation and sampling (default 0)")
     opt.add_argument("--device", help="auto (default), cpu or cuda")
     opt.add_argument("--out", help="run directory to write (weights, config, dataset spec, log, checkpoints)")
-    opt.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    opt.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last checkpoint; flags given with it change "
+        "optimisation/CT settings (e.g. a smaller --lr after a divergence)",
+    )
+    opt.add_argument(
+        "--resume-from-previous",
+        action="store_true",
+        help="like --resume, from the checkpoint before the last (checkpoint.prev.pt), e.g. when the last is corrupted",
+    )
     opt.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     add_threads_argument(opt)
     opt.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -222,6 +228,11 @@ def config_from_args(args: argparse.Namespace):
 
     values: dict[str, Any] = load_config_file(args.config) if args.config else {}
     config = TrainConfig.from_dict(values)
+    return config.replace(**overrides_from_args(args)).validate()
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given explicitly as command-line flags (not the config file)."""
     overrides: dict[str, Any] = {}
     direct = (
         "dataset",
@@ -273,18 +284,22 @@ def config_from_args(args: argparse.Namespace):
         overrides["model_options"] = model_options
     if generator_options:
         overrides["generator_options"] = generator_options
-    return config.replace(**overrides).validate()
+    return overrides
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ct_plugin.tracking import tracking_from_args
     from ct_plugin.trainer import train
 
-    if args.resume:
+    if args.resume or args.resume_from_previous:
         if not args.out:
             raise CTPluginError("--resume needs --out RUN_DIR (the run to continue)")
+        from ct_plugin.config import load_config_file
+
+        changes = {**(load_config_file(args.config) if args.config else {}), **overrides_from_args(args)}
+        resume = "previous" if args.resume_from_previous else True
         with tracking_from_args(args):
-            result = train(out=args.out, resume=True, quiet=args.quiet, threads=args.threads)
+            result = train(out=args.out, resume=resume, quiet=args.quiet, threads=args.threads, **changes)
     else:
         config = config_from_args(args)
         data = None

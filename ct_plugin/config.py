@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ct_plugin.errors import CTPluginError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+RECORD_KEYS = ("record",)
+"""Keys of a run's ``config.json`` that record provenance (version, seeds) rather than settings."""
 
 
 @dataclass
@@ -73,31 +69,10 @@ class TrainConfig:
     device: str = "auto"
 
     def validate(self) -> TrainConfig:
-        """Raise :class:`CTPluginError` naming the first impossible setting; return self."""
-        positive_ints = {"epochs": self.epochs, "batch_size": self.batch_size}
-        for name, value in positive_ints.items():
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise CTPluginError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("nce", "max_steps", "seed"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise CTPluginError(f"{name} must be a non-negative integer, got {value!r}")
-        if not (isinstance(self.lr, int | float) and self.lr > 0):
-            raise CTPluginError(f"lr must be a positive number, got {self.lr!r}")
-        if not 0.0 < float(self.tau) <= 1.0:
-            raise CTPluginError(f"tau must lie in (0, 1], got {self.tau!r}")
-        if not 0.0 <= float(self.burnin) < 1.0:
-            raise CTPluginError(f"burnin must be a fraction in [0, 1), got {self.burnin!r}")
-        for name in ("epsilon", "lambda_yloss", "lambda_div", "lambda_reg", "lambda_adv"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not value >= 0:
-                raise CTPluginError(f"{name} must be a non-negative number, got {value!r}")
-        if self.search_every not in ("epoch", "batch"):
-            raise CTPluginError(f"search_every must be 'epoch' or 'batch', got {self.search_every!r}")
-        for name in ("dataset_options", "model_options", "generator_options"):
-            if not isinstance(getattr(self, name), dict):
-                raise CTPluginError(f"{name} must be a mapping, got {type(getattr(self, name)).__name__}")
-        return self
+        """Coerce every setting to its type or raise :class:`CTPluginError` naming it; return self."""
+        from ct_plugin.validation import check_train_config
+
+        return check_train_config(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict."""
@@ -107,6 +82,9 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """Build from a dict; unknown keys are an error listing the valid ones."""
         known = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(values, dict):
+            raise CTPluginError(f"a config must be a table of settings, got {type(values).__name__}")
+        values = {k: v for k, v in values.items() if k not in RECORD_KEYS}
         unknown = sorted(set(values) - known)
         if unknown:
             raise CTPluginError(f"unknown config key(s) {unknown}; valid keys: {', '.join(sorted(known))}")
@@ -125,25 +103,10 @@ class TrainConfig:
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a TOML, YAML or JSON config file into a dict (a ``[train]`` table is used if present)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CTPluginError(f"config file {path} does not exist")
-    text = path.read_text()
-    try:
-        if path.suffix == ".toml":
-            values = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            import yaml
+    from ct_plugin.settings_files import read_settings_file
 
-            values = yaml.safe_load(text) or {}
-        elif path.suffix == ".json":
-            values = json.loads(text)
-        else:
-            raise CTPluginError(f"config file {path} must end in .toml, .yaml, .yml or .json")
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, ValueError) as exc:
-        if isinstance(exc, CTPluginError):
-            raise
-        raise CTPluginError(f"cannot parse config file {path}: {exc}") from exc
+    values = read_settings_file(path)
+    values = values.get("train", values)
     if not isinstance(values, dict):
-        raise CTPluginError(f"config file {path} must hold a table of settings")
-    return values.get("train", values)
+        raise CTPluginError(f"config file {path}: [train] must be a table of settings")
+    return values

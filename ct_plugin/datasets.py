@@ -7,6 +7,7 @@ from typing import Any
 
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
+from ct_plugin.plugin_options import build_with_options
 from ct_plugin.registry import get_registry
 
 
@@ -34,10 +35,12 @@ def load_dataset(
         **options: loader options, e.g. ``n_samples``/``noise`` (synthetic), ``max_rows`` (tables).
     """
     item = get_registry().get("dataset", name)
-    try:
-        spec = item.factory(data_dir=data_dir, seed=seed, **options)
-    except TypeError as exc:
-        raise CTPluginError(f"bad options {options} for dataset {name!r}: {exc}") from exc
+    options_of = item.extra.get("options") if isinstance(item.extra, dict) else None
+    if hasattr(options_of, "resolve"):  # a lazily imported loader (built-ins): its real signature types the options
+        options_of = options_of.resolve()
+    spec = build_with_options(
+        "dataset", name, item.factory, signature_of=options_of, fixed={"data_dir": data_dir, "seed": seed}, **options
+    )
     if not isinstance(spec, DatasetSpec):
         raise CTPluginError(f"dataset plugin {item.plugin!r} returned {type(spec).__name__}, not a DatasetSpec")
     return spec.with_mutability(immutable, increase_only, decrease_only, protect)

@@ -38,3 +38,30 @@ class MissingDependencyError(CTPluginError, ImportError):
 
 class RunDirectoryError(CTPluginError):
     """A run directory is incomplete, inconsistent or unsafe to load."""
+
+
+class TrainingDivergedError(CTPluginError):
+    """Training stopped because the weights or the loss went non-finite (or too many updates were skipped).
+
+    Attributes:
+        epoch: 1-based epoch in which the divergence was detected.
+        term: the loss term (or ``weights``) that went non-finite first.
+        suspect: the setting most likely at fault (e.g. ``lr``).
+        checkpoint: the last good checkpoint left on disk, if the run has a directory.
+    """
+
+    def __init__(self, message: str, epoch: int, term: str, suspect: str, checkpoint: str | None = None):
+        self.epoch, self.term, self.suspect, self.checkpoint = epoch, term, suspect, checkpoint
+        super().__init__(message)
+
+
+class CheckpointError(RunDirectoryError):
+    """A checkpoint is truncated or corrupted; ``previous`` names an older intact one, if any."""
+
+    def __init__(self, message: str, previous: str | None = None):
+        self.previous = previous
+        super().__init__(message)
+
+
+class RunLockedError(RunDirectoryError):
+    """Another process is training into the same run directory."""

@@ -42,7 +42,6 @@ import json
 import math
 import os
 import re
-import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -51,13 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ct_plugin.config import TrainConfig, load_config_file
+from ct_plugin.config import TrainConfig
 from ct_plugin.errors import CTPluginError, MissingDependencyError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 #: settings that only matter when counterfactuals are searched (vanilla cells ignore them)
 CT_ONLY_SETTINGS = frozenset({
@@ -255,15 +249,9 @@ def _check_names(config: GridConfig) -> None:
 
 def load_grid(path: str | Path) -> GridConfig:
     """Read and validate a grid file (TOML, YAML or JSON)."""
-    path = Path(path)
-    if path.suffix == ".toml" and path.is_file():
-        try:
-            values = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise CTPluginError(f"cannot parse grid file {path}: {exc}") from exc
-    else:
-        values = load_config_file(path)
-    return parse_grid(values)
+    from ct_plugin.settings_files import read_settings_file
+
+    return parse_grid(read_settings_file(path, "grid file"))
 
 
 # ----------------------------------------------------------------- one cell

@@ -8,6 +8,8 @@ Layout::
     model.json       architecture name and options (to rebuild the module)
     model.pt         final weights: a plain state dict (loaded with weights_only=True)
     checkpoint.pt    last completed epoch: weights, optimiser, RNG state (weights_only=True)
+    checkpoint.prev.pt  the epoch before (kept by atomic rotation; ``--resume-from-previous``)
+    .lock            held (flock) by the process training into the directory
     log.jsonl        one JSON record per epoch
 
 Nothing is ever unpickled: opening a run directory someone sent you cannot execute code.
@@ -60,11 +62,25 @@ def safe_torch_load(path: Path, device: torch.device | str = "cpu") -> Any:
         raise RunDirectoryError(f"{path.parent} is incomplete: {path.name} is missing")
     try:
         return torch.load(path, map_location=device, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, TypeError) as exc:
+    except pickle.UnpicklingError as exc:
+        if "weights_only" not in str(exc) and "Weights only" not in str(exc):
+            raise RunDirectoryError(f"{path} cannot be read (truncated or corrupted): {_first_line(exc)}") from exc
+        raise RunDirectoryError(
+            f"refused to load {path}: it is not a plain tensor state dict (loading it would have to "
+            f"unpickle arbitrary objects, which could run code). Detail: {_first_line(exc)}"
+        ) from exc
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as exc:
+        raise RunDirectoryError(f"{path} cannot be read (truncated or corrupted): {_first_line(exc)}") from exc
+    except (AttributeError, TypeError) as exc:
         raise RunDirectoryError(
             f"refused to load {path}: it is not a plain tensor state dict (loading it would have to "
             f"unpickle arbitrary objects, which could run code). Detail: {str(exc).splitlines()[0]}"
         ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def read_json(path: Path) -> Any:
@@ -151,7 +167,10 @@ class Run:
 
 def load_run(run_dir: str | Path, model: torch.nn.Module | None = None, device: str = "cpu") -> Run:
     """Load model, dataset spec, config and log of a run directory."""
+    from ct_plugin.records import check_consistency
+
     run_dir = check_run_dir(run_dir)
+    check_consistency(run_dir)
     return Run(
         path=run_dir,
         model=load_model(run_dir, model=model, device=device),

@@ -45,29 +45,36 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         resolved = torch.device(device)
     except RuntimeError as exc:
         raise CTPluginError(f"invalid device {device!r}; use auto, cpu or cuda[:index]") from exc
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise CTPluginError(f"invalid device {device!r}: training needs real memory; use auto, cpu or cuda[:index]")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise CTPluginError("device 'cuda' was requested but torch reports no CUDA device; use --device cpu")
     return resolved
 
 
-def check_logits(model: torch.nn.Module, n_features: int, n_classes: int) -> None:
-    """Check that ``model`` maps (n, n_features) to (n, n_classes) logits; raise a precise error if not."""
+def check_logits(
+    model: torch.nn.Module, n_features: int, n_classes: int, sizes: tuple[int, ...] = (2, 3)
+) -> None:
+    """Check that ``model`` maps (n, n_features) to (n, n_classes) logits for each n in ``sizes``."""
     device = model_device(model)
-    probe = torch.zeros(2, n_features, device=device)
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            out = model(probe)
-    except Exception as exc:  # the user's module can fail in any way
-        raise CTPluginError(
-            f"the model failed on input of shape (2, {n_features}) (the dataset's encoded width): {exc}"
-        ) from exc
+        for n in dict.fromkeys(sizes):
+            probe = torch.zeros(n, n_features, device=device)
+            try:
+                with torch.no_grad():
+                    out = model(probe)
+            except Exception as exc:  # the user's module can fail in any way
+                raise CTPluginError(
+                    f"the model failed on input of shape ({n}, {n_features}) (a batch of {n} rows of the "
+                    f"dataset's encoded width): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                ) from exc
+            if not isinstance(out, torch.Tensor) or out.shape != (n, n_classes):
+                shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                raise CTPluginError(
+                    f"the model must map (n, {n_features}) inputs to (n, {n_classes}) logits "
+                    f"(one per class); on {n} rows it returned {shape}"
+                )
     finally:
         model.train(was_training)
-    if not isinstance(out, torch.Tensor) or out.shape != (2, n_classes):
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise CTPluginError(
-            f"the model must map (n, {n_features}) inputs to (n, {n_classes}) logits "
-            f"(one per class); it returned {shape}"
-        )

@@ -9,7 +9,6 @@ batch with ``search_every="batch"``), and the results are spread over the epoch'
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import time
@@ -22,27 +21,35 @@ import torch
 from tqdm.auto import tqdm
 
 from ct_plugin import objective
+from ct_plugin.checkpoints import load_checkpoint, run_lock, save_checkpoint
 from ct_plugin.config import TrainConfig
 from ct_plugin.constraints import SearchConstraints
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
 from ct_plugin.events import BatchEvent, EpochEvent, SearchEvent, TrainEndEvent, TrainStartEvent
 from ct_plugin.generators.base import CounterfactualGenerator, SearchResult
+from ct_plugin.guards import EpochHealth, check_epoch
+from ct_plugin.plugin_options import build_with_options
+from ct_plugin.records import check_consistency, resolved_config
 from ct_plugin.registry import call_lifecycle, get_registry
 from ct_plugin.rundir import (
     atomic_torch_save,
     atomic_write_json,
-    build_model_from_description,
     clear_run_dir,
     load_model,
     read_json,
     read_log,
-    safe_torch_load,
 )
 from ct_plugin.sampling import ClassSampler, sample_targets
 from ct_plugin.strategies import TrainingStrategy
 from ct_plugin.threads import thread_scope
 from ct_plugin.torch_utils import check_logits, frozen, resolve_device
+
+RESUME_FIXED = (
+    "dataset", "dataset_options", "data_dir", "seed", "model", "model_options", "init_from",
+    "immutable", "increase_only", "decrease_only", "protect",
+)
+"""Settings a resumed run cannot change (they define its data and its model)."""
 
 
 @dataclass
@@ -70,14 +77,7 @@ class _Counterfactuals:
 def build_generator(name: str, options: dict[str, Any]) -> CounterfactualGenerator:
     """Build a registered generator, turning bad options into a clear error."""
     item = get_registry().get("generator", name)
-    try:
-        return item.factory(**options)
-    except TypeError as exc:
-        try:
-            accepted = ", ".join(inspect.signature(item.factory).parameters)
-        except (TypeError, ValueError):
-            accepted = "see its documentation"
-        raise CTPluginError(f"bad options {options} for generator {name!r}: {exc}; it accepts: {accepted}") from exc
+    return build_with_options("generator", name, item.factory, **options)
 
 
 def resolve_config(config: TrainConfig | dict[str, Any] | None, **overrides: Any) -> TrainConfig:
@@ -119,20 +119,51 @@ def _resolve_model(
         module = model
     else:
         name = model if isinstance(model, str) else config.model
+        factory = get_registry().get("model", name).factory
+        module = build_with_options("model", name, factory, spec.n_features, spec.n_classes, **config.model_options)
         description = {
             "architecture": name,
             "options": dict(config.model_options),
             "n_features": spec.n_features,
             "n_classes": spec.n_classes,
         }
-        try:
-            module = build_model_from_description(description)
-        except TypeError as exc:
-            raise CTPluginError(f"bad model_options {config.model_options} for model {name!r}: {exc}") from exc
     if config.init_from:
-        start = load_model(config.init_from, model=module if description["architecture"] is None else None)
-        module.load_state_dict(start.state_dict())
+        _load_initial_weights(module, description, spec, config.init_from)
     return module, description
+
+
+def _load_initial_weights(
+    module: torch.nn.Module, description: dict[str, Any], spec: DatasetSpec, init_from: str
+) -> None:
+    """Start from a trained run's weights; a run of other data or another architecture is refused clearly."""
+    source = Path(init_from)
+    theirs = read_json(source / "dataset.json") if (source / "dataset.json").is_file() else {}
+    if theirs and (theirs.get("feature_names") != spec.feature_names or theirs.get("class_names") != spec.class_names):
+        raise CTPluginError(
+            f"init_from {source}: that run was trained on dataset {theirs.get('name')!r} "
+            f"({len(theirs.get('feature_names', []))} features, classes {theirs.get('class_names')}), this run "
+            f"uses {spec.name!r} ({spec.n_features} features, classes {spec.class_names}); fine-tuning needs "
+            "the same encoded features and classes"
+        )
+    if theirs and theirs.get("name") != spec.name:
+        warnings.warn(
+            f"init_from {source}: that run was trained on {theirs.get('name')!r}, this one uses {spec.name!r} "
+            "(same encoded features and classes, so its weights are used)",
+            UserWarning,
+            stacklevel=4,
+        )
+    start = load_model(source, model=module if description["architecture"] is None else None)
+    try:
+        module.load_state_dict(start.state_dict())
+    except RuntimeError as exc:
+        theirs_model = read_json(source / "model.json")
+        them = theirs_model.get("architecture") or theirs_model.get("class")
+        us = description.get("architecture") or description.get("class")
+        raise CTPluginError(
+            f"init_from {source}: its weights do not fit this model (that run used architecture {them!r} with "
+            f"options {theirs_model.get('options', {})}, this run {us!r} with options "
+            f"{description.get('options', {})}): {str(exc).splitlines()[0]}"
+        ) from exc
 
 
 def _validate_spec(spec: DatasetSpec) -> None:
@@ -163,7 +194,14 @@ class Trainer:
         self.device = resolve_device(config.device)
         self.model = model.to(self.device)
         self.model_description = model_description
-        check_logits(self.model, spec.n_features, spec.n_classes)
+        check_logits(self.model, spec.n_features, spec.n_classes, sizes=(2, 3, min(config.batch_size, 64)))
+        if config.batch_size > len(spec.y_train):
+            warnings.warn(
+                f"batch_size={config.batch_size} exceeds the {len(spec.y_train)} training rows: "
+                "every epoch is a single full-batch update",
+                UserWarning,
+                stacklevel=3,
+            )
         registry = get_registry()
         strategy = registry.build("strategy", config.strategy, config)
         if not isinstance(strategy, TrainingStrategy):
@@ -183,6 +221,7 @@ class Trainer:
         self.rng = torch.Generator().manual_seed(config.seed)
         self.log: list[dict[str, Any]] = []
         self.start_epoch = 0
+        self.health = EpochHealth()
 
     # ------------------------------------------------------------ persistence
     def write_run_files(self) -> None:
@@ -190,7 +229,7 @@ class Trainer:
         if self.out is None:
             return
         self.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.out / "config.json", self.config.to_dict())
+        atomic_write_json(self.out / "config.json", resolved_config(self.config, self.spec, self.generator))
         atomic_write_json(self.out / "model.json", self.model_description)
         self.spec.save(self.out)
 
@@ -202,8 +241,8 @@ class Trainer:
         tmp = self.out / "log.jsonl.tmp"
         tmp.write_text("".join(json.dumps(r) + "\n" for r in self.log))
         tmp.replace(self.out / "log.jsonl")
-        atomic_torch_save(
-            self.out / "checkpoint.pt",
+        save_checkpoint(
+            self.out,
             {
                 "epoch": epoch,
                 "model": self.model.state_dict(),
@@ -212,13 +251,22 @@ class Trainer:
             },
         )
 
-    def restore(self) -> None:
-        """Continue from ``checkpoint.pt`` of the output directory, if there is one."""
-        if self.out is None or not (self.out / "checkpoint.pt").is_file():
+    def restore(self, previous: bool = False) -> None:
+        """Continue from ``checkpoint.pt`` (or ``checkpoint.prev.pt``) of the output directory, if there is one."""
+        if self.out is None:
             return
-        state = safe_torch_load(self.out / "checkpoint.pt", self.device)
-        self.model.load_state_dict(state["model"])
+        state = load_checkpoint(self.out, self.device, previous=previous)
+        if state is None:
+            return
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            raise CTPluginError(
+                f"the checkpoint in {self.out} does not fit this model: {str(exc).splitlines()[0]}"
+            ) from exc
         self.optimiser.load_state_dict(state["optimiser"])
+        for group in self.optimiser.param_groups:  # a resumed run may change lr (e.g. after a divergence)
+            group["lr"] = self.config.lr
         self.rng.set_state(state["rng"].cpu())
         self.start_epoch = int(state["epoch"])
         self.log = read_log(self.out)[: self.start_epoch]
@@ -242,6 +290,8 @@ class Trainer:
         )
         for epoch in bar:
             record = self.train_epoch(epoch)
+            last_good = self.out / "checkpoint.pt" if self.out is not None and epoch > 0 else None
+            check_epoch(self.model, record, self.health, self.config, str(last_good) if last_good else None)
             self.log.append(record)
             self.checkpoint(epoch + 1)
             call_lifecycle("ct_plugin_epoch_end", EpochEvent(epoch, record, self.model))
@@ -324,7 +374,7 @@ class Trainer:
         timing = {"search_seconds": 0.0, "loss_seconds": 0.0, "update_seconds": 0.0}
         sums: dict[str, float] = {}
         counts = {"mature": 0, "nascent": 0, "searched": 0, "steps": 0, "repaired": 0}
-        skipped = 0
+        self.health = health = EpochHealth(batches=len(batches))
         correct = 0
         epoch_cfs: list[_Counterfactuals | None] = [None] * len(batches)
         if ct_on and config.search_every == "epoch":
@@ -348,8 +398,10 @@ class Trainer:
             # one read of all loss values per batch (each .item() or bool() of a tensor is a sync)
             values = dict(zip(losses, torch.stack([v.detach() for v in losses.values()]).tolist()))
             bad = [name for name, value in values.items() if not math.isfinite(value)]
+            if not bad and not math.isfinite(sum(self._weight(name) * value for name, value in values.items())):
+                bad = ["weighted total"]
             if bad:
-                skipped += 1
+                health.record_skip(bad)
                 shown = ", ".join(f"{name}={values[name]}" for name in bad)
                 warnings.warn(
                     f"epoch {epoch + 1}, batch {b + 1}: non-finite loss term(s) {shown}; update skipped",
@@ -369,7 +421,7 @@ class Trainer:
                 BatchEvent(epoch, b, values, bool(bad), self.model),
             )
 
-        used = max(n - skipped * config.batch_size, 1)
+        used = max(n - health.skipped * config.batch_size, 1)
         record: dict[str, Any] = {"epoch": epoch + 1, "ct_on": bool(ct_on)}
         for name in ("yloss", "div", "reg", "adv"):
             if name in sums:
@@ -381,7 +433,7 @@ class Trainer:
         record["nascent"] = counts["nascent"] / searched if ct_on else None
         record["mean_steps"] = counts["steps"] / searched if ct_on else None
         record["repaired"] = counts["repaired"]
-        record["skipped_batches"] = skipped
+        record["skipped_batches"] = health.skipped
         record.update({k: round(v, 6) for k, v in timing.items()})
         record["epoch_seconds"] = round(time.perf_counter() - t_epoch, 6)
         return record
@@ -443,7 +495,7 @@ def train(
     generator: str | None = None,
     config: TrainConfig | dict[str, Any] | None = None,
     out: str | Path | None = None,
-    resume: bool = False,
+    resume: bool | str = False,
     quiet: bool = False,
     threads: int | None = None,
     overwrite: bool = False,
@@ -460,7 +512,9 @@ def train(
         generator: in-training counterfactual generator (``eccco``, ``generic``, ``revise`` or a plugin's).
         config: a :class:`TrainConfig` or dict; keyword ``overrides`` (e.g. ``epochs=20``) win.
         out: run directory to write (config, dataset spec, weights, per-epoch log, checkpoints).
-        resume: continue the run in ``out`` from its last checkpoint (its stored config is used).
+        resume: continue the run in ``out`` from its last checkpoint (``"previous"``: from the one
+            before, ``checkpoint.prev.pt``). Its stored config is used; keyword ``overrides`` may change
+            optimisation and CT settings (e.g. a smaller ``lr`` after a divergence), not its data or model.
         quiet: no progress bar.
         threads: torch CPU threads for this run (restored afterwards); default: the count you set
             (``OMP_NUM_THREADS``, ``torch.set_num_threads``), else one decided from the model's size
@@ -471,15 +525,14 @@ def train(
         :class:`TrainResult` with the trained model (train mode off), the per-epoch log, the
         spec and the resolved config.
     """
+    if resume not in (True, False, "previous"):
+        raise CTPluginError(f"resume must be True, False or 'previous', got {resume!r}")
     out_path = Path(out) if out is not None else None
     if resume:
         if out_path is None:
             raise CTPluginError("resume needs the run directory (out=...)")
-        if (out_path / "config.json").is_file():
-            config = TrainConfig.from_dict(read_json(out_path / "config.json"))
-            overrides, strategy, generator = {}, None, None
-            if (out_path / "dataset.npz").is_file():
-                data = DatasetSpec.load(out_path)
+        config, overrides, data = _resumed_settings(out_path, config, data, strategy, generator, overrides)
+        strategy = generator = None
     cfg = resolve_config(config, strategy=strategy, generator=generator, **overrides)
     if isinstance(data, DatasetSpec):
         cfg = cfg.replace(dataset=data.name)
@@ -496,11 +549,37 @@ def train(
             )
         clear_run_dir(out_path)
     rows = max(cfg.batch_size, cfg.nce if cfg.strategy != "vanilla" else 0)
-    with thread_scope(threads, module, rows):
+    with thread_scope(threads, module, rows), run_lock(out_path):
         trainer = Trainer(spec, module, description, cfg, out_path, quiet)
         if resume:
-            trainer.restore()
+            trainer.restore(previous=resume == "previous")
         trainer.write_run_files()
         log = trainer.run()
     trainer.model.eval()
     return TrainResult(trainer.model, log, spec, cfg, out_path)
+
+
+def _resumed_settings(
+    out_path: Path,
+    config: TrainConfig | dict[str, Any] | None,
+    data: DatasetSpec | str | None,
+    strategy: str | None,
+    generator: str | None,
+    overrides: dict[str, Any],
+) -> tuple[Any, dict[str, Any], DatasetSpec | str | None]:
+    """The stored config of a run to resume, with the caller's changes (those that may change) applied."""
+    if not (out_path / "config.json").is_file():
+        return config, overrides, data  # killed before its first file: start it as given
+    if all((out_path / name).is_file() for name in ("dataset.json", "model.json")):
+        check_consistency(out_path)
+    stored = TrainConfig.from_dict(read_json(out_path / "config.json"))
+    changes = {k: v for k, v in {**overrides, "strategy": strategy, "generator": generator}.items() if v is not None}
+    fixed = sorted(k for k in changes if k in RESUME_FIXED and changes[k] != getattr(stored, k, None))
+    if fixed:
+        raise CTPluginError(
+            f"cannot change {', '.join(fixed)} when resuming {out_path}: they define the run's data and model "
+            "(start a new run, or fine-tune with init_from)"
+        )
+    if (out_path / "dataset.npz").is_file() and (out_path / "dataset.json").is_file():
+        data = DatasetSpec.load(out_path)
+    return stored, changes, data

@@ -85,7 +85,7 @@ def test_config_file_with_cli_override(tmp_path, capsys):
     [
         (["train", "--dataset", "mnist"], "unknown dataset 'mnist'; available datasets:"),
         (["train", "--immutable", "age"], "unknown feature 'age' in dataset 'moons'; valid names: x1, x2"),
-        (["train", "--epochs", "-2"], "epochs must be a positive integer, got -2"),
+        (["train", "--epochs", "-2"], "epochs must be an integer in [1, 1000000], got -2"),
         (["train", "--strategy", "magic"], "unknown strategy 'magic'"),
         (["train", "--dataset-option", "n_samples"], "--dataset-option expects KEY=VALUE"),
         (["train", "--hidden", "a,b"], "--hidden expects comma-separated integers"),

@@ -17,6 +17,7 @@ import torch
 import ct_plugin
 from ct_plugin import CTPluginError
 from ct_plugin.constraints import SearchConstraints
+from ct_plugin.errors import TrainingDivergedError
 from ct_plugin.rundir import read_log
 
 TIMING = {"epoch_seconds", "search_seconds", "loss_seconds", "update_seconds"}
@@ -129,22 +130,22 @@ def test_wrong_number_of_outputs_is_named():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"epochs": 0}, "epochs must be a positive integer"),
-        ({"batch_size": -3}, "batch_size must be a positive integer"),
-        ({"nce": -1}, "nce must be a non-negative integer"),
-        ({"tau": 1.5}, r"tau must lie in \(0, 1\]"),
-        ({"lr": -1.0}, "lr must be a positive number"),
-        ({"burnin": 1.0}, r"burnin must be a fraction in \[0, 1\)"),
-        ({"lambda_div": -0.5}, "lambda_div must be a non-negative number"),
+        ({"epochs": 0}, r"epochs must be an integer in \[1, 1000000\], got 0"),
+        ({"batch_size": -3}, "batch_size must be an integer in"),
+        ({"nce": -1}, r"nce must be an integer in \[0, "),
+        ({"tau": 1.5}, r"tau must be a number in \(0, 1\], got 1.5"),
+        ({"lr": -1.0}, "lr must be a finite number > 0, got -1.0"),
+        ({"burnin": 1.0}, r"burnin must be a fraction in \[0, 1\), got 1.0"),
+        ({"lambda_div": -0.5}, "lambda_div must be a finite number >= 0"),
         ({"strategy": "magic"}, "unknown strategy 'magic'; available strategies: adversarial, ct"),
         ({"generator": "magic"}, "unknown generator 'magic'"),
         ({"model": "transformer"}, "unknown model 'transformer'"),
         (
             {"generator_options": {"lambda_energy": 1.0}, "generator": "generic"},
-            "bad options .*for generator 'generic'.*accepts: step_size, lambda_cost",
+            "generator 'generic': unknown option 'lambda_energy'; it accepts: step_size, lambda_cost",
         ),
         ({"colour": 3}, r"unknown config key\(s\) \['colour'\]"),
-        ({"device": "tpu"}, "invalid device"),
+        ({"device": "tpu"}, "device must be one of auto, cpu"),
     ],
 )
 def test_impossible_settings(overrides, message):
@@ -153,19 +154,21 @@ def test_impossible_settings(overrides, message):
         ct_plugin.train("moons", quiet=True, **settings)
 
 
-def test_non_finite_loss_skips_the_update_with_a_warning():
+def test_non_finite_loss_is_warned_and_a_run_of_skipped_updates_stops_training(tmp_path):
     spec = ct_plugin.load_dataset("moons", n_samples=100)
     model = torch.nn.Linear(2, 2)
     with torch.no_grad():
         model.bias.fill_(float("nan"))
     before = model.weight.detach().clone()
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(TrainingDivergedError) as info:
         warnings.simplefilter("always")
-        result = ct_plugin.train(spec, model, strategy="ct", epochs=1, nce=20, batch_size=40, quiet=True)
+        ct_plugin.train(spec, model, strategy="ct", epochs=3, nce=20, batch_size=40, quiet=True, out=tmp_path / "r")
     messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
     assert any("epoch 1, batch 1: non-finite loss term(s) yloss=nan" in m and "div=nan" in m for m in messages)
-    assert result.log[-1]["skipped_batches"] == 2
-    assert torch.equal(model.weight, before)
+    assert info.value.epoch == 1 and info.value.term == "yloss"
+    assert "training diverged in epoch 1" in str(info.value) and "weights went non-finite (bias)" in str(info.value)
+    assert torch.equal(model.weight, before)  # every update was skipped
+    assert not (tmp_path / "r" / "checkpoint.pt").exists()  # nothing non-finite was saved
 
 
 def test_existing_run_is_not_overwritten(tmp_path):

@@ -190,7 +190,9 @@ class CarlaGenerator(CounterfactualGenerator):
             params.setdefault("data_name", f"ct_plugin_{view.name}")
         if self.method == "face" and "fraction" not in self.hyperparams:
             # FACE builds its graph on a sample of the data with 50 neighbours: keep >= 300 rows
-            params["fraction"] = float(min(1.0, max(0.1, 300 / max(len(view.spec.X_train), 1))))
+            # (CARLA requires 0 < fraction < 1 and samples rint(fraction * n) of the other n - 1 rows)
+            n = max(len(view.spec.X_train), 3)
+            params["fraction"] = float(min((n - 2) / n, max(0.1, 300 / n)))
         if "vae_params" in params:
             layers = list(params["vae_params"].get("layers", [16, 8]))
             if not layers or layers[0] != len(view.columns):
@@ -250,6 +252,13 @@ class CarlaGenerator(CounterfactualGenerator):
     def fit(self, spec: DatasetSpec, device: torch.device | str = "cpu") -> None:
         """Build the CARLA views of ``spec`` and fit the data-only autoencoders (class-1 direction)."""
         check_spec(spec)
+        if self.method == "face" and "none" not in spec.mutability:
+            # CARLA's graph_search builds its reachability matrices only inside a loop over the
+            # immutable features: with none it fails with an UnboundLocalError
+            raise CTPluginError(
+                f"{self.name} needs at least one immutable feature (CARLA's FACE fails without one); "
+                "pass immutable=[...] (--immutable NAME) or --protect"
+            )
         self.spec = spec
         self._views.clear()
         self._methods.clear()
@@ -336,13 +345,19 @@ class CarlaGenerator(CounterfactualGenerator):
         return result
 
 
+def _no_counterfactual(exc: Exception) -> bool:
+    """Whether a host library's exception only says it found no counterfactual (DiCE through CARLA)."""
+    return "No counterfactuals found" in str(exc)
+
+
 class RowwiseFallback(carla.recourse_methods.RecourseMethod):
     """A CARLA method that answers one row per factual, even when it fails on some of them.
 
     The whole batch is tried first. When the method raises, or returns a different number of
     rows (CARLA's Dice can), it is run factual by factual and a factual it fails on becomes a
     row of NaN, CARLA's own way of saying "no counterfactual". If it fails on every factual,
-    the first error is raised. ``failures`` counts the factuals that raised.
+    the first error is raised, unless each failure only says that no counterfactual was found.
+    ``failures`` counts the factuals that raised.
     """
 
     def __init__(self, method: Any, columns: list[str]):
@@ -356,7 +371,9 @@ class RowwiseFallback(carla.recourse_methods.RecourseMethod):
             answer = self.method.get_counterfactuals(factuals)
             if len(answer) == len(factuals):
                 return answer.reset_index(drop=True)
-        except Exception:
+        except Exception as exc:
+            if len(factuals) == 1 and _no_counterfactual(exc):
+                return pd.DataFrame(np.nan, index=[0], columns=self.columns)
             if len(factuals) == 1:
                 raise
         rows, errors = [], []
@@ -368,7 +385,7 @@ class RowwiseFallback(carla.recourse_methods.RecourseMethod):
                 errors.append(exc)
                 one = missing
             rows.append(one.iloc[[0]] if len(one) else missing)
-        if len(errors) == len(factuals):
+        if len(errors) == len(factuals) and not all(_no_counterfactual(e) for e in errors):
             raise errors[0]
         self.failures += len(errors)
         return pd.concat(rows, ignore_index=True)

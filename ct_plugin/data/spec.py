@@ -308,6 +308,7 @@ def from_dataframe(
     """
     if not isinstance(frame, pd.DataFrame):
         raise CTPluginError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+    _check_columns(frame)
     if target not in frame.columns:
         raise CTPluginError(f"target column {target!r} not found; columns are: {', '.join(map(str, frame.columns))}")
     if not 0.0 <= float(test_size) < 1.0:
@@ -324,6 +325,8 @@ def from_dataframe(
             raise CTPluginError(f"{flag} must be True or False, got {value!r}")
 
     features = [c for c in frame.columns if c != target]
+    if not features:
+        raise CTPluginError(f"the frame holds only the target column {target!r}: there are no features to learn from")
     categorical, continuous = _split_feature_kinds(frame, features, categorical, continuous)
     for column in (*immutable, *increase_only, *decrease_only, *protected, *(bounds or {})):
         if column not in features:
@@ -380,17 +383,22 @@ def from_dataframe(
     _check_finite(raw, columns, where=f"dataset {name!r}")
 
     onehot = np.asarray(is_onehot)
-    std = raw[train_idx].std(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        std = raw[train_idx].std(axis=0)
     if standardise:
-        mean = np.where(onehot, 0.0, raw[train_idx].mean(axis=0))
-        scale = np.where(onehot | (std == 0), 1.0, std)
-        encoded = ((raw - mean) / scale).astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = np.where(onehot, 0.0, raw[train_idx].mean(axis=0))
+            scale = np.where(onehot | (std == 0), 1.0, std)
+            encoded = ((raw - mean) / scale).astype(np.float32)
+        where = f"dataset {name!r} after standardising (magnitudes too large for float32)"
+        _check_finite(encoded, columns, where=where)
         z_train = encoded[train_idx]
         lower = np.where(onehot, 0.0, np.minimum(-2.0, z_train.min(axis=0)))
         upper = np.where(onehot, 1.0, np.maximum(2.0, z_train.max(axis=0)))
     else:
         mean, scale = np.zeros(len(columns)), np.ones(len(columns))
         encoded = raw.astype(np.float32)
+        _check_finite(encoded, columns, where=f"dataset {name!r} (magnitudes too large for float32)")
         mu, spread = raw[train_idx].mean(axis=0), np.where(std == 0, 1.0, std)
         lower = np.where(onehot, 0.0, np.minimum(mu - 2.0 * spread, raw[train_idx].min(axis=0)))
         upper = np.where(onehot, 1.0, np.maximum(mu + 2.0 * spread, raw[train_idx].max(axis=0)))
@@ -561,6 +569,24 @@ def _stratified_split(labels: np.ndarray, test_size: float, seed: int) -> tuple[
         test.append(idx[:n_test])
         train.append(idx[n_test:])
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+
+
+def _check_columns(frame: pd.DataFrame) -> None:
+    """Column names must be unique strings without ``=`` (which separates a categorical from its level)."""
+    names = list(frame.columns)
+    duplicated = sorted({str(c) for c in names if names.count(c) > 1})
+    if duplicated:
+        raise CTPluginError(f"duplicate column names: {', '.join(map(repr, duplicated))}; rename them")
+    bad = [c for c in names if not isinstance(c, str) or not c.strip()]
+    if bad:
+        raise CTPluginError(
+            f"column names must be non-empty strings, got {bad[:5]}; rename them (e.g. frame.columns = [...])"
+        )
+    with_equals = [c for c in names if "=" in c]
+    if with_equals:
+        raise CTPluginError(
+            f"column names may not contain '=' (it separates a categorical feature from its level): {with_equals[:5]}"
+        )
 
 
 def _check_missing(

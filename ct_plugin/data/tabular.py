@@ -143,8 +143,12 @@ def load_table(
     path = table_path(name, data_dir)
     try:
         frame = pd.read_csv(path)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except pd.errors.EmptyDataError as exc:
+        raise CTPluginError(f"{path} is empty: it holds no header and no rows") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise CTPluginError(f"cannot parse {path} as CSV: {exc}") from exc
+    if frame.empty:
+        raise CTPluginError(f"{path} holds a header but no rows")
     if info.target not in frame.columns:
         raise CTPluginError(
             f"{path} has no target column {info.target!r}; columns: {', '.join(map(str, frame.columns))}"

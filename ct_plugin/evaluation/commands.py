@@ -6,8 +6,10 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from ct_plugin.errors import CTPluginError
+from ct_plugin.validation import parse_key_values
 
 EVALUATE_EPILOG = """\
 examples:
@@ -65,19 +67,9 @@ def command_line(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
-def _key_values(pairs: list[str] | None) -> dict[str, float | str] | None:
-    if not pairs:
-        return None
-    options: dict[str, float | str] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise CTPluginError(f"--posthoc-option expects KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        try:
-            options[key.strip().replace("-", "_")] = float(value)
-        except ValueError:
-            options[key.strip().replace("-", "_")] = value
-    return options
+def _key_values(pairs: list[str] | None) -> dict[str, Any] | None:
+    """``--posthoc-option KEY=VALUE`` through the validation layer (typed against the generator later)."""
+    return parse_key_values(pairs, "--posthoc-option") if pairs else None
 
 
 def _progress(message: str) -> None:
@@ -218,7 +210,8 @@ def register_commands(subparsers) -> None:
     rp.add_argument("--runs-dir", default="runs/reproduce",
                     help="where the trained runs go (default runs/reproduce, git-ignored; complete runs are reused)")
     rp.add_argument("--rounds", type=int, help="evaluation rounds (default 100, 10 with --quick)")
-    rp.add_argument("--workers", type=int, help="worker processes of one torch thread each (default: the number of CPUs)")
+    rp.add_argument("--workers", type=int,
+                    help="worker processes of one torch thread each (default: the number of CPUs)")
     rp.add_argument("--threads", type=int, help=THREADS_HELP)
     rp.add_argument("--quiet", action="store_true", help="no progress bars")
     rp.set_defaults(func=cmd_reproduce)

@@ -113,39 +113,41 @@ class ProtocolConfig:
     path_rows: int = 8
 
     def validate(self) -> ProtocolConfig:
-        """Raise :class:`CTPluginError` naming the first impossible setting; return self."""
+        """Coerce every setting through :mod:`ct_plugin.validation` or raise naming it; return self."""
+        from ct_plugin.validation import as_float, as_int, as_name, check_options_table
+
         if self.protocol not in PROTOCOLS:
             raise CTPluginError(f"unknown evaluation protocol {self.protocol!r}; choose from {', '.join(PROTOCOLS)}")
         if self.main_mutability is not None and self.main_mutability not in MAIN_MUTABILITY:
             raise CTPluginError(
                 f"main_mutability must be one of {', '.join(MAIN_MUTABILITY)}, got {self.main_mutability!r}"
             )
-        optional = {"n_factuals": self.n_factuals, "pgd_steps": self.pgd_steps}
-        for name in ("rounds", "max_steps", "attack_rows", "ig_rows", "ig_steps", "max_class_samples", "ig_rounds",
-                     *optional):
-            value = getattr(self, name)
-            if name in optional and value is None:
-                continue
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise CTPluginError(f"{name} must be a positive integer, got {value!r}")
-        if self.ig_steps < 2:
-            raise CTPluginError(f"ig_steps must be at least 2 (captum's integrated gradients), got {self.ig_steps}")
-        if not self.length_scales or any(not float(v) > 0 for v in self.length_scales):
-            raise CTPluginError(f"length_scales must be positive numbers, got {self.length_scales}")
-        if self.pgd_step_size is not None and not float(self.pgd_step_size) > 0:
-            raise CTPluginError(f"pgd_step_size must be > 0, got {self.pgd_step_size}")
-        if self.generator_options is not None and not isinstance(self.generator_options, dict):
-            raise CTPluginError(f"generator_options must be a mapping, got {self.generator_options!r}")
+        for name in ("rounds", "max_steps", "attack_rows", "ig_rows", "ig_steps", "max_class_samples", "ig_rounds"):
+            setattr(self, name, as_int(name, getattr(self, name), 1))
+        for name in ("n_factuals", "pgd_steps"):  # None: the protocol's default
+            if getattr(self, name) is not None:
+                setattr(self, name, as_int(name, getattr(self, name), 1))
         if self.rounds < 2:
             raise CTPluginError(f"rounds must be at least 2 for standard errors, got {self.rounds}")
-        for name in ("tau", "cost_tau", "confidence"):
-            value = float(getattr(self, name))
-            if not 0.0 < value <= 1.0 or (name == "confidence" and value == 1.0):
-                raise CTPluginError(f"{name} must lie in (0, 1], got {value}")
-        if not self.lambda_energies or any(float(v) < 0 for v in self.lambda_energies):
-            raise CTPluginError(f"lambda_energies must be non-negative numbers, got {self.lambda_energies}")
-        if not self.epsilons or any(float(e) < 0 for e in self.epsilons):
-            raise CTPluginError(f"epsilons must be non-negative numbers, got {self.epsilons}")
+        if self.ig_steps < 2:
+            raise CTPluginError(f"ig_steps must be at least 2 (captum's integrated gradients), got {self.ig_steps}")
+        self.seed = as_int("seed", self.seed, 0, 2**32 - 1)
+        self.path_rows = as_int("path_rows", self.path_rows, 0)
+        for name in ("tau", "cost_tau"):
+            setattr(self, name, as_float(name, getattr(self, name), 0, 1, low_open=True))
+        self.confidence = as_float("confidence", self.confidence, 0, 1, low_open=True, high_open=True)
+        self.generator = as_name("generator", self.generator)
+        if self.generator_options is not None:  # None: the protocol's default options
+            self.generator_options = check_options_table("generator_options", self.generator_options)
+        for name in ("lambda_energies", "epsilons", "length_scales"):
+            values = getattr(self, name)
+            if isinstance(values, str | bytes) or not isinstance(values, Sequence) or not values:
+                raise CTPluginError(f"{name} must be a non-empty list of non-negative numbers, got {values!r}")
+            setattr(self, name, tuple(as_float(name, v, 0) for v in values))
+        if any(v <= 0 for v in self.length_scales):
+            raise CTPluginError(f"length_scales must be positive numbers, got {self.length_scales}")
+        if self.pgd_step_size is not None:
+            self.pgd_step_size = as_float("pgd_step_size", self.pgd_step_size, 0, low_open=True)
         return self
 
     @property
@@ -270,10 +272,9 @@ def build_posthoc(name: str, options: dict[str, Any], lambda_energy: float | Non
     opts = dict(options)
     if lambda_energy is not None:
         opts["lambda_energy"] = lambda_energy
-    try:
-        return item.factory(**opts)
-    except TypeError as exc:
-        raise CTPluginError(f"bad options {opts} for post-hoc generator {name!r}: {exc}") from exc
+    from ct_plugin.plugin_options import build_with_options
+
+    return build_with_options("post-hoc generator", name, item.factory, **opts)
 
 
 def accepts_lambda_energy(name: str) -> bool:

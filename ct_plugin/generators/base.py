@@ -101,18 +101,23 @@ def nascent_by_fgsm(
     """Nascent adversarial examples for generators that return no search path.
 
     Takes ``steps`` signed-gradient steps of size ``epsilon / steps`` towards the target
-    class (iterative FGSM), masked by the mutability constraints and clamped to the
-    domain, so every result lies within the L-inf ball of radius ``epsilon``.
+    class (iterative FGSM), masked by the mutability constraints (one-hot groups keep their
+    level) and clamped to the domain, so every result is valid and lies within the L-inf ball
+    of radius ``epsilon``.
     """
     x = factuals.detach().clone()
     if epsilon <= 0 or steps <= 0:
         return x
+    # a one-hot group cannot move by a fraction and stay valid: categoricals keep their level
+    categorical = torch.zeros(factuals.shape[1], dtype=torch.bool, device=factuals.device)
+    for group in constraints.onehot_groups:
+        categorical[group] = True
     with frozen(model):
         for _ in range(steps):
             x.requires_grad_(True)
             loss = torch.nn.functional.cross_entropy(model(x), targets, reduction="sum")
             (grad,) = torch.autograd.grad(loss, x)
-            step = constraints.mask_step(-(epsilon / steps) * grad.sign())
+            step = constraints.mask_step(-(epsilon / steps) * grad.sign()).masked_fill(categorical, 0.0)
             x = constraints.clamp(x.detach() + step, factuals)
             x = factuals + (x - factuals).clamp(-epsilon, epsilon)
     return x.detach()

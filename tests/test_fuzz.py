@@ -1,0 +1,258 @@
+"""Fuzzing with hypothesis: every case either works or raises CTPluginError, never another exception.
+
+Random DataFrames (NaN, inf, constant columns, a single class, numbers stored as strings, mixed
+types, huge magnitudes, unicode and duplicate column names, empty frames) go through
+``from_dataframe`` -> ``train`` (1 epoch) -> ``evaluate``; random argument lists go through the
+CLI. The default suite tries a few dozen cases of each; the ``slow`` run tries a few hundred.
+Each test prints how many cases it tried.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ct_plugin
+from ct_plugin import CTPluginError
+from ct_plugin.cli import main
+from ct_plugin.evaluation.protocol import ProtocolConfig, evaluate_runs
+
+FAST_EXAMPLES = 30
+SLOW_EXAMPLES = 250
+COMMON = {"deadline": None, "database": None, "derandomize": True, "suppress_health_check": list(HealthCheck)}
+SMALL_PROTOCOL = ProtocolConfig(
+    lambda_energies=(1.0,), max_steps=5, rounds=2, n_factuals=3, epsilons=(0.0, 0.1), attack_rows=20,
+    ig_rows=4, ig_steps=4, max_class_samples=20, path_rows=0,
+)
+
+NAMES = st.sampled_from(["a", "b", "ä", "列", "x y", "target", "a=b", "", "ß" * 3, "𝛼"])
+NUMBERS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=-1e300, max_value=1e300),
+    st.integers(min_value=-(10**20), max_value=10**20),
+)
+STRINGS = st.one_of(st.sampled_from(["1", "2.5", "-3", "1e308", "nan", "inf", "abc", "", "grün"]), st.text(max_size=4))
+
+
+@st.composite
+def columns(draw, n: int) -> list:
+    kind = draw(st.sampled_from(["clean"] * 4 + ["float", "int", "constant", "numeric-string", "mixed", "category",
+                                                   "bool", "none"]))
+    if kind == "clean":
+        return draw(st.lists(st.floats(-1e3, 1e3), min_size=n, max_size=n))
+    if kind == "float":
+        return draw(st.lists(NUMBERS, min_size=n, max_size=n))
+    if kind == "int":
+        return draw(st.lists(st.integers(-5, 5), min_size=n, max_size=n))
+    if kind == "constant":
+        return [draw(st.one_of(NUMBERS, STRINGS))] * n
+    if kind == "numeric-string":
+        return draw(st.lists(STRINGS, min_size=n, max_size=n))
+    if kind == "mixed":
+        return draw(st.lists(st.one_of(NUMBERS, STRINGS, st.none(), st.booleans()), min_size=n, max_size=n))
+    if kind == "category":
+        return draw(st.lists(st.sampled_from(["red", "blue", "grün"]), min_size=n, max_size=n))
+    if kind == "bool":
+        return draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    return [None] * n
+
+
+@st.composite
+def frames(draw) -> tuple[pd.DataFrame, str]:
+    n = draw(st.one_of(st.just(0), st.integers(1, 6), st.integers(20, 40), st.integers(20, 40)))
+    clean_names = st.lists(st.sampled_from(["a", "b", "c", "ä", "列"]), min_size=1, max_size=3, unique=True)
+    names = draw(st.one_of(st.lists(NAMES, max_size=4), clean_names, clean_names))
+    target = draw(st.sampled_from(["target", "y"]))
+    data = {f"__{i}": draw(columns(n)) for i in range(len(names))}
+    classes = draw(st.integers(1, 3))
+    labels = draw(
+        st.one_of(
+            st.lists(st.integers(0, classes - 1), min_size=n, max_size=n),
+            st.just([i % max(classes, 2) for i in range(n)]),
+            st.lists(st.sampled_from(["yes", "no", "maybe"][:classes]), min_size=n, max_size=n),
+            st.lists(st.one_of(st.floats(allow_nan=True), st.integers(0, 1)), min_size=n, max_size=n),
+        )
+    )
+    frame = pd.DataFrame({**data, "__target": labels})
+    frame.columns = [*names, target]  # names may repeat, be empty, unicode, or equal the target's
+    return frame, target
+
+
+def _pipeline(frame: pd.DataFrame, target: str, impute: str | None, strategy: str, out: Path) -> str:
+    """from_dataframe -> train (1 epoch) -> evaluate; 'ok' or the CTPluginError's class name."""
+    try:
+        spec = ct_plugin.from_dataframe(frame, target, impute=impute)
+        ct_plugin.train(spec, strategy=strategy, epochs=1, nce=5, batch_size=16, max_steps=5, out=out, quiet=True)
+        evaluation = evaluate_runs([ct_plugin.load_run(out)], SMALL_PROTOCOL)
+        assert evaluation.dataset == spec.name
+        return "ok"
+    except CTPluginError as exc:
+        assert str(exc), "a CTPluginError without a message"
+        return type(exc).__name__
+
+
+def _check_frames(examples: int) -> dict[str, int]:
+    outcomes: dict[str, int] = {}
+
+    @settings(max_examples=examples, **COMMON)
+    @given(case=frames(), impute=st.sampled_from([None, "median"]), strategy=st.sampled_from(["vanilla", "ct"]))
+    def run(case, impute, strategy):
+        frame, target = case
+        out = Path(tempfile.mkdtemp(prefix="ct-fuzz-"))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                outcome = _pipeline(frame, target, impute, strategy, out / "run")
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run()
+    finally:
+        torch.set_num_threads(previous)
+    return outcomes
+
+
+# ------------------------------------------------------------------ CLI
+FLAG_VALUES = {
+    "--dataset": st.sampled_from(["moons", "circles", "nope", "", "mööns"]),
+    "--strategy": st.sampled_from(["ct", "vanilla", "energy", "adversarial", "magic"]),
+    "--generator": st.sampled_from(["eccco", "generic", "bogus"]),
+    "--epochs": st.sampled_from(["1", "0", "-1", "1e12", "abc", "1.5", ""]),
+    "--batch-size": st.sampled_from(["16", "0", "1", "x", "100000"]),
+    "--nce": st.sampled_from(["5", "0", "-3", "1e12", "five"]),
+    "--tau": st.sampled_from(["0.5", "1", "0", "1.5", "nan", "inf", "half"]),
+    "--lr": st.sampled_from(["0.01", "0", "-1", "inf", "nan", "abc"]),
+    "--lambda-div": st.sampled_from(["0.5", "-1", "inf", "1e300"]),
+    "--max-steps": st.sampled_from(["3", "-1", "x"]),
+    "--device": st.sampled_from(["cpu", "meta", "cuda:99", "tpu", "auto", ""]),
+    "--seed": st.sampled_from(["0", "-1", "2", "99999999999999999999", "s"]),
+    "--immutable": st.sampled_from(["x1", "age", "x1,x2", ",", "列"]),
+    "--hidden": st.sampled_from(["8", "a,b", "0", "-4", "8,8", ""]),
+    "--dataset-option": st.sampled_from(["n_samples=60", "n_samples=abc", "n_samples=-5", "noise=x", "k", "=1"]),
+    "--model-option": st.sampled_from(["hidden=abc", "hidden=[4]", "activation=tanh", "activation=3", "x=1"]),
+    "--generator-option": st.sampled_from(["clip_grad=abc", "step_size=0.1", "step_size=-1", "colour=1"]),
+    "--search-every": st.sampled_from(["epoch", "batch", "never"]),
+    "--burnin": st.sampled_from(["0.5", "1", "-0.1", "x"]),
+    "--config": st.sampled_from(["missing.toml", "x.txt"]),
+    "--init-from": st.sampled_from(["nowhere"]),
+}
+EVALUATE_VALUES = {
+    "--threads": st.sampled_from(["1", "0", "-1", "x", "100000"]),
+    "--tau": st.sampled_from(["0.5", "2", "x"]),
+    "--rounds": st.sampled_from(["1", "2", "x"]),
+    "--posthoc-option": st.sampled_from(["a=1", "b"]),
+}
+
+
+@st.composite
+def argument_lists(draw) -> list[str]:
+    command = draw(st.sampled_from(["train", "train", "train", "evaluate", "grid", "datasets", "bogus", ""]))
+    if command == "train":
+        flags = draw(st.lists(st.sampled_from(sorted(FLAG_VALUES)), max_size=5, unique=True))
+        argv = ["train", "--quiet"]
+        for flag in flags:
+            argv += [flag, draw(FLAG_VALUES[flag])]
+        if "--epochs" not in flags:
+            argv += ["--epochs", "1"]
+        if "--nce" not in flags:
+            argv += ["--nce", "5"]
+        if "--dataset-option" not in flags:
+            argv += ["--dataset-option", "n_samples=60"]
+        return argv
+    if command == "evaluate":
+        flags = draw(st.lists(st.sampled_from(sorted(EVALUATE_VALUES)), max_size=3, unique=True))
+        argv = ["evaluate", draw(st.sampled_from(["nowhere", "", "."]))]
+        for flag in flags:
+            argv += [flag, draw(EVALUATE_VALUES[flag])]
+        return argv
+    if command == "grid":
+        return ["grid", draw(st.sampled_from(["missing.toml", "grid.yaml", ""]))]
+    if command == "datasets":
+        return ["datasets", draw(st.sampled_from(["moons", "nope", "列"]))]
+    return [command, *draw(st.lists(st.text(max_size=6), max_size=3))]
+
+
+def _check_cli(examples: int, capsys) -> dict[str, int]:
+    outcomes: dict[str, int] = {}
+
+    @settings(max_examples=examples, **COMMON)
+    @given(argv=argument_lists())
+    def run(argv):
+        out = Path(tempfile.mkdtemp(prefix="ct-fuzz-cli-"))
+        try:
+            if argv and argv[0] == "train":
+                argv = [*argv, "--out", str(out / "run")]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    code = main(argv)
+                except SystemExit as exc:  # argparse's own usage error (exit 2, one line)
+                    code = exc.code
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        err = capsys.readouterr().err
+        assert "Traceback" not in err, (argv, err)
+        assert code in (0, 2), (argv, code, err)
+        outcomes[str(code)] = outcomes.get(str(code), 0) + 1
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run()
+    finally:
+        torch.set_num_threads(previous)
+    return outcomes
+
+
+def _report(what: str, outcomes: dict[str, int]) -> None:
+    total = sum(outcomes.values())
+    print(f"\nfuzz {what}: {total} cases tried; outcomes {dict(sorted(outcomes.items()))}")
+
+
+def test_fuzz_dataframes_through_train_and_evaluate():
+    outcomes = _check_frames(FAST_EXAMPLES)
+    _report("DataFrame -> train -> evaluate", outcomes)
+    assert sum(outcomes.values()) >= FAST_EXAMPLES // 2
+
+
+def test_fuzz_cli_argument_lists(capsys):
+    outcomes = _check_cli(FAST_EXAMPLES, capsys)
+    with capsys.disabled():
+        _report("CLI argument lists", outcomes)
+    assert sum(outcomes.values()) >= FAST_EXAMPLES // 2
+
+
+@pytest.mark.slow
+def test_fuzz_dataframes_many():
+    outcomes = _check_frames(SLOW_EXAMPLES)
+    _report("DataFrame -> train -> evaluate (slow)", outcomes)
+    assert outcomes.get("ok", 0) > 0, "no random frame ever trained: the generator is too harsh"
+
+
+@pytest.mark.slow
+def test_fuzz_cli_many(capsys):
+    outcomes = _check_cli(SLOW_EXAMPLES, capsys)
+    with capsys.disabled():
+        _report("CLI argument lists (slow)", outcomes)
+    assert outcomes.get("0", 0) > 0, "no random command line ever succeeded"
+
+
+def test_fuzzing_helpers_accept_a_clean_frame(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=40), "ä": rng.normal(size=40), "target": [0, 1] * 20})
+    assert _pipeline(frame, "target", None, "ct", tmp_path / "run") == "ok"
+    assert math.isfinite(float(frame["a"].sum()))
