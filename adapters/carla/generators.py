@@ -252,13 +252,7 @@ class CarlaGenerator(CounterfactualGenerator):
     def fit(self, spec: DatasetSpec, device: torch.device | str = "cpu") -> None:
         """Build the CARLA views of ``spec`` and fit the data-only autoencoders (class-1 direction)."""
         check_spec(spec)
-        if self.method == "face" and "none" not in spec.mutability:
-            # CARLA's graph_search builds its reachability matrices only inside a loop over the
-            # immutable features: with none it fails with an UnboundLocalError
-            raise CTPluginError(
-                f"{self.name} needs at least one immutable feature (CARLA's FACE fails without one); "
-                "pass immutable=[...] (--immutable NAME) or --protect"
-            )
+        # FACE without immutable features crashed inside CARLA; compat fix `face_without_immutables` mends it
         self.spec = spec
         self._views.clear()
         self._methods.clear()
