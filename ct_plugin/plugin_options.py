@@ -70,6 +70,8 @@ def build_with_options(
 
 def _parameters(factory: Callable[..., Any]) -> tuple[dict[str, tuple[Any, Any]] | None, bool]:
     """Keyword parameters of ``factory`` as name -> (resolved annotation, default), and whether it takes **kwargs."""
+    if callable(getattr(factory, "resolve", None)):  # a lazily imported built-in (builtin.LazyFactory)
+        factory = factory.resolve()
     try:
         signature = inspect.signature(factory)
     except (TypeError, ValueError):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ct_plugin.errors import CTPluginError
-from ct_plugin.validation import parse_key_values
+from ct_plugin.validation import check_threads, parse_key_values
 
 EVALUATE_EPILOG = """\
 examples:
@@ -82,6 +82,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ct_plugin.evaluation.report import summary_markdown, write_evaluation
     from ct_plugin.threads import thread_scope
 
+    check_threads(args.threads, "--threads")
     runs = load_runs(args.run_dirs)
     config = replace_config(
         ProtocolConfig(),

@@ -312,7 +312,7 @@ def _attribution(label: str, model: torch.nn.Module, spec: DatasetSpec, X: torch
     gen = torch.Generator().manual_seed(config.seed + 1)
     index = torch.randperm(len(X), generator=gen)[: config.ig_rows]
     chunks = torch.tensor_split(index, min(config.ig_rounds, len(index)))
-    shares, maps = [], []
+    shares, maps, deltas = [], [], []
     for chunk in chunks:
         x = X[chunk]
         with torch.no_grad():
@@ -320,8 +320,9 @@ def _attribution(label: str, model: torch.nn.Module, spec: DatasetSpec, X: torch
         offsets = torch.randint(0, spec.n_classes - 1, (len(x),), generator=gen)
         targets = offsets + (offsets >= predicted).long()
         baseline = torch.rand(spec.n_features, generator=gen) * 2.0 - 1.0
-        attributions = M.integrated_gradients(model, x, targets, baseline, config.ig_steps)
+        attributions, delta = M.integrated_gradients(model, x, targets, baseline, config.ig_steps, return_delta=True)
         maps.append(attributions.abs().mean(dim=0))
+        deltas.append(delta.abs())
         if spec.protected_columns:
             shares.append(M.attribution_share(attributions, spec.protected_columns))
     share = float(np.median(shares)) if shares else float("nan")
@@ -330,6 +331,7 @@ def _attribution(label: str, model: torch.nn.Module, spec: DatasetSpec, X: torch
         "protected_features": ", ".join(spec.protected) if len(spec.protected) <= 4 else
         f"{len(spec.protected)} features",
         "uniform_share": len(spec.protected_columns) / spec.n_features,
+        "ig_convergence_delta": float(torch.cat(deltas).mean()) if deltas else float("nan"),
     }
     return row, torch.stack(maps).mean(dim=0).numpy()
 

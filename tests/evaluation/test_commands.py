@@ -120,7 +120,7 @@ def test_reproduce_refuses_unknown_dataset_and_missing_tables(tmp_path, capsys, 
     assert "--seeds must be at least 1" in capsys.readouterr().err
     monkeypatch.delenv("CT_PLUGIN_DATA", raising=False)
     assert main(["reproduce", "--datasets", "adult", "--data-dir", str(tmp_path), "--out", str(tmp_path)]) == 2
-    assert "real tables ['adult'] were not found" in capsys.readouterr().err
+    assert "dataset file 'adult.csv' not found; searched" in capsys.readouterr().err
 
 
 @pytest.mark.slow
