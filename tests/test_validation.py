@@ -47,7 +47,7 @@ def test_numeric_strings_are_coerced_and_rubbish_is_named():
         ({"dataset_options": {"seed": 3}}, "dataset_options may not set seed"),
         ({"generator_options": {"clip_grad": "abc"}}, "generator option clip_grad must be a number or none"),
         ({"model_options": {"hidden": "abc"}}, "model option hidden must be an integer or a list of integers"),
-        ({"dataset_options": {"n_samples": "abc"}}, "dataset option n_samples must be an integer( or none)?, got 'abc'"),
+        ({"dataset_options": {"n_samples": "abc"}}, "n_samples must be an integer( or none)?, got 'abc'"),
         ({"dataset_options": {"colour": 1}}, "dataset 'moons': unknown option 'colour'; it accepts: .*n_samples"),
     ],
 )
@@ -145,7 +145,7 @@ def test_options_are_typed_from_the_factory_signature():
     ("argv", "message"),
     [
         (["train", "--device", "meta"], "device must be one of auto"),
-        (["train", "--dataset-option", "n_samples=abc"], "dataset option n_samples must be an integer( or none)?, got 'abc'"),
+        (["train", "--dataset-option", "n_samples=abc"], "n_samples must be an integer( or none)?, got 'abc'"),
         (["train", "--generator-option", "clip_grad=abc"], "generator option clip_grad must be a number or none"),
         (["train", "--model-option", "hidden=abc"], "model option hidden must be an integer or a list of integers"),
         (["evaluate", "nowhere", "--threads", "-1"], r"--threads must be an integer in \[1, 4096\], got -1"),
