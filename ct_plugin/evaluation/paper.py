@@ -168,22 +168,25 @@ def draw_factual_rows(
     return rows.reshape(*factual_class.shape, n)
 
 
-def target_class_samples(spec: DatasetSpec, cap: int, gen: torch.Generator) -> dict[int, torch.Tensor]:
-    """Up to ``cap`` test rows of every class (X+ of the metrics), drawn once and shared by all models."""
-    X = torch.as_tensor(spec.X_test, dtype=torch.float32)
-    y = torch.as_tensor(spec.y_test, dtype=torch.long)
+def capped_class_rows(X: np.ndarray, y: np.ndarray, n_classes: int, cap: int, gen: torch.Generator,
+                      where: str) -> dict[int, torch.Tensor]:
+    """Up to ``cap`` rows of every class (a seeded subsample), at least two each (``where`` names the rows)."""
+    X_t = torch.as_tensor(X, dtype=torch.float32)
+    y_t = torch.as_tensor(y, dtype=torch.long)
     out = {}
-    for cls in range(spec.n_classes):
-        rows = X[y == cls]
+    for cls in range(n_classes):
+        rows = X_t[y_t == cls]
         if len(rows) < 2:
-            raise CTPluginError(
-                f"dataset {spec.name!r} has {len(rows)} test rows of class {cls}; the paper's protocol needs at "
-                "least two per class as target-class samples"
-            )
+            raise CTPluginError(f"{where} has {len(rows)} rows of class {cls}; the metrics need at least two per class")
         if len(rows) > cap:
             rows = rows[torch.randperm(len(rows), generator=gen)[:cap]]
         out[cls] = rows
     return out
+
+
+def target_class_samples(spec: DatasetSpec, cap: int, gen: torch.Generator) -> dict[int, torch.Tensor]:
+    """Up to ``cap`` test rows of every class (X+ of the metrics), drawn once and shared by all models."""
+    return capped_class_rows(spec.X_test, spec.y_test, spec.n_classes, cap, gen, f"the test split of {spec.name!r}")
 
 
 def default_n_factuals(spec: DatasetSpec) -> int:

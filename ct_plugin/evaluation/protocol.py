@@ -314,17 +314,10 @@ def search_paths(
 
 # --------------------------------------------------------------------- protocol
 def _class_samples(spec: DatasetSpec, cap: int, gen: torch.Generator) -> dict[int, torch.Tensor]:
-    X = torch.as_tensor(spec.X_train, dtype=torch.float32)
-    y = torch.as_tensor(spec.y_train, dtype=torch.long)
-    out = {}
-    for cls in range(spec.n_classes):
-        rows = X[y == cls]
-        if len(rows) < 2:
-            raise CTPluginError(f"dataset {spec.name!r} has fewer than two training samples of class {cls}")
-        if len(rows) > cap:
-            rows = rows[torch.randperm(len(rows), generator=gen)[:cap]]
-        out[cls] = rows
-    return out
+    from ct_plugin.evaluation.paper import capped_class_rows
+
+    return capped_class_rows(spec.X_train, spec.y_train, spec.n_classes, cap, gen,
+                             f"the training split of {spec.name!r}")
 
 
 def _targets_for(model: torch.nn.Module, factuals: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
