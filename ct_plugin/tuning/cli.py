@@ -11,7 +11,33 @@ from ct_plugin.errors import CTPluginError
 EXAMPLES = """\
 examples:
   ct-plugin tune --dataset circles --epochs 100 --out runs/tune-circles
-  ct-plugin tune --dataset adult --data-dir ../shared/data --batch-size 1000 --nce 5000 --workers 2
+  ct-plugin tune --dataset adult --data-dir DATA --batch-size 1000 --nce 5000 --workers 2
+  ct-plugin tune --csv loans.csv --target approved --grid-tau 0.5,0.75 --grid-lambda-reg 0.1,0.5
+  ct-plugin train --config runs/tune-circles/chosen.json --out runs/circles-ct   # train the choice
+"""
+
+#: --grid-X flags: axis name -> type of its values
+GRID_FLAGS = {"tau": float, "lambda_reg": float, "max_steps": int, "nce": int, "step_size": float}
+
+
+def _values(text: str, kind: type, flag: str) -> list[Any]:
+    try:
+        return [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise CTPluginError(f"{flag} expects comma-separated {kind.__name__}s, got {text!r}") from exc
+
+
+def _spec_from_csv(path: str, target: str | None, seed: int) -> Any:
+    """A DatasetSpec from a CSV file, read as ``ct-plugin train --csv`` reads it."""
+    from ct_plugin.data.csvfile import load_csv
+
+    return load_csv(path, target, seed=seed)
+
+
+EXAMPLES = """\
+examples:
+  ct-plugin tune --dataset circles --epochs 100 --out runs/tune-circles
+  ct-plugin tune --dataset adult --data-dir DATA --batch-size 1000 --nce 5000 --workers 2
   ct-plugin tune --csv loans.csv --target approved --grid-tau 0.5,0.75 --grid-lambda-reg 0.1,0.5
   ct-plugin train --config runs/tune-circles/chosen.json --out runs/circles-ct   # train the choice
 """
