@@ -34,42 +34,6 @@ def _spec_from_csv(path: str, target: str | None, seed: int) -> Any:
     return load_csv(path, target, seed=seed)
 
 
-EXAMPLES = """\
-examples:
-  ct-plugin tune --dataset circles --epochs 100 --out runs/tune-circles
-  ct-plugin tune --dataset adult --data-dir DATA --batch-size 1000 --nce 5000 --workers 2
-  ct-plugin tune --csv loans.csv --target approved --grid-tau 0.5,0.75 --grid-lambda-reg 0.1,0.5
-  ct-plugin train --config runs/tune-circles/chosen.json --out runs/circles-ct   # train the choice
-"""
-
-#: --grid-X flags: axis name -> type of its values
-GRID_FLAGS = {"tau": float, "lambda_reg": float, "max_steps": int, "nce": int, "step_size": float}
-
-
-def _values(text: str, kind: type, flag: str) -> list[Any]:
-    try:
-        return [kind(v) for v in text.split(",") if v.strip()]
-    except ValueError as exc:
-        raise CTPluginError(f"{flag} expects comma-separated {kind.__name__}s, got {text!r}") from exc
-
-
-def _spec_from_csv(path: str, target: str | None, seed: int) -> Any:
-    """A DatasetSpec from a CSV file (TODO(merge): use the CSV loader of ``train --csv`` once merged)."""
-    import pandas as pd
-
-    from ct_plugin.data.spec import from_dataframe
-
-    if not target:
-        raise CTPluginError("--csv needs --target COLUMN (the label column)")
-    if not Path(path).is_file():
-        raise CTPluginError(f"--csv: file {path} does not exist")
-    try:
-        frame = pd.read_csv(path)
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise CTPluginError(f"cannot read CSV file {path}: {exc}") from exc
-    return from_dataframe(frame, target, seed=seed, name=Path(path).stem)
-
-
 def cmd_tune(args: argparse.Namespace) -> int:
     """Run the tuning and print the outcome and where the files are."""
     from ct_plugin.cli import _key_values
