@@ -380,23 +380,12 @@ def ratio_comparison(reference: np.ndarray, other: np.ndarray, confidence: float
 def summarise_paper(frame: pd.DataFrame, labels: Sequence[str], confidence: float
                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Means and standard errors per run; each later run against the first by the per-round ratio."""
-    from ct_plugin.evaluation.protocol import METRIC_SETTING
+    from ct_plugin.evaluation.protocol import METRIC_SETTING, summary_records
     from ct_plugin.evaluation.wording import LOWER_IS_BETTER
 
     rounds = per_round_means(frame)
     metrics = [m for m in rounds.columns if m not in ("run", "round")]
-    summary_rows, comparison_rows = [], []
-    for label in labels:
-        part = rounds[rounds.run == label]
-        for metric in metrics:
-            values = part[metric].to_numpy(dtype=float)
-            finite = values[np.isfinite(values)]
-            summary_rows.append({
-                "run": label, "metric": metric, "setting": METRIC_SETTING.get(metric, MAIN),
-                "mean": float(finite.mean()) if len(finite) else float("nan"),
-                "se": float(finite.std(ddof=1)) if len(finite) > 1 else float("nan"),
-                "rounds": len(finite),
-            })
+    summary_rows, comparison_rows = summary_records(rounds, labels, metrics), []
     ref = rounds[rounds.run == labels[0]].set_index("round")
     for label in labels[1:]:
         other = rounds[rounds.run == label].set_index("round").reindex(ref.index)

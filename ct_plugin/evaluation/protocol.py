@@ -493,22 +493,28 @@ def bootstrap_interval(differences: np.ndarray, confidence: float) -> tuple[floa
     return float(np.quantile(d, alpha)), float(np.quantile(d, 1.0 - alpha))
 
 
-def summarise(frame: pd.DataFrame, labels: Sequence[str], confidence: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Means and standard errors per run, and each run's comparison with the first (reference) run."""
-    rounds = per_round(frame)
-    metrics = [m for m in METRIC_SETTING if m in rounds.columns]
-    summary_rows, comparison_rows = [], []
+def summary_records(rounds: pd.DataFrame, labels: Sequence[str], metrics: Sequence[str]) -> list[dict[str, Any]]:
+    """Per run and metric: the mean over rounds, its standard error and the number of finite rounds."""
+    rows = []
     for label in labels:
         part = rounds[rounds.run == label]
         for metric in metrics:
             values = part[metric].to_numpy(dtype=float)
             finite = values[np.isfinite(values)]
-            summary_rows.append({
-                "run": label, "metric": metric, "setting": METRIC_SETTING[metric],
+            rows.append({
+                "run": label, "metric": metric, "setting": METRIC_SETTING.get(metric, MAIN),
                 "mean": float(finite.mean()) if len(finite) else float("nan"),
                 "se": float(finite.std(ddof=1)) if len(finite) > 1 else float("nan"),
                 "rounds": len(finite),
             })
+    return rows
+
+
+def summarise(frame: pd.DataFrame, labels: Sequence[str], confidence: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Means and standard errors per run, and each run's comparison with the first (reference) run."""
+    rounds = per_round(frame)
+    metrics = [m for m in METRIC_SETTING if m in rounds.columns]
+    summary_rows, comparison_rows = summary_records(rounds, labels, metrics), []
     reference = labels[0]
     ref = rounds[rounds.run == reference].set_index("round")
     for label in labels[1:]:
