@@ -12,7 +12,14 @@ import pytest
 import ct_plugin
 from ct_plugin import cli
 from ct_plugin.errors import CTPluginError
-from ct_plugin.tuning.grid_values import DEFAULT_GRID, grid_points, overrides_of, protocol_config, validate_grid
+from ct_plugin.tuning.grid_values import (
+    DEFAULT_GRID,
+    grid_points,
+    overrides_of,
+    protocol_config,
+    rescue_points,
+    validate_grid,
+)
 from ct_plugin.tuning.selection import SelectionRule, apply_rule, choose
 from ct_plugin.tuning.validation import validation_split
 
@@ -95,6 +102,20 @@ def test_rule_thresholds_are_configurable_and_checked():
 
 
 # ------------------------------------------------------------------ grid values
+def test_rescue_points_weaken_the_ridge_at_the_taus_that_matured():
+    judged = pd.DataFrame({"tau": [0.5, 0.5, 0.75, 0.9], "lambda_reg": [0.1, 0.25, 0.1, 0.1],
+                           "maturity_ok": [True, False, True, False]})
+    points = rescue_points({"tau": [0.5, 0.75, 0.9], "lambda_reg": [0.1, 0.25, 0.5]}, judged)
+    assert points == [{"tau": 0.5, "lambda_reg": 0.05}, {"tau": 0.5, "lambda_reg": 0.01},
+                      {"tau": 0.75, "lambda_reg": 0.05}, {"tau": 0.75, "lambda_reg": 0.01}]
+    nothing_matured = judged.assign(maturity_ok=False)
+    assert len(rescue_points({"tau": [0.5, 0.9], "lambda_reg": [0.2]}, nothing_matured)) == 4  # every tau
+    assert rescue_points({"tau": [0.5]}, judged) == []  # no ridge axis: nothing to weaken
+    assert rescue_points({"tau": [0.5], "lambda_reg": [0.0, 0.1]}, judged) == []  # already at 0
+    assert rescue_points({"tau": [0.5], "lambda_reg": [0.05, 0.1]}, judged) == [
+        {"tau": 0.5, "lambda_reg": 0.025}, {"tau": 0.5, "lambda_reg": 0.005}]
+
+
 def test_default_grid_is_the_papers():
     assert validate_grid(None) == {"tau": [0.5, 0.75, 0.9], "lambda_reg": [0.1, 0.25, 0.5]}
     assert len(grid_points(DEFAULT_GRID)) == 9
@@ -198,7 +219,8 @@ def test_tune_end_to_end_writes_a_trainable_choice_and_reuses_cells(tmp_path, ca
     for name in ("chosen.json", "tune.csv", "tune.md", "tune.png"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0
     table = pd.read_csv(out / "tune.csv")
-    assert len(table) == 4 and table.chosen.sum() == 1
+    assert (table.stage == 1).sum() == 4 and table.chosen.sum() == 1
+    assert table["pass"].any() or (table.stage == 2).any()  # a rescue stage only when the grid has no pass
     assert {"tau", "lambda_reg", "accuracy", "mature_last", "validity", "ip_reduction_pct", "pass",
             "violation_pts", "reasons"} <= set(table.columns)
     assert "| tau | lambda_reg |" in (out / "tune.md").read_text()
@@ -214,7 +236,7 @@ def test_tune_end_to_end_writes_a_trainable_choice_and_reuses_cells(tmp_path, ca
     carved = ct_plugin.DatasetSpec.load(out / "validation_spec")
     assert not {r.tobytes() for r in carved.X_test} & {r.tobytes() for r in full.X_test}
     cells = sorted(p.name for p in (out / "cells").iterdir())
-    assert len(cells) == 5  # vanilla + 2 x 2
+    assert len(cells) == 1 + len(table)  # vanilla + 2 x 2 (+ any rescue cells)
     # the chosen config trains with `ct-plugin train --config` (on the full training split)
     run = tmp_path / "chosen-run"
     assert cli.main(["train", "--config", str(out / "chosen.json"), "--epochs", "2", "--out", str(run),
@@ -241,6 +263,26 @@ def test_tune_end_to_end_writes_a_trainable_choice_and_reuses_cells(tmp_path, ca
     assert (killed / "result.json").is_file() and len(ct_plugin.load_run(killed).log) == 12
     pd.testing.assert_frame_equal(again.table.drop(columns="train_seconds"),
                                   table.drop(columns="train_seconds"), check_dtype=False)
+
+
+@pytest.mark.slow
+def test_tune_rescues_a_grid_with_no_passing_configuration(tmp_path):
+    # a maturity floor of 100% no configuration can meet forces the rescue stage
+    result = ct_plugin.tune("moons", out=tmp_path / "tune", dataset_options={"n_samples": 400}, epochs=4,
+                            batch_size=30, nce=60, max_steps=10, grid={"tau": [0.9], "lambda_reg": [0.2]},
+                            protocol={"rounds": 3, "n_factuals": 30}, progress=False,
+                            rule=SelectionRule(min_maturity=1.0))
+    assert result.fallback
+    assert result.table.stage.tolist() == [1, 2, 2]
+    assert result.table.lambda_reg.tolist() == [0.2, 0.1, 0.02]
+    assert "stage 2 (the rescue) trained 2 more" in result.paths["markdown"].read_text()
+    meta = json.loads(result.paths["config"].read_text())["tune"]
+    assert meta["rescue"] == [{"tau": 0.9, "lambda_reg": 0.1}, {"tau": 0.9, "lambda_reg": 0.02}]
+    plain = ct_plugin.tune("moons", out=tmp_path / "plain", dataset_options={"n_samples": 400}, epochs=4,
+                           batch_size=30, nce=60, max_steps=10, grid={"tau": [0.9], "lambda_reg": [0.2]},
+                           protocol={"rounds": 3, "n_factuals": 30}, progress=False,
+                           rule=SelectionRule(min_maturity=1.0), rescue=False)
+    assert plain.table.stage.tolist() == [1]
 
 
 @pytest.mark.parametrize(

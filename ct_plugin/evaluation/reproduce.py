@@ -159,7 +159,9 @@ def tune_dataset(spec: DatasetSpec, plan: Plan, out: Path, workers: int, progres
     # a re-run reuses finished cells: keep the seconds of the run that did the work
     seconds = max(result.seconds, stored_seconds(out))
     store_seconds(out, seconds)
+    rescued = bool((result.table[result.table.chosen].stage == 2).any())
     return {"overrides": {k: result.overrides[k] for k in ("tau", "lambda_reg")}, "passed": result.passed,
+            "rescued": rescued,
             "fallback": result.fallback, "message": result.message, "seconds": seconds,
             "table": str(result.paths.get("markdown", ""))}
 

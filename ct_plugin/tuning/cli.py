@@ -72,7 +72,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         data, out=out, grid=grid or None, executor=args.executor, workers=args.workers, address=args.address,
         validation_size=args.validation_size, validation_seed=args.validation_seed, protocol=protocol,
         data_dir=args.data_dir, dataset_options=_key_values(args.dataset_option, "--dataset-option"),
-        progress=not args.quiet, **train,
+        progress=not args.quiet, rescue=not args.no_rescue, **train,
     )
     banner = "chosen" if result.passed else "FALLBACK (no configuration passes the rule)"
     print(f"{result.message}")
@@ -109,6 +109,9 @@ def register_commands(subparsers: Any) -> None:
     grid.add_argument("--grid-max-steps", help="search steps T (default: fixed --max-steps)")
     grid.add_argument("--grid-nce", help="counterfactuals per epoch (default: fixed --nce)")
     grid.add_argument("--grid-step-size", help="generator step size (default: fixed, 0.25 for eccco)")
+    grid.add_argument("--no-rescue", action="store_true",
+                      help="when no grid configuration passes the rule, take the least violation at once "
+                           "(default: first try lambda_reg at 1/2 and 1/10 of the grid's smallest)")
     train = p.add_argument_group("training (fixed for every cell)")
     train.add_argument("--epochs", type=int, help="epochs (default 100)")
     train.add_argument("--batch-size", type=int, help="mini-batch size (default 30)")

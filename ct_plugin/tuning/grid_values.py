@@ -115,3 +115,32 @@ def protocol_config(options: Mapping[str, Any] | None = None) -> Any:
         if key in merged and isinstance(merged[key], list | tuple):
             merged[key] = tuple(merged[key])
     return ProtocolConfig(**merged).validate()
+
+
+# ---------------------------------------------------------------- the rescue stage
+#: when no configuration of the grid passes the selection rule, a second stage tries lambda_reg at
+#: these fractions of the grid's smallest value: on the paper's tables validation validity falls as
+#: lambda_reg rises (the logit ridge together with the divergence flattens the logits the test-time
+#: search climbs), so a weaker ridge is the first thing to try when validity is what fails
+RESCUE_FACTORS = (0.5, 0.1)
+
+
+def rescue_points(grid: Mapping[str, Sequence[Any]], judged: Any) -> list[dict[str, Any]]:
+    """Grid points of the rescue stage (empty when the grid has no positive ``lambda_reg`` axis).
+
+    lambda_reg takes :data:`RESCUE_FACTORS` times the grid's smallest value (values the grid already
+    has are skipped); tau keeps the grid's values at which some configuration met the maturity floor
+    (``judged`` is the table of :func:`ct_plugin.tuning.selection.apply_rule`; all of them if none
+    did), since lowering lambda_reg is no cure for searches that do not mature; every other axis keeps
+    its values.
+    """
+    if "lambda_reg" not in grid or min(grid["lambda_reg"]) <= 0:
+        return []
+    smallest = min(grid["lambda_reg"])
+    lambdas = sorted({round(smallest * f, 10) for f in RESCUE_FACTORS} - set(grid["lambda_reg"]), reverse=True)
+    axes = {k: list(v) for k, v in grid.items()}
+    axes["lambda_reg"] = lambdas
+    if "tau" in grid and "maturity_ok" in getattr(judged, "columns", ()):
+        matured = [t for t in grid["tau"] if judged[(judged.tau == t) & judged.maturity_ok.astype(bool)].shape[0]]
+        axes["tau"] = matured or list(grid["tau"])
+    return grid_points(axes) if lambdas else []

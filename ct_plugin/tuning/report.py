@@ -22,7 +22,7 @@ from ct_plugin.tuning.selection import Choice, SelectionRule
 
 #: columns of the written table, in order (the grid axes come first)
 TABLE_COLUMNS = (
-    "status", "accuracy", "vanilla_accuracy", "accuracy_ok", "mature_last", "maturity_ok", "validity",
+    "stage", "status", "accuracy", "vanilla_accuracy", "accuracy_ok", "mature_last", "maturity_ok", "validity",
     "vanilla_validity", "validity_ok", "ip", "vanilla_ip", "ip_reduction_pct", "ip_significant",
     "ip_star_reduction_pct", "ip_star_significant", "violation_pts", "pass", "chosen", "reasons",
     "train_seconds", "cell",
@@ -107,9 +107,13 @@ def write_chosen(path: Path, train: Mapping[str, Any], meta: Mapping[str, Any]) 
 def write_outputs(
     out: Path, table: pd.DataFrame, axes: list[str], spec: DatasetSpec, base: TrainConfig, chosen: TrainConfig,
     overrides: dict[str, Any], choice: Choice, rule: SelectionRule, protocol: Any, carved: DatasetSpec,
-    reference: dict[str, float], grid: dict[str, list[Any]],
+    reference: dict[str, float], grid: dict[str, list[Any]], rescued: list[dict[str, Any]] | None = None,
 ) -> dict[str, Path]:
-    """Write ``tune.csv``, ``tune.md``, ``tune.png`` and ``chosen.json`` into ``out``; return their paths."""
+    """Write ``tune.csv``, ``tune.md``, ``tune.png`` and ``chosen.json`` into ``out``; return their paths.
+
+    ``rescued``: the grid points of the rescue stage (stage 2), trained because no grid point passed.
+    """
+    rescued = list(rescued or [])
     split = carved.options["validation_split"]
     header = [
         f"# CT tuning on {spec.name}",
@@ -121,6 +125,8 @@ def write_outputs(
         "",
         f"Rule: {rule.describe()}.",
         "",
+        *([f"Stage 1 (the grid {grid}) had no passing configuration, so stage 2 (the rescue) trained "
+           f"{len(rescued)} more with a weaker logit ridge: {rescued}.", ""] if rescued else []),
         f"**Outcome: {choice.message}.** Chosen: {overrides}.",
         "",
         f"Training: epochs {base.epochs}, batch {base.batch_size}, nce {base.nce}, T {base.max_steps}, "
@@ -135,7 +141,7 @@ def write_outputs(
                               rule.max_validity_drop)
     meta = {
         "dataset": spec.name, "overrides": overrides, "passed": choice.passed, "fallback": choice.fallback,
-        "message": choice.message, "rule": rule.to_dict(), "grid": grid,
+        "message": choice.message, "rule": rule.to_dict(), "grid": grid, "rescue": rescued,
         "protocol": dataclasses.asdict(protocol), "validation_split": split, "reference": reference,
         "chosen_cell": str(table[table.chosen].cell.iloc[0]),
     }

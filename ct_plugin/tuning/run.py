@@ -9,7 +9,10 @@
 3. Each CT run is compared with the baseline by ``evaluate_runs`` on factuals drawn from the
    validation rows (a fast protocol setting, :data:`~ct_plugin.tuning.grid_values.TUNE_PROTOCOL`;
    results are cached per cell, keyed by the protocol settings).
-4. :mod:`ct_plugin.tuning.selection` picks the configuration; ``OUT/chosen.json`` is a config file
+4. :mod:`ct_plugin.tuning.selection` picks the configuration. When none of the grid passes, a
+   rescue stage trains lambda_reg below the grid's smallest value
+   (:func:`~ct_plugin.tuning.grid_values.rescue_points`) and the rule picks from both stages.
+   ``OUT/chosen.json`` is a config file
    for ``ct-plugin train --config``, ``OUT/tune.csv``/``tune.md`` the table and ``OUT/tune.png``
    the figure.
 """
@@ -33,7 +36,7 @@ from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
 from ct_plugin.grid import CT_ONLY_SETTINGS, Cell, make_cell_id, read_result, run_local, run_ray
 from ct_plugin.rundir import atomic_write_json, read_log
-from ct_plugin.tuning.grid_values import grid_points, overrides_of, protocol_config, validate_grid
+from ct_plugin.tuning.grid_values import grid_points, overrides_of, protocol_config, rescue_points, validate_grid
 from ct_plugin.tuning.selection import SelectionRule, apply_rule, choose
 from ct_plugin.tuning.validation import spec_digest, validation_split
 
@@ -269,6 +272,7 @@ def tune(
     data_dir: str | Path | None = None,
     dataset_options: Mapping[str, Any] | None = None,
     progress: bool = True,
+    rescue: bool = True,
     **train_options: Any,
 ) -> TuneResult:
     """Tune CT's hyperparameters on a validation split carved from the training rows (the paper's way).
@@ -288,6 +292,9 @@ def tune(
             last 10 epochs, 5 validity points).
         data_dir, dataset_options: how a named dataset is loaded (recorded in the chosen config).
         progress: tqdm progress bars (False: silent).
+        rescue: when no grid configuration passes the rule, train a second stage with lambda_reg at
+            half and a tenth of the grid's smallest (at the tau values that matured) and choose from
+            both stages; the table's ``stage`` column says which stage a row belongs to.
         **train_options: fixed TrainConfig settings of every training, e.g. ``epochs=100,
             batch_size=1000, nce=5000, seed=0, max_steps=30, generator="eccco",
             generator_options={"lambda_energy": 5.0}``.
@@ -321,21 +328,39 @@ def tune(
     if rows[vanilla.cell_id].get("status") != "ok":
         error = rows[vanilla.cell_id].get("error")
         raise CTPluginError(f"the vanilla baseline failed, nothing to compare with: {error}")
-    trained = [c for _, c in ct_cells if rows.get(c.cell_id, {}).get("status") == "ok"]
-    figures = _evaluate(vanilla, trained, out, protocol_cfg, progress)
-    any_figures = next(iter(figures.values()), None)
-    reference = {
-        "accuracy": _accuracy(out / "cells" / vanilla.cell_id),
-        "validity": any_figures["validity_reference"] if any_figures else float("nan"),
-        "ip": any_figures["ip_reference"] if any_figures else float("nan"),
-    }
-    table = _criteria_table(ct_cells, rows, figures, reference, out, rule)
-    ok = table[table.status == "ok"]
-    if ok.empty:
-        raise CTPluginError(f"every CT configuration failed to train; see {out / 'cells'}: "
-                            f"{table.reasons.iloc[0] if 'reasons' in table else ''}")
-    judged = apply_rule(ok, rule)
-    choice = choose(judged)
+    figures: dict[str, dict[str, float]] = {}
+
+    def judge(cells: list[tuple[dict[str, Any], Cell]]) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
+        trained = [c for _, c in cells if rows.get(c.cell_id, {}).get("status") == "ok"]
+        figures.update(_evaluate(vanilla, [c for c in trained if c.cell_id not in figures], out, protocol_cfg,
+                                 progress))
+        table = _criteria_table(cells, rows, figures, reference_of(figures), out, rule)
+        ok = table[table.status == "ok"]
+        if ok.empty:
+            raise CTPluginError(f"every CT configuration failed to train; see {out / 'cells'}: "
+                                f"{table.reasons.iloc[0] if 'reasons' in table else ''}")
+        judged = apply_rule(ok, rule)
+        return table, judged, choose(judged)
+
+    def reference_of(figures: Mapping[str, dict[str, float]]) -> dict[str, float]:
+        any_figures = next(iter(figures.values()), None)
+        return {
+            "accuracy": _accuracy(out / "cells" / vanilla.cell_id),
+            "validity": any_figures["validity_reference"] if any_figures else float("nan"),
+            "ip": any_figures["ip_reference"] if any_figures else float("nan"),
+        }
+
+    stage = {c.cell_id: 1 for _, c in ct_cells}
+    table, judged, choice = judge(ct_cells)
+    extra = rescue_points(checked, judged) if rescue and not choice.passed else []
+    if extra:
+        _, rescue_cells = _cells(base, extra, carved, spec_dir)
+        rescue_cells = [(p, c) for p, c in rescue_cells if c.cell_id not in stage]
+        rows.update(_train_cells([c for _, c in rescue_cells], out, executor, workers, address, progress))
+        stage.update({c.cell_id: 2 for _, c in rescue_cells})
+        ct_cells = [*ct_cells, *rescue_cells]
+        table, judged, choice = judge(ct_cells)
+    reference = reference_of(figures)
     chosen_cell = judged.iloc[choice.index]["cell"]
     failed = table[table.status != "ok"].assign(**{"pass": False})
     parts = [judged, failed] if len(failed) else [judged]
@@ -343,6 +368,7 @@ def tune(
     table = pd.concat(parts).set_index("cell").loc[order].reset_index()
     table["pass"] = table["pass"].astype(bool)
     table["chosen"] = table.cell == chosen_cell
+    table["stage"] = [stage[c] for c in table.cell]
     from ct_plugin.tuning import report
 
     table = report.order_columns(table, axes)
@@ -351,7 +377,7 @@ def tune(
     overrides = overrides_of(point, base.generator_options)
     chosen_config = base.replace(**overrides).validate()
     paths = report.write_outputs(out, table, axes, spec, base, chosen_config, overrides, choice, rule, protocol_cfg,
-                                 carved, reference, checked)
+                                 carved, reference, checked, rescued=[p for p, c in ct_cells if stage[c.cell_id] == 2])
     return TuneResult(
         dataset=spec.name, overrides=overrides, config=chosen_config, passed=choice.passed,
         fallback=choice.fallback, message=choice.message, table=table, reference=reference,
