@@ -189,9 +189,29 @@ def test_balance_through_the_dataset_option_parser(data_dir):
     assert np.bincount(spec.y_train).tolist() == [5309, 5309]
 
 
+def test_sklearn_california_features_are_derived_from_the_census_columns(data_dir):
+    census = pd.read_csv(data_dir / "california_housing.csv")
+    spec = load_table("california_housing", data_dir, features="sklearn")
+    assert spec.feature_names == ["MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup",
+                                  "Latitude", "Longitude"]
+    assert spec.protected == ["HouseAge"] and spec.options["features"] == "sklearn"
+    assert len(spec.y_train) + len(spec.y_test) == len(census) == 20640  # the missing bedrooms are imputed
+    decoded = spec.decode(np.concatenate([spec.X_train, spec.X_test]))
+    # the first census row (Near Bay: 880 rooms, 129 bedrooms, 322 people, 126 households) as scikit-learn has it
+    first = decoded[np.isclose(decoded.Latitude, 37.88) & np.isclose(decoded.Longitude, -122.23)
+                    & np.isclose(decoded.MedInc, 8.3252)].iloc[0]
+    assert first.AveRooms == pytest.approx(880 / 126, rel=1e-5)
+    assert first.AveBedrms == pytest.approx(129 / 126, rel=1e-5)
+    assert first.AveOccup == pytest.approx(322 / 126, rel=1e-5)
+    assert first.HouseAge == pytest.approx(41.0, rel=1e-5)
+    with pytest.raises(CTPluginError, match="adult has no feature set 'sklearn'"):
+        load_table("adult", data_dir, features="sklearn")
+
+
 def test_reference_options_and_differences():
     assert reference_options("circles") == {"style": "reference"}
     assert reference_options("gmsc") == {"balance": True}
+    assert reference_options("california_housing") == {"balance": True, "features": "sklearn"}
     assert reference_options("adult") == {}
     assert "108 columns, 32,561 rows" in reference_difference("adult")
     assert "20 encoded columns" in TABLES["adult"].reference_difference

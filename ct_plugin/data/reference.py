@@ -17,12 +17,14 @@ from ct_plugin.data.tabular import REFERENCE_BALANCED, TABLES
 
 def reference_options(name: str) -> dict[str, Any]:
     """Loader options for ``name`` matching the reference: ``style="reference"`` for the synthetic
-    sets, ``balance=True`` for the tables the reference balanced; ``{}`` otherwise."""
+    sets, ``balance=True`` for the tables the reference balanced, scikit-learn's 8 features for
+    California housing; ``{}`` otherwise."""
     if name in SYNTHETIC:
         return {"style": "reference"}
-    if name in REFERENCE_BALANCED:
-        return {"balance": True}
-    return {}
+    options: dict[str, Any] = {"balance": True} if name in REFERENCE_BALANCED else {}
+    if name == "california_housing":
+        options["features"] = "sklearn"
+    return options
 
 
 def reference_difference(name: str, balance: bool = True) -> str:

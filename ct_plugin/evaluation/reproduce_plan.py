@@ -160,6 +160,8 @@ ABLATIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
      {"data": {}}),
     ("standardised data", "circles", "the project's standardised circles (factor 0.3) instead of the reference's",
      {"data": {}}),
+    ("census columns", "california_housing", "the census file's 13 columns (raw totals, ocean_proximity one-hot) "
+     "instead of scikit-learn's 8 features", {"data": {"balance": True}}),
     ("imbalanced table", "gmsc", "cf-data GMSC as it is (93/7) instead of class-balanced", {"data": {}}),
     ("full loss in synthetic cost runs", "linearly_separable", "ct_protected trained with the full CT loss "
      "(Table C.1 lambda_reg, lambda_adv 0.25) instead of the reference's divergence only",
