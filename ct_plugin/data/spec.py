@@ -5,22 +5,40 @@ seeded train/test split, and the metadata that the search and the objective need
 which encoded columns form one-hot groups, the per-column mutability and domain
 bounds, and the fitted standardiser so counterfactuals can be shown in original
 units. :func:`from_dataframe` builds one from any pandas DataFrame.
+
+This module holds the container itself (shape, mutability, encoding, ``save``/``load``).
+Building a spec from a DataFrame or arrays lives in :mod:`ct_plugin.data.builder`, the checks
+and preparation of a raw frame in :mod:`ct_plugin.data.frame_prep`; :func:`from_dataframe` and
+:func:`from_arrays` stay importable from here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from ct_plugin.data.balance import undersample_indices
+from ct_plugin.data.frame_prep import (  # noqa: F401 - the builder's helpers, re-exported from their new module
+    _check_columns,
+    _check_finite,
+    _check_missing,
+    _encode_labels,
+    _integer_features,
+    _join_given_split,
+    _split_feature_kinds,
+    _stratified_split,
+)
 from ct_plugin.errors import CTPluginError, RunDirectoryError
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from ct_plugin.data.builder import from_arrays as from_arrays
+    from ct_plugin.data.builder import from_dataframe as from_dataframe
 
 MUTABILITY_KINDS = ("both", "increase", "decrease", "none")
 """Allowed per-feature mutability values, in the order of their integer codes."""
@@ -255,361 +273,26 @@ class DatasetSpec:
         )
 
 
-# ---------------------------------------------------------------------- builder
-def from_dataframe(
-    frame: pd.DataFrame,
-    target: str,
-    *,
-    categorical: Sequence[str] | None = None,
-    continuous: Sequence[str] | None = None,
-    immutable: Sequence[str] = (),
-    increase_only: Sequence[str] = (),
-    decrease_only: Sequence[str] = (),
-    bounds: Mapping[str, tuple[float, float]] | None = None,
-    integer: Sequence[str] | None = None,
-    protected: Sequence[str] = (),
-    class_names: Sequence[str] | None = None,
-    impute: str | None = None,
-    test_size: float = 0.2,
-    seed: int = 0,
-    name: str = "custom",
-    options: Mapping[str, Any] | None = None,
-    standardise: bool = True,
-    balance: bool = False,
-    test: pd.DataFrame | None = None,
-) -> DatasetSpec:
-    """Build a :class:`DatasetSpec` from a DataFrame in original units.
-
-    Args:
-        frame: one row per sample, features and the target column.
-        target: name of the label column (integers, booleans or strings; K >= 2 classes).
-        categorical: columns to one-hot encode; default: every non-numeric column.
-        continuous: numeric columns to standardise; default: all remaining columns.
-        immutable, increase_only, decrease_only: column names with restricted mutability.
-        bounds: optional ``{column: (low, high)}`` domain bounds in original units; the
-            default is ``[min(mean - 2 sd, min), max(mean + 2 sd, max)]`` over the training rows,
-            and for integer features the observed ``[min, max]`` of the training rows (a search
-            never proposes 21.3 school years when the data's maximum is 20).
-        integer: continuous columns holding whole numbers; default: every integer-typed column.
-            :meth:`DatasetSpec.decode` rounds them.
-        protected: features treated as protected in evaluation (e.g. ``["age"]``).
-        class_names: display names of the classes in sorted label order.
-        impute: ``None`` (missing values are an error) or ``"median"`` (fill continuous NaNs
-            with the training median; categorical NaNs become the level ``"missing"``).
-        test_size: share of rows held out (stratified by label), in [0, 1); 0 keeps every row for
-            training (the test split is then empty); ignored with ``test``.
-        seed: seed of the split.
-        test: a given test split (same columns as ``frame``); ``frame`` is then all training data.
-        name: dataset name recorded in run directories.
-        standardise: ``False`` keeps continuous columns at raw scale (``mean`` 0, ``scale`` 1,
-            so :meth:`DatasetSpec.decode` is the identity on them); bounds are then in raw units.
-        balance: undersample every class to the minority count (seeded by ``seed``, all
-            minority rows kept) before the split; recorded as ``options["balance"]``.
-    """
-    if not isinstance(frame, pd.DataFrame):
-        raise CTPluginError(f"expected a pandas DataFrame, got {type(frame).__name__}")
-    _check_columns(frame)
-    if target not in frame.columns:
-        raise CTPluginError(f"target column {target!r} not found; columns are: {', '.join(map(str, frame.columns))}")
-    if not 0.0 <= float(test_size) < 1.0:
-        raise CTPluginError(f"test_size must lie in [0, 1), got {test_size}")
-    if impute not in (None, "median"):
-        raise CTPluginError(f"impute must be None or 'median', got {impute!r}")
-    n_given_train = None
-    if test is not None:
-        frame, n_given_train = _join_given_split(frame, test, target)
-    if len(frame) < 4:
-        raise CTPluginError(f"the frame has {len(frame)} rows; at least 4 are needed for a split")
-    for flag, value in (("standardise", standardise), ("balance", balance)):
-        if not isinstance(value, (bool, np.bool_)):
-            raise CTPluginError(f"{flag} must be True or False, got {value!r}")
-
-    features = [c for c in frame.columns if c != target]
-    if not features:
-        raise CTPluginError(f"the frame holds only the target column {target!r}: there are no features to learn from")
-    categorical, continuous = _split_feature_kinds(frame, features, categorical, continuous)
-    for column in (*immutable, *increase_only, *decrease_only, *protected, *(bounds or {})):
-        if column not in features:
-            raise CTPluginError(f"unknown feature {column!r}; valid names: {', '.join(map(str, features))}")
-
-    labels, class_values = _encode_labels(frame[target], target)
-    if balance and n_given_train is not None:
-        raise CTPluginError("balance=True undersamples before the split; it cannot be used with a given test frame")
-    if balance:
-        kept = undersample_indices(labels, seed)
-        frame, labels = frame.iloc[kept].reset_index(drop=True), labels[kept]
-        options = {**(options or {}), "balance": True}
-        if len(frame) < 4:
-            raise CTPluginError(
-                f"balancing leaves {len(frame)} rows (the smallest class has {len(frame) // len(class_values)}); "
-                "at least 4 are needed for a split"
-            )
-    if class_names is None:
-        class_names = [str(v) for v in class_values]
-    if len(class_names) != len(class_values):
-        raise CTPluginError(f"class_names has {len(class_names)} names but the target has {len(class_values)} classes")
-
-    if n_given_train is None:
-        train_idx, test_idx = _stratified_split(labels, test_size, seed)
-    else:
-        train_idx = np.random.default_rng(seed).permutation(n_given_train)
-        test_idx = np.arange(n_given_train, len(frame))
-    integer = _integer_features(frame, continuous, integer)
-    data = frame[features].copy()
-    _check_missing(data, continuous, categorical, impute, train_idx)
-
-    columns: list[str] = []
-    blocks: list[np.ndarray] = []
-    is_onehot: list[bool] = []
-    levels: dict[str, list[str]] = {}
-    for feature in features:
-        if feature in categorical:
-            values = data[feature].astype(str).to_numpy()
-            feature_levels = sorted(set(values.tolist()))
-            levels[feature] = feature_levels
-            for level in feature_levels:
-                columns.append(f"{feature}={level}")
-                blocks.append((values == level).astype(np.float64))
-                is_onehot.append(True)
-        else:
-            numeric = pd.to_numeric(data[feature], errors="coerce").to_numpy(dtype=np.float64)
-            columns.append(feature)
-            blocks.append(numeric)
-            is_onehot.append(False)
-    raw = np.stack(blocks, axis=1)
-    if impute == "median":
-        medians = np.nanmedian(raw[train_idx], axis=0)
-        raw = np.where(np.isnan(raw), medians, raw)
-    _check_finite(raw, columns, where=f"dataset {name!r}")
-
-    onehot = np.asarray(is_onehot)
-    with np.errstate(over="ignore", invalid="ignore"):
-        std = raw[train_idx].std(axis=0)
-    if standardise:
-        with np.errstate(over="ignore", invalid="ignore"):
-            mean = np.where(onehot, 0.0, raw[train_idx].mean(axis=0))
-            scale = np.where(onehot | (std == 0), 1.0, std)
-            encoded = ((raw - mean) / scale).astype(np.float32)
-        where = f"dataset {name!r} after standardising (magnitudes too large for float32)"
-        _check_finite(encoded, columns, where=where)
-        z_train = encoded[train_idx]
-        lower = np.where(onehot, 0.0, np.minimum(-2.0, z_train.min(axis=0)))
-        upper = np.where(onehot, 1.0, np.maximum(2.0, z_train.max(axis=0)))
-    else:
-        mean, scale = np.zeros(len(columns)), np.ones(len(columns))
-        encoded = raw.astype(np.float32)
-        _check_finite(encoded, columns, where=f"dataset {name!r} (magnitudes too large for float32)")
-        mu, spread = raw[train_idx].mean(axis=0), np.where(std == 0, 1.0, std)
-        lower = np.where(onehot, 0.0, np.minimum(mu - 2.0 * spread, raw[train_idx].min(axis=0)))
-        upper = np.where(onehot, 1.0, np.maximum(mu + 2.0 * spread, raw[train_idx].max(axis=0)))
-    for feature in integer:  # the search keeps integer features inside their observed training range
-        j = columns.index(feature)
-        lower[j], upper[j] = encoded[train_idx, j].min(), encoded[train_idx, j].max()
-    for feature, (low, high) in (bounds or {}).items():
-        if feature in categorical:
-            raise CTPluginError(f"bounds apply to continuous features; {feature!r} is categorical")
-        if not low < high:
-            raise CTPluginError(f"bounds for {feature!r} must satisfy low < high, got ({low}, {high})")
-        j = columns.index(feature)
-        lower[j], upper[j] = (low - mean[j]) / scale[j], (high - mean[j]) / scale[j]
-
-    spec = DatasetSpec(
-        name=name,
-        feature_names=columns,
-        continuous=[f for f in features if f not in categorical],
-        categorical=levels,
-        mutability=["both"] * len(columns),
-        lower=lower.astype(np.float32),
-        upper=upper.astype(np.float32),
-        mean=mean,
-        scale=scale,
-        class_names=list(class_names),
-        target=target,
-        X_train=encoded[train_idx],
-        y_train=labels[train_idx],
-        X_test=encoded[test_idx],
-        y_test=labels[test_idx],
-        protected=list(protected),
-        options=dict(options or {}),
-        integer=integer,
-    )
-    return spec.with_mutability(immutable, increase_only, decrease_only)
-
-
-def from_arrays(
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    name: str,
-    feature_names: Sequence[str] | None = None,
-    class_names: Sequence[str] | None = None,
-    protected: Sequence[str] = (),
-    test_size: float = 0.2,
-    seed: int = 0,
-    options: Mapping[str, Any] | None = None,
-    standardise: bool = True,
-    balance: bool = False,
-) -> DatasetSpec:
-    """Build a spec from a numeric feature matrix and integer labels (all features continuous).
-
-    ``standardise`` and ``balance`` are those of :func:`from_dataframe`.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        raise CTPluginError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
-    names = list(feature_names) if feature_names is not None else [f"x{i + 1}" for i in range(X.shape[1])]
-    if len(names) != X.shape[1]:
-        raise CTPluginError(f"{len(names)} feature names given for {X.shape[1]} columns")
-    frame = pd.DataFrame(X, columns=names)
-    frame["__target__"] = np.asarray(y)
-    spec = from_dataframe(
-        frame,
-        "__target__",
-        continuous=names,
-        categorical=[],
-        protected=protected,
-        class_names=class_names,
-        test_size=test_size,
-        seed=seed,
-        name=name,
-        options=options,
-        standardise=standardise,
-        balance=balance,
-    )
-    return dataclasses.replace(spec, target="target")
-
-
-# ---------------------------------------------------------------------- helpers
-def _join_given_split(frame: pd.DataFrame, test: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
-    """``frame`` then ``test`` as one frame (encoded together), and the number of training rows."""
-    if not isinstance(test, pd.DataFrame):
-        raise CTPluginError(f"test must be a pandas DataFrame, got {type(test).__name__}")
-    missing = [c for c in frame.columns if c not in test.columns]
-    extra = [c for c in test.columns if c not in frame.columns]
-    if missing or extra:
-        raise CTPluginError(
-            "the test frame must have the training frame's columns; "
-            + "; ".join(p for p in (f"missing: {', '.join(map(str, missing))}" if missing else "",
-                                    f"unexpected: {', '.join(map(str, extra))}" if extra else "") if p)
-        )
-    if len(test) < 1 or len(frame) < 2:
-        raise CTPluginError(f"a given split needs >= 2 training and >= 1 test rows, got {len(frame)} and {len(test)}")
-    return pd.concat([frame, test[frame.columns]], ignore_index=True), len(frame)
-
-
-def _integer_features(frame: pd.DataFrame, continuous: list[str], integer: Sequence[str] | None) -> list[str]:
-    if integer is None:
-        return [c for c in continuous if pd.api.types.is_integer_dtype(frame[c])]
-    for column in integer:
-        if column not in continuous:
-            raise CTPluginError(f"integer feature {column!r} is not a continuous column; continuous: {continuous}")
-    return list(integer)
-
-
-def _split_feature_kinds(
-    frame: pd.DataFrame,
-    features: list[str],
-    categorical: Sequence[str] | None,
-    continuous: Sequence[str] | None,
-) -> tuple[list[str], list[str]]:
-    for given, label in ((categorical, "categorical"), (continuous, "continuous")):
-        for column in given or ():
-            if column not in features:
-                raise CTPluginError(f"unknown {label} column {column!r}; valid names: {', '.join(map(str, features))}")
-    if categorical is None:
-        categorical = [
-            c for c in features if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])
-        ]
-        categorical = [c for c in categorical if continuous is None or c not in continuous]
-    categorical = list(categorical)
-    if continuous is None:
-        continuous = [c for c in features if c not in categorical]
-    continuous = list(continuous)
-    both = set(categorical) & set(continuous)
-    if both:
-        raise CTPluginError(f"columns listed as both categorical and continuous: {sorted(both)}")
-    for column in continuous:
-        if not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]):
-            raise CTPluginError(
-                f"continuous column {column!r} is not numeric (dtype {frame[column].dtype}); "
-                "list it as categorical or convert it"
-            )
-    return categorical, continuous
-
-
-def _encode_labels(series: pd.Series, target: str) -> tuple[np.ndarray, list[Any]]:
-    if series.isna().any():
-        raise CTPluginError(f"target column {target!r} has {int(series.isna().sum())} missing values")
-    if pd.api.types.is_float_dtype(series):
-        values = series.to_numpy(dtype=np.float64)
-        if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
-            raise CTPluginError(
-                f"target column {target!r} holds non-integer numbers ({series.nunique()} distinct values): "
-                "it looks continuous; binarise it (e.g. at the median) before building the dataset"
-            )
-        series = series.astype(np.int64)
-    class_values = sorted(series.unique().tolist(), key=lambda v: (str(type(v)), v))
-    if len(class_values) < 2:
-        raise CTPluginError(f"target column {target!r} has a single class ({class_values}); need at least 2")
-    if len(class_values) > 100:
-        raise CTPluginError(
-            f"target column {target!r} has {len(class_values)} distinct values; is it really a class label?"
-        )
-    lookup = {v: i for i, v in enumerate(class_values)}
-    return series.map(lookup).to_numpy(dtype=np.int64), class_values
-
-
-def _stratified_split(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    train, test = [], []
-    for cls in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == cls))
-        n_test = int(round(len(idx) * test_size))
-        n_test = min(max(n_test, 1), len(idx) - 1) if len(idx) > 1 and test_size > 0 else 0
-        test.append(idx[:n_test])
-        train.append(idx[n_test:])
-    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
-
-
-def _check_columns(frame: pd.DataFrame) -> None:
-    """Column names must be unique strings without ``=`` (which separates a categorical from its level)."""
-    names = list(frame.columns)
-    duplicated = sorted({str(c) for c in names if names.count(c) > 1})
-    if duplicated:
-        raise CTPluginError(f"duplicate column names: {', '.join(map(repr, duplicated))}; rename them")
-    bad = [c for c in names if not isinstance(c, str) or not c.strip()]
-    if bad:
-        raise CTPluginError(
-            f"column names must be non-empty strings, got {bad[:5]}; rename them (e.g. frame.columns = [...])"
-        )
-    with_equals = [c for c in names if "=" in c]
-    if with_equals:
-        raise CTPluginError(
-            f"column names may not contain '=' (it separates a categorical feature from its level): {with_equals[:5]}"
-        )
-
-
-def _check_missing(
-    data: pd.DataFrame, continuous: list[str], categorical: list[str], impute: str | None, train_idx: np.ndarray
-) -> None:
-    counts = {c: int(n) for c, n in data.isna().sum().items() if n}
-    if counts and impute is None:
-        listing = ", ".join(f"{c} ({n})" for c, n in counts.items())
-        raise CTPluginError(f"missing values in feature columns: {listing}; drop those rows or pass impute='median'")
-    for column in categorical:
-        if column in counts:
-            data[column] = data[column].astype(object).where(data[column].notna(), "missing")
-
-
-def _check_finite(values: np.ndarray, columns: Sequence[str], where: str) -> None:
-    bad = ~np.isfinite(values)
-    if bad.any():
-        counts = bad.sum(axis=0)
-        listing = ", ".join(f"{columns[j]} ({int(counts[j])})" for j in np.flatnonzero(counts))
-        raise CTPluginError(f"non-finite values (NaN or inf) in {where}: {listing}")
-
-
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
+
+
+# The builders import DatasetSpec from here, so they are imported on first use (PEP 562) rather
+# than at the top: `from ct_plugin.data.spec import from_dataframe` works in any import order.
+_BUILDERS = ("from_dataframe", "from_arrays")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _BUILDERS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from ct_plugin.data import builder
+
+    value = getattr(builder, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_BUILDERS])
