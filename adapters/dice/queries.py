@@ -114,4 +114,3 @@ class _QueryMixin:
 
 def _plain(value: float, integral: bool) -> float | int:
     return int(np.rint(value)) if integral else float(value)
-

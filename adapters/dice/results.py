@@ -42,4 +42,3 @@ class _ResultMixin:
         candidates[owner[first]] = encoded[first]
         found[owner[first]] = True
         return candidates.astype(np.float32), found
-
