@@ -274,7 +274,8 @@ def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames,
                  else "-"} for d, i in tune_info.items()]
         lines += ["## What `tune` chose", "",
                   "Grid tau {0.5, 0.75, 0.9} x lambda_reg {0.1, 0.25, 0.5} on a validation split carved from the "
-                  f"training rows, each configuration trained for {tune_epochs_text(plan)}; rule: best validation IP reduction among configurations within 1 accuracy point "
+                  f"training rows, each configuration trained for {tune_epochs_text(plan)}; rule: best validation "
+                  "IP reduction among configurations within 1 accuracy point "
                   "and 5 validity points of vanilla with at least 50% maturity over the last 10 epochs. When no "
                   "grid configuration passes, a rescue stage trains lambda_reg at 1/2 and 1/10 of the grid's "
                   "smallest (0.05, 0.01) at the tau values that matured, and the rule chooses from both stages.", "",
