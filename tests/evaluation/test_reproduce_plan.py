@@ -1,0 +1,41 @@
+"""The reproduction plan: which settings each CT training gets, and the ablations it adds."""
+
+from __future__ import annotations
+
+from ct_plugin.evaluation.reproduce_plan import ABLATIONS, TABLE_C1, Plan, ablation_jobs
+from ct_plugin.evaluation.reproduce_report import tune_epochs_text
+
+
+def _by_kind(jobs, source):
+    return {j.kind: j.options for j in jobs if j.source in (source, "-") and j.seed == 0}
+
+
+def test_synthetic_cost_runs_are_divergence_only_with_table_c1_and_tuned_with_tune():
+    tuned = {"overlapping": {"tau": 0.5, "lambda_reg": 0.1}}
+    jobs = Plan().jobs("overlapping", tuned, n_train=3000)
+    paper, tune = _by_kind(jobs, "paper"), _by_kind(jobs, "tune")
+    # Table C.1: the reference's "mutability" runs trained the divergence term only
+    assert (paper["ct_protected"]["lambda_reg"], paper["ct_protected"]["lambda_adv"]) == (0.0, 0.0)
+    assert paper["ct_free"]["lambda_reg"] == TABLE_C1["overlapping"]["lambda_reg"]
+    # tune: both CT models train with the tuned settings, as `train --config chosen.json` would
+    for kind in ("ct_free", "ct_protected"):
+        assert (tune[kind]["tau"], tune[kind]["lambda_reg"], tune[kind]["lambda_adv"]) == (0.5, 0.1, 0.25)
+    assert tune["ct_protected"]["protect"] and not tune["ct_free"]["protect"]
+    # tables keep the full loss in both sources
+    table = _by_kind(Plan().jobs("adult", {"adult": {"tau": 0.5, "lambda_reg": 0.1}}, n_train=100), "paper")
+    assert table["ct_protected"]["lambda_reg"] == TABLE_C1["adult"]["lambda_reg"]
+
+
+def test_full_loss_ablation_trains_the_protected_run_with_table_c1_settings():
+    name, dataset, _, change = next(a for a in ABLATIONS if a[0] == "full loss in synthetic cost runs")
+    _, jobs = ablation_jobs(Plan(), name, dataset, change, n_train=3000)
+    protected = next(j for j in jobs if j.kind == "ct_protected")
+    assert protected.options["lambda_reg"] == TABLE_C1[dataset]["lambda_reg"]
+    assert protected.options["lambda_adv"] == 0.25
+    assert protected.variant == "ablation-full-loss-in-synthetic-cost-runs"
+
+
+def test_tuning_trains_as_long_as_the_final_training_by_default():
+    assert Plan().tune_epochs is None
+    assert tune_epochs_text(Plan()) == "the final training's 100 epochs"
+    assert tune_epochs_text(Plan(tune_epochs=50)) == "50 epochs (the final training has 100)"
