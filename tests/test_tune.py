@@ -151,7 +151,7 @@ def test_generator_axes_go_into_generator_options():
 
 def test_protocol_options_are_checked():
     config = protocol_config({"rounds": 5})
-    assert config.rounds == 5 and tuple(config.lambda_energies) == (1.0,)
+    assert config.rounds == 5 and tuple(config.lambda_energies) == (0.1, 0.5, 1.0, 5.0, 10.0)
     with pytest.raises(CTPluginError, match="unknown evaluation protocol option.*'bogus'"):
         protocol_config({"bogus": 1})
 

@@ -125,7 +125,7 @@ def register_commands(subparsers: Any) -> None:
     train.add_argument("--train-option", action="append", metavar="KEY=VALUE",
                        help="any other TrainConfig setting, e.g. lambda_div=0.5 (repeatable)")
     evaluation = p.add_argument_group("validation evaluation")
-    evaluation.add_argument("--rounds", type=int, help="bootstrap rounds (default 20)")
+    evaluation.add_argument("--rounds", type=int, help="rounds per test-time energy (default 4, x 5 energies)")
     evaluation.add_argument("--n-factuals", type=int, help="validation factuals per round (default 100)")
     evaluation.add_argument("--protocol-option", action="append", metavar="KEY=VALUE",
                             help="ProtocolConfig setting, e.g. lambda_energies=[0.1,1,10] (repeatable)")

@@ -287,7 +287,8 @@ def tune(
             processes, or ``ray`` (``address`` joins a cluster). Each cell trains with one thread.
         validation_size, validation_seed: the carve (default ``min(1000, round(0.2 n_train))`` rows, seed 0).
         protocol: ``ProtocolConfig`` settings of the validation evaluation, over the fast defaults
-            (20 rounds of 100 factuals, lambda_energy 1.0, tau 0.95, T 50).
+            (4 rounds of 100 factuals for each lambda_energy in {0.1, 0.5, 1, 5, 10},
+            tau 0.95, T 50).
         rule: thresholds of the selection rule (default: 1 accuracy point, 50% maturity over the
             last 10 epochs, 5 validity points).
         data_dir, dataset_options: how a named dataset is loaded (recorded in the chosen config).
