@@ -24,16 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ct_plugin.data.frame_prep import (  # noqa: F401 - the builder's helpers, re-exported from their new module
-    _check_columns,
-    _check_finite,
-    _check_missing,
-    _encode_labels,
-    _integer_features,
-    _join_given_split,
-    _split_feature_kinds,
-    _stratified_split,
-)
+from ct_plugin.data.frame_prep import _check_finite
 from ct_plugin.errors import CTPluginError, RunDirectoryError
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs

@@ -58,15 +58,18 @@ def cost(factuals: torch.Tensor, counterfactuals: torch.Tensor, mask: torch.Tens
     return float(per_row.mean()) if len(per_row) else float("nan")
 
 
-def implausibility(counterfactuals: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
-    """Per-row IP: mean Euclidean distance from each counterfactual to every row of ``samples``."""
+def implausibility(
+    counterfactuals: torch.Tensor, samples: torch.Tensor, p: float = 2.0, name: str = "implausibility"
+) -> torch.Tensor:
+    """Per-row IP: mean L-``p`` distance (Euclidean by default) from each counterfactual to every row of
+    ``samples``, in chunks of 1024 rows; ``name`` is the function named in the error messages."""
     if counterfactuals.ndim != 2 or samples.ndim != 2 or counterfactuals.shape[1] != samples.shape[1]:
         raise CTPluginError(
-            f"implausibility: shapes {tuple(counterfactuals.shape)} and {tuple(samples.shape)} do not match"
+            f"{name}: shapes {tuple(counterfactuals.shape)} and {tuple(samples.shape)} do not match"
         )
     if len(samples) == 0:
-        raise CTPluginError("implausibility: the set of target-class samples is empty")
-    out = [torch.cdist(part, samples).mean(dim=1) for part in torch.split(counterfactuals, 1024)]
+        raise CTPluginError(f"{name}: the set of target-class samples is empty")
+    out = [torch.cdist(part, samples, p=p).mean(dim=1) for part in torch.split(counterfactuals, 1024)]
     return torch.cat(out) if out else counterfactuals.new_zeros(0)
 
 
