@@ -19,6 +19,7 @@ from ct_plugin.tuning.grid_values import (
     protocol_config,
     rescue_points,
     validate_grid,
+    weaker_terms_points,
 )
 from ct_plugin.tuning.selection import SelectionRule, apply_rule, choose
 from ct_plugin.tuning.validation import validation_split
@@ -114,6 +115,23 @@ def test_rescue_points_weaken_the_ridge_at_the_taus_that_matured():
     assert rescue_points({"tau": [0.5], "lambda_reg": [0.0, 0.1]}, judged) == []  # already at 0
     assert rescue_points({"tau": [0.5], "lambda_reg": [0.05, 0.1]}, judged) == [
         {"tau": 0.5, "lambda_reg": 0.025}, {"tau": 0.5, "lambda_reg": 0.005}]
+
+
+def test_weaker_terms_points_scale_divergence_and_adversarial_weights_at_the_least_violating():
+    judged = pd.DataFrame({"tau": [0.5, 0.5, 0.9], "lambda_reg": [0.1, 0.25, 0.1],
+                           "violation_pts": [16.8, 27.6, 16.8], "ip_reduction_pct": [6.4, 8.4, 9.0]})
+    points = weaker_terms_points(judged, ["tau", "lambda_reg"], {"lambda_div": 0.5, "lambda_adv": 0.25})
+    # ties on violation: the higher IP reduction first; factors 1/5 and 1/25
+    assert points == [{"tau": 0.9, "lambda_reg": 0.1, "lambda_div": 0.1, "lambda_adv": 0.05},
+                      {"tau": 0.9, "lambda_reg": 0.1, "lambda_div": 0.02, "lambda_adv": 0.01},
+                      {"tau": 0.5, "lambda_reg": 0.1, "lambda_div": 0.1, "lambda_adv": 0.05},
+                      {"tau": 0.5, "lambda_reg": 0.1, "lambda_div": 0.02, "lambda_adv": 0.01}]
+    # a grid that tunes lambda_div: the row's own value is scaled
+    own = judged.assign(lambda_div=[1.0, 1.0, 2.0])
+    first = weaker_terms_points(own, ["tau", "lambda_reg", "lambda_div"], {"lambda_div": 0.5, "lambda_adv": 0.0})[0]
+    assert first == {"tau": 0.9, "lambda_reg": 0.1, "lambda_div": 0.4, "lambda_adv": 0.0}
+    assert weaker_terms_points(judged, ["tau"], {"lambda_div": 0.0, "lambda_adv": 0.0}) == []  # nothing to weaken
+    assert weaker_terms_points(judged.iloc[:0], ["tau"], {"lambda_div": 0.5, "lambda_adv": 0.25}) == []
 
 
 def test_default_grid_is_the_papers():
@@ -221,13 +239,13 @@ def test_tune_end_to_end_writes_a_trainable_choice_and_reuses_cells(tmp_path, ca
     table = pd.read_csv(out / "tune.csv", keep_default_na=False, na_values=[""]).assign(
         reasons=lambda t: t.reasons.fillna(""))  # a passing row has no reasons: "" in memory, empty in the CSV
     assert (table.stage == 1).sum() == 4 and table.chosen.sum() == 1
-    assert table["pass"].any() or (table.stage == 2).any()  # a rescue stage only when the grid has no pass
+    assert table["pass"].any() or (table.stage >= 2).any()  # a rescue stage only when the grid has no pass
     assert {"tau", "lambda_reg", "accuracy", "mature_last", "validity", "ip_reduction_pct", "pass",
             "violation_pts", "reasons"} <= set(table.columns)
     assert "| tau | lambda_reg |" in (out / "tune.md").read_text()
     chosen = json.loads((out / "chosen.json").read_text())
     meta = chosen["tune"]
-    assert set(meta["overrides"]) == {"tau", "lambda_reg"}
+    assert {"tau", "lambda_reg"} <= set(meta["overrides"]) <= {"tau", "lambda_reg", "lambda_div", "lambda_adv"}
     assert chosen["train"]["tau"] == meta["overrides"]["tau"] and chosen["train"]["strategy"] == "ct"
     row = table[table.chosen].iloc[0]
     assert (row.tau, row.lambda_reg) == (meta["overrides"]["tau"], meta["overrides"]["lambda_reg"])
@@ -274,11 +292,22 @@ def test_tune_rescues_a_grid_with_no_passing_configuration(tmp_path):
                             protocol={"rounds": 3, "n_factuals": 30}, progress=False,
                             rule=SelectionRule(min_maturity=1.0))
     assert result.fallback
-    assert result.table.stage.tolist() == [1, 2, 2]
-    assert result.table.lambda_reg.tolist() == [0.2, 0.1, 0.02]
-    assert "stage 2 (the rescue) trained 2 more" in result.paths["markdown"].read_text()
+    table = result.table
+    assert table.stage.tolist() == [1, 2, 2, 3, 3, 3, 3]
+    assert table.lambda_reg.tolist()[:3] == [0.2, 0.1, 0.02]
+    # stage 3: the two least-violating configurations with lambda_div / lambda_adv at 1/5 and 1/25
+    assert table.lambda_div.tolist() == [0.5, 0.5, 0.5, 0.1, 0.02, 0.1, 0.02]
+    assert table.lambda_adv.tolist() == [0.25, 0.25, 0.25, 0.05, 0.01, 0.05, 0.01]
+    assert set(table.lambda_reg[3:]) <= {0.2, 0.1, 0.02}
+    text = result.paths["markdown"].read_text()
+    assert "so stage 2 (a rescue) trained 2 more with a weaker logit ridge" in text
+    assert "so stage 3 (a rescue) trained 4 more with weaker divergence and adversarial weights" in text
     meta = json.loads(result.paths["config"].read_text())["tune"]
-    assert meta["rescue"] == [{"tau": 0.9, "lambda_reg": 0.1}, {"tau": 0.9, "lambda_reg": 0.02}]
+    assert [r["stage"] for r in meta["rescue"]] == [2, 3]
+    assert meta["rescue"][0]["points"] == [{"tau": 0.9, "lambda_reg": 0.1}, {"tau": 0.9, "lambda_reg": 0.02}]
+    chosen = table[table.chosen].iloc[0]
+    if chosen.stage == 3:  # the chosen weights reach the config `train --config` reads
+        assert meta["overrides"]["lambda_div"] == chosen.lambda_div
     plain = ct_plugin.tune("moons", out=tmp_path / "plain", dataset_options={"n_samples": 400}, epochs=4,
                            batch_size=30, nce=60, max_steps=10, grid={"tau": [0.9], "lambda_reg": [0.2]},
                            protocol={"rounds": 3, "n_factuals": 30}, progress=False,

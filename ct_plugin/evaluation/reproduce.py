@@ -159,9 +159,8 @@ def tune_dataset(spec: DatasetSpec, plan: Plan, out: Path, workers: int, progres
     # a re-run reuses finished cells: keep the seconds of the run that did the work
     seconds = max(result.seconds, stored_seconds(out))
     store_seconds(out, seconds)
-    rescued = bool((result.table[result.table.chosen].stage == 2).any())
-    return {"overrides": {k: result.overrides[k] for k in ("tau", "lambda_reg")}, "passed": result.passed,
-            "rescued": rescued,
+    stage = int(result.table[result.table.chosen].stage.iloc[0])
+    return {"overrides": dict(result.overrides), "passed": result.passed, "stage": stage, "rescued": stage > 1,
             "fallback": result.fallback, "message": result.message, "seconds": seconds,
             "table": str(result.paths.get("markdown", ""))}
 

@@ -268,8 +268,10 @@ def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames,
     if tune_info:
         rows = [{"data": d, "tau": i["overrides"]["tau"], "lambda_reg": i["overrides"]["lambda_reg"],
                  "Table C.1 tau / lambda_reg": f"{TABLE_C1[d]['tau']} / {TABLE_C1[d]['lambda_reg']}",
-                 "rule passed": ("yes (rescue stage)" if i.get("rescued") else "yes") if i["passed"] else
-                 ("no (fallback)" if i["fallback"] else "no"),
+                 "other changes": ", ".join(f"{k} {v}" for k, v in i["overrides"].items()
+                                            if k not in ("tau", "lambda_reg")) or "-",
+                 "rule passed": (f"yes (rescue stage {i.get('stage', 2)})" if i.get("rescued") else "yes")
+                 if i["passed"] else ("no (fallback)" if i["fallback"] else "no"),
                  "seconds": f"{i['seconds']:.0f}", "grid": f"[table]({_rel(Path(i['table']), out)})" if i["table"]
                  else "-"} for d, i in tune_info.items()]
         lines += ["## What `tune` chose", "",
@@ -277,8 +279,10 @@ def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames,
                   f"training rows, each configuration trained for {tune_epochs_text(plan)}; rule: best validation "
                   "IP reduction among configurations within 1 accuracy point "
                   "and 5 validity points of vanilla with at least 50% maturity over the last 10 epochs. When no "
-                  "grid configuration passes, a rescue stage trains lambda_reg at 1/2 and 1/10 of the grid's "
-                  "smallest (0.05, 0.01) at the tau values that matured, and the rule chooses from both stages.", "",
+                  "grid configuration passes, rescue stage 2 trains lambda_reg at 1/2 and 1/10 of the grid's "
+                  "smallest (0.05, 0.01) at the tau values that matured; if none passes still, stage 3 trains the "
+                  "two least-violating configurations with lambda_div and lambda_adv at 1/5 and 1/25 of their "
+                  "values (0.1/0.05, 0.02/0.01). The rule chooses from all stages trained.", "",
                   markdown_table(pd.DataFrame(rows)), ""]
     if ablations:
         lines += ablation_section(frames, groups, ablations)

@@ -111,7 +111,8 @@ def register_commands(subparsers: Any) -> None:
     grid.add_argument("--grid-step-size", help="generator step size (default: fixed, 0.25 for eccco)")
     grid.add_argument("--no-rescue", action="store_true",
                       help="when no grid configuration passes the rule, take the least violation at once "
-                           "(default: first try lambda_reg at 1/2 and 1/10 of the grid's smallest)")
+                           "(default: first try lambda_reg at 1/2 and 1/10 of the grid's smallest, then "
+                           "lambda_div and lambda_adv at 1/5 and 1/25)")
     train = p.add_argument_group("training (fixed for every cell)")
     train.add_argument("--epochs", type=int, help="epochs (default 100)")
     train.add_argument("--batch-size", type=int, help="mini-batch size (default 30)")

@@ -146,3 +146,40 @@ def rescue_points(grid: Mapping[str, Sequence[Any]], judged: Any) -> list[dict[s
         matured = [t for t in grid["tau"] if judged[(judged.tau == t) & judged.maturity_ok.astype(bool)].shape[0]]
         axes["tau"] = matured or list(grid["tau"])
     return grid_points(axes) if lambdas else []
+
+
+#: when the weaker ridge does not pass either, a third stage scales the divergence and the adversarial
+#: weights down together to these fractions. Validation-split evidence (tune tables, seed 0): on
+#: Credit the divergence costs the validity (0.79 at lambda_div 0.5, 0.96 at 0.02 with a small ridge;
+#: lambda_adv 0 or 0.25 makes no difference), on California the divergence and the adversarial term
+#: together cost the clean accuracy (2 points; 0.2 at lambda_div 0.02 and lambda_adv 0.05)
+WEAKER_TERMS_FACTORS = (0.2, 0.04)
+#: the weights the third stage scales
+TERM_AXES = ("lambda_div", "lambda_adv")
+
+
+def weaker_terms_points(judged: Any, axes: Sequence[str], base_values: Mapping[str, float],
+                        n_best: int = 2) -> list[dict[str, Any]]:
+    """Grid points of the third rescue stage: the ``n_best`` least-violating configurations so far with
+    lambda_div and lambda_adv at :data:`WEAKER_TERMS_FACTORS` of their values.
+
+    ``judged`` is the rule's table (:func:`ct_plugin.tuning.selection.apply_rule`) with ``axes`` as
+    columns; ``base_values`` holds the training settings' lambda_div and lambda_adv (a row's own value
+    counts when the grid tunes that weight). Empty when both weights are already 0.
+    """
+    if not len(judged) or "violation_pts" not in judged.columns:
+        return []
+    ranked = judged.assign(_ip=judged.ip_reduction_pct.fillna(-math.inf)).sort_values(
+        ["violation_pts", "_ip"], ascending=[True, False], kind="stable")
+    points: list[dict[str, Any]] = []
+    for _, row in ranked.head(n_best).iterrows():
+        point = {a: row[a].item() if hasattr(row[a], "item") else row[a] for a in axes if a not in TERM_AXES}
+        weights = {a: float(row[a]) if a in axes and a in row and row[a] == row[a] else float(base_values[a])
+                   for a in TERM_AXES}
+        if not any(weights.values()):
+            continue
+        for factor in WEAKER_TERMS_FACTORS:
+            candidate = {**point, **{a: round(w * factor, 10) for a, w in weights.items()}}
+            if candidate not in points:
+                points.append(candidate)
+    return points

@@ -98,6 +98,14 @@ def plot_grid(table: pd.DataFrame, axes: list[str], out: Path, title: str, max_v
     return path
 
 
+def _rescue_line(rescue: Mapping[str, Any], grid: Mapping[str, list[Any]]) -> str:
+    """One header line: why a rescue stage ran and what it trained."""
+    before = f"stage 1 (the grid {dict(grid)})" if rescue["stage"] == 2 else "the earlier stages"
+    points = rescue["points"]
+    return (f"No configuration of {before} passed, so stage {rescue['stage']} (a rescue) trained {len(points)} "
+            f"more with {rescue['change']}: {points}.")
+
+
 def write_chosen(path: Path, train: Mapping[str, Any], meta: Mapping[str, Any]) -> Path:
     """The chosen config as JSON: ``train`` (read by ``ct-plugin train --config``) and ``tune`` metadata."""
     atomic_write_json(path, {"train": dict(train), "tune": dict(meta)})
@@ -107,13 +115,14 @@ def write_chosen(path: Path, train: Mapping[str, Any], meta: Mapping[str, Any]) 
 def write_outputs(
     out: Path, table: pd.DataFrame, axes: list[str], spec: DatasetSpec, base: TrainConfig, chosen: TrainConfig,
     overrides: dict[str, Any], choice: Choice, rule: SelectionRule, protocol: Any, carved: DatasetSpec,
-    reference: dict[str, float], grid: dict[str, list[Any]], rescued: list[dict[str, Any]] | None = None,
+    reference: dict[str, float], grid: dict[str, list[Any]], rescues: list[dict[str, Any]] | None = None,
 ) -> dict[str, Path]:
     """Write ``tune.csv``, ``tune.md``, ``tune.png`` and ``chosen.json`` into ``out``; return their paths.
 
-    ``rescued``: the grid points of the rescue stage (stage 2), trained because no grid point passed.
+    ``rescues``: the rescue stages trained because no configuration before them passed, each
+    ``{"stage": n, "change": what they change, "points": [grid points]}``.
     """
-    rescued = list(rescued or [])
+    rescues = list(rescues or [])
     split = carved.options["validation_split"]
     header = [
         f"# CT tuning on {spec.name}",
@@ -125,8 +134,7 @@ def write_outputs(
         "",
         f"Rule: {rule.describe()}.",
         "",
-        *([f"Stage 1 (the grid {grid}) had no passing configuration, so stage 2 (the rescue) trained "
-           f"{len(rescued)} more with a weaker logit ridge: {rescued}.", ""] if rescued else []),
+        *(line for r in rescues for line in (_rescue_line(r, grid), "")),
         f"**Outcome: {choice.message}.** Chosen: {overrides}.",
         "",
         f"Training: epochs {base.epochs}, batch {base.batch_size}, nce {base.nce}, T {base.max_steps}, "
@@ -141,7 +149,7 @@ def write_outputs(
                               rule.max_validity_drop)
     meta = {
         "dataset": spec.name, "overrides": overrides, "passed": choice.passed, "fallback": choice.fallback,
-        "message": choice.message, "rule": rule.to_dict(), "grid": grid, "rescue": rescued,
+        "message": choice.message, "rule": rule.to_dict(), "grid": grid, "rescue": rescues,
         "protocol": dataclasses.asdict(protocol), "validation_split": split, "reference": reference,
         "chosen_cell": str(table[table.chosen].cell.iloc[0]),
     }

@@ -9,9 +9,11 @@
 3. Each CT run is compared with the baseline by ``evaluate_runs`` on factuals drawn from the
    validation rows (a fast protocol setting, :data:`~ct_plugin.tuning.grid_values.TUNE_PROTOCOL`;
    results are cached per cell, keyed by the protocol settings).
-4. :mod:`ct_plugin.tuning.selection` picks the configuration. When none of the grid passes, a
-   rescue stage trains lambda_reg below the grid's smallest value
-   (:func:`~ct_plugin.tuning.grid_values.rescue_points`) and the rule picks from both stages.
+4. :mod:`ct_plugin.tuning.selection` picks the configuration. While none passes, rescue stages
+   train more: stage 2 lambda_reg below the grid's smallest value
+   (:func:`~ct_plugin.tuning.grid_values.rescue_points`), stage 3 the least-violating
+   configurations with weaker divergence and adversarial weights
+   (:func:`~ct_plugin.tuning.grid_values.weaker_terms_points`); the rule picks from all stages.
    ``OUT/chosen.json`` is a config file
    for ``ct-plugin train --config``, ``OUT/tune.csv``/``tune.md`` the table and ``OUT/tune.png``
    the figure.
@@ -23,7 +25,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,16 @@ from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
 from ct_plugin.grid import CT_ONLY_SETTINGS, Cell, make_cell_id, read_result, run_local, run_ray
 from ct_plugin.rundir import atomic_write_json, read_log
-from ct_plugin.tuning.grid_values import grid_points, overrides_of, protocol_config, rescue_points, validate_grid
+from ct_plugin.tuning.grid_values import (
+    TERM_AXES,
+    WEAKER_TERMS_FACTORS,
+    grid_points,
+    overrides_of,
+    protocol_config,
+    rescue_points,
+    validate_grid,
+    weaker_terms_points,
+)
 from ct_plugin.tuning.selection import SelectionRule, apply_rule, choose
 from ct_plugin.tuning.validation import spec_digest, validation_split
 
@@ -257,6 +268,33 @@ def _criteria_table(
     return pd.DataFrame.from_records(records)
 
 
+def _rescue_stages(
+    grid: Mapping[str, Sequence[Any]], axes: list[str], base: TrainConfig
+) -> list[tuple[str, Callable[[pd.DataFrame, list[str]], list[dict[str, Any]]]]]:
+    """The rescue stages tried in turn while no configuration passes: (what changes, proposer)."""
+    weights = {a: float(getattr(base, a)) for a in TERM_AXES}
+    return [
+        ("a weaker logit ridge (lambda_reg at 1/2 and 1/10 of the grid's smallest)",
+         lambda judged, _: rescue_points(grid, judged)),
+        (f"weaker divergence and adversarial weights (x{' and x'.join(map(str, WEAKER_TERMS_FACTORS))}) at the "
+         "two least-violating configurations", lambda judged, shown: weaker_terms_points(judged, shown, weights)),
+    ]
+
+
+def _fill_axes(table: pd.DataFrame, axes: Sequence[str], base: TrainConfig) -> pd.DataFrame:
+    """Give rows of earlier stages the training setting of an axis a later stage added (not NaN)."""
+    table = table.copy()
+    for axis in axes:
+        default = getattr(base, axis, None)
+        if default is None and axis in base.generator_options:
+            default = base.generator_options[axis]
+        if axis in table.columns and default is not None:
+            table[axis] = table[axis].fillna(default)
+        elif default is not None:
+            table[axis] = default
+    return table
+
+
 def tune(
     data: DatasetSpec | str,
     *,
@@ -293,9 +331,10 @@ def tune(
             last 10 epochs, 5 validity points).
         data_dir, dataset_options: how a named dataset is loaded (recorded in the chosen config).
         progress: tqdm progress bars (False: silent).
-        rescue: when no grid configuration passes the rule, train a second stage with lambda_reg at
-            half and a tenth of the grid's smallest (at the tau values that matured) and choose from
-            both stages; the table's ``stage`` column says which stage a row belongs to.
+        rescue: while no configuration passes the rule, train rescue stages and choose from all:
+            stage 2 sets lambda_reg to half and a tenth of the grid's smallest (at the tau values that
+            matured), stage 3 scales lambda_div and lambda_adv by 1/5 and 1/25 at the two
+            least-violating configurations; the table's ``stage`` column says where a row belongs.
         **train_options: fixed TrainConfig settings of every training, e.g. ``epochs=100,
             batch_size=1000, nce=5000, seed=0, max_steps=30, generator="eccco",
             generator_options={"lambda_energy": 5.0}``.
@@ -353,14 +392,23 @@ def tune(
 
     stage = {c.cell_id: 1 for _, c in ct_cells}
     table, judged, choice = judge(ct_cells)
-    extra = rescue_points(checked, judged) if rescue and not choice.passed else []
-    if extra:
+    rescues: list[dict[str, Any]] = []
+    shown_axes = list(axes)
+    for number, (change, propose) in enumerate(_rescue_stages(checked, axes, base) if rescue else [], start=2):
+        if choice.passed:
+            break
+        extra = propose(judged, shown_axes)
         _, rescue_cells = _cells(base, extra, carved, spec_dir)
         rescue_cells = [(p, c) for p, c in rescue_cells if c.cell_id not in stage]
+        if not rescue_cells:
+            continue
         rows.update(_train_cells([c for _, c in rescue_cells], out, executor, workers, address, progress))
-        stage.update({c.cell_id: 2 for _, c in rescue_cells})
+        stage.update({c.cell_id: number for _, c in rescue_cells})
+        rescues.append({"stage": number, "change": change, "points": [p for p, _ in rescue_cells]})
+        shown_axes = list(dict.fromkeys([*shown_axes, *(a for p, _ in rescue_cells for a in p)]))
         ct_cells = [*ct_cells, *rescue_cells]
         table, judged, choice = judge(ct_cells)
+        judged = _fill_axes(judged, shown_axes, base)
     reference = reference_of(figures)
     chosen_cell = judged.iloc[choice.index]["cell"]
     failed = table[table.status != "ok"].assign(**{"pass": False})
@@ -372,13 +420,13 @@ def tune(
     table["stage"] = [stage[c] for c in table.cell]
     from ct_plugin.tuning import report
 
-    table = report.order_columns(table, axes)
+    table = report.order_columns(_fill_axes(table, shown_axes, base), shown_axes)
 
     point = next(p for p, c in ct_cells if c.cell_id == chosen_cell)
     overrides = overrides_of(point, base.generator_options)
     chosen_config = base.replace(**overrides).validate()
-    paths = report.write_outputs(out, table, axes, spec, base, chosen_config, overrides, choice, rule, protocol_cfg,
-                                 carved, reference, checked, rescued=[p for p, c in ct_cells if stage[c.cell_id] == 2])
+    paths = report.write_outputs(out, table, shown_axes, spec, base, chosen_config, overrides, choice, rule,
+                                 protocol_cfg, carved, reference, checked, rescues=rescues)
     return TuneResult(
         dataset=spec.name, overrides=overrides, config=chosen_config, passed=choice.passed,
         fallback=choice.fallback, message=choice.message, table=table, reference=reference,
