@@ -159,8 +159,12 @@ def tune_dataset(spec: DatasetSpec, plan: Plan, out: Path, workers: int, progres
     # a re-run reuses finished cells: keep the seconds of the run that did the work
     seconds = max(result.seconds, stored_seconds(out))
     store_seconds(out, seconds)
-    stage = int(result.table[result.table.chosen].stage.iloc[0])
+    row = result.table[result.table.chosen].iloc[0]
+    stage = int(row.stage)
+    validation = {k: float(row[k]) for k in ("ip_reduction_pct", "validity", "vanilla_validity", "accuracy",
+                                             "vanilla_accuracy")}
     return {"overrides": dict(result.overrides), "passed": result.passed, "stage": stage, "rescued": stage > 1,
+            "validation": validation,
             "fallback": result.fallback, "message": result.message, "seconds": seconds,
             "table": str(result.paths.get("markdown", ""))}
 

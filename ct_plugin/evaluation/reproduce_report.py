@@ -272,8 +272,10 @@ def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames,
                                             if k not in ("tau", "lambda_reg")) or "-",
                  "rule passed": (f"yes (rescue stage {i.get('stage', 2)})" if i.get("rescued") else "yes")
                  if i["passed"] else ("no (fallback)" if i["fallback"] else "no"),
+                 "validation IP / validity / accuracy": _validation_text(i.get("validation")),
                  "seconds": f"{i['seconds']:.0f}", "grid": f"[table]({_rel(Path(i['table']), out)})" if i["table"]
                  else "-"} for d, i in tune_info.items()]
+        no_gain = [d for d, i in tune_info.items() if i.get("validation", {}).get("ip_reduction_pct", 1.0) <= 0]
         lines += ["## What `tune` chose", "",
                   "Grid tau {0.5, 0.75, 0.9} x lambda_reg {0.1, 0.25, 0.5} on a validation split carved from the "
                   f"training rows, each configuration trained for {tune_epochs_text(plan)}; rule: best validation "
@@ -284,6 +286,10 @@ def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames,
                   "two least-violating configurations with lambda_div and lambda_adv at 1/5 and 1/25 of their "
                   "values (0.1/0.05, 0.02/0.01). The rule chooses from all stages trained.", "",
                   markdown_table(pd.DataFrame(rows)), ""]
+        if no_gain:
+            lines += [f"On {', '.join(no_gain)} no configuration that keeps accuracy, maturity and validity "
+                      "reduces validation IP: `tune` reports the least harmful one, and CT is not recommended "
+                      "there under these constraints.", ""]
     if ablations:
         lines += ablation_section(frames, groups, ablations)
     lines += robustness_section(frames, datasets, out, plan)
@@ -361,3 +367,11 @@ def robustness_section(frames: Frames, datasets: Sequence[str], out: Path, plan:
             markdown_table(pd.DataFrame(rows)), "", f"![robust accuracy]({_rel(robust_png, out)})", "",
             "## Integrated gradients on the protected features (baseline U(-1, 1), median over rounds)", "",
             markdown_table(shares), "", f"![integrated gradients]({_rel(ig_png, out)})", ""]
+
+
+def _validation_text(validation: dict[str, float] | None) -> str:
+    """The chosen configuration's validation figures: IP reduction, validity and accuracy, base → CT."""
+    if not validation:
+        return "-"
+    return (f"{validation['ip_reduction_pct']:.1f}% / {validation['vanilla_validity']:.2f} → "
+            f"{validation['validity']:.2f} / {validation['vanilla_accuracy']:.3f} → {validation['accuracy']:.3f}")
