@@ -17,10 +17,9 @@ from ct_plugin.tuning.grid_values import (
     grid_points,
     overrides_of,
     protocol_config,
-    rescue_points,
     validate_grid,
-    weaker_terms_points,
 )
+from ct_plugin.tuning.rescue import rescue_points, weaker_terms_points
 from ct_plugin.tuning.selection import SelectionRule, apply_rule, choose
 from ct_plugin.tuning.validation import validation_split
 

@@ -11,9 +11,9 @@
    results are cached per cell, keyed by the protocol settings).
 4. :mod:`ct_plugin.tuning.selection` picks the configuration. While none passes, rescue stages
    train more: stage 2 lambda_reg below the grid's smallest value
-   (:func:`~ct_plugin.tuning.grid_values.rescue_points`), stage 3 the least-violating
+   (:func:`~ct_plugin.tuning.rescue.rescue_points`), stage 3 the least-violating
    configurations with weaker divergence and adversarial weights
-   (:func:`~ct_plugin.tuning.grid_values.weaker_terms_points`); the rule picks from all stages.
+   (:func:`~ct_plugin.tuning.rescue.weaker_terms_points`); the rule picks from all stages.
    ``OUT/chosen.json`` is a config file
    for ``ct-plugin train --config``, ``OUT/tune.csv``/``tune.md`` the table and ``OUT/tune.png``
    the figure.
@@ -25,7 +25,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,16 +38,8 @@ from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
 from ct_plugin.grid import CT_ONLY_SETTINGS, Cell, make_cell_id, read_result, run_local, run_ray
 from ct_plugin.rundir import atomic_write_json, read_log
-from ct_plugin.tuning.grid_values import (
-    TERM_AXES,
-    WEAKER_TERMS_FACTORS,
-    grid_points,
-    overrides_of,
-    protocol_config,
-    rescue_points,
-    validate_grid,
-    weaker_terms_points,
-)
+from ct_plugin.tuning.grid_values import grid_points, overrides_of, protocol_config, validate_grid
+from ct_plugin.tuning.rescue import fill_axes, rescue_stages
 from ct_plugin.tuning.selection import SelectionRule, apply_rule, choose
 from ct_plugin.tuning.validation import spec_digest, validation_split
 
@@ -268,33 +260,6 @@ def _criteria_table(
     return pd.DataFrame.from_records(records)
 
 
-def _rescue_stages(
-    grid: Mapping[str, Sequence[Any]], axes: list[str], base: TrainConfig
-) -> list[tuple[str, Callable[[pd.DataFrame, list[str]], list[dict[str, Any]]]]]:
-    """The rescue stages tried in turn while no configuration passes: (what changes, proposer)."""
-    weights = {a: float(getattr(base, a)) for a in TERM_AXES}
-    return [
-        ("a weaker logit ridge (lambda_reg at 1/2 and 1/10 of the grid's smallest)",
-         lambda judged, _: rescue_points(grid, judged)),
-        (f"weaker divergence and adversarial weights (x{' and x'.join(map(str, WEAKER_TERMS_FACTORS))}) at the "
-         "two least-violating configurations", lambda judged, shown: weaker_terms_points(judged, shown, weights)),
-    ]
-
-
-def _fill_axes(table: pd.DataFrame, axes: Sequence[str], base: TrainConfig) -> pd.DataFrame:
-    """Give rows of earlier stages the training setting of an axis a later stage added (not NaN)."""
-    table = table.copy()
-    for axis in axes:
-        default = getattr(base, axis, None)
-        if default is None and axis in base.generator_options:
-            default = base.generator_options[axis]
-        if axis in table.columns and default is not None:
-            table[axis] = table[axis].fillna(default)
-        elif default is not None:
-            table[axis] = default
-    return table
-
-
 def tune(
     data: DatasetSpec | str,
     *,
@@ -394,7 +359,7 @@ def tune(
     table, judged, choice = judge(ct_cells)
     rescues: list[dict[str, Any]] = []
     shown_axes = list(axes)
-    for number, (change, propose) in enumerate(_rescue_stages(checked, axes, base) if rescue else [], start=2):
+    for number, (change, propose) in enumerate(rescue_stages(checked, axes, base) if rescue else [], start=2):
         if choice.passed:
             break
         extra = propose(judged, shown_axes)
@@ -408,7 +373,7 @@ def tune(
         shown_axes = list(dict.fromkeys([*shown_axes, *(a for p, _ in rescue_cells for a in p)]))
         ct_cells = [*ct_cells, *rescue_cells]
         table, judged, choice = judge(ct_cells)
-        judged = _fill_axes(judged, shown_axes, base)
+        judged = fill_axes(judged, shown_axes, base)
     reference = reference_of(figures)
     chosen_cell = judged.iloc[choice.index]["cell"]
     failed = table[table.status != "ok"].assign(**{"pass": False})
@@ -420,7 +385,7 @@ def tune(
     table["stage"] = [stage[c] for c in table.cell]
     from ct_plugin.tuning import report
 
-    table = report.order_columns(_fill_axes(table, shown_axes, base), shown_axes)
+    table = report.order_columns(fill_axes(table, shown_axes, base), shown_axes)
 
     point = next(p for p, c in ct_cells if c.cell_id == chosen_cell)
     overrides = overrides_of(point, base.generator_options)
