@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -342,3 +343,25 @@ def test_tune_is_a_registered_command(capsys):
     for flag in ("--grid-tau", "--grid-lambda-reg", "--csv", "--target", "--workers", "--executor", "--epochs",
                  "--generator-option", "--max-steps", "--nce", "--data-dir"):
         assert flag in text
+
+
+@pytest.mark.slow
+def test_tune_on_a_users_csv_prints_the_train_command_that_uses_its_choice(tmp_path, capsys, monkeypatch):
+    from sklearn.datasets import load_breast_cancer
+
+    monkeypatch.chdir(tmp_path)
+    load_breast_cancer(as_frame=True).frame.to_csv("cancer.csv", index=False)
+    argv = ["tune", "--csv", "cancer.csv", "--target", "target", "--epochs", "4", "--nce", "50",
+            "--grid-tau", "0.5,0.9", "--grid-lambda-reg", "0.1", "--rounds", "2", "--n-factuals", "20",
+            "--no-rescue", "--out", "tune-cancer", "--quiet"]
+    assert cli.main(argv) == 0
+    printed = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    command = next(line for line in printed if line.startswith("train it on the same table:"))
+    train_argv = command.split(": ", 1)[1].split()[1:]  # drop "ct-plugin"
+    assert train_argv == ["train", "--csv", "cancer.csv", "--target", "target", "--config",
+                          str(Path("tune-cancer") / "chosen.json")]
+    assert cli.main([*train_argv, "--epochs", "2", "--out", "run", "--quiet"]) == 0
+    chosen = json.loads(Path("tune-cancer/chosen.json").read_text())["tune"]["overrides"]
+    trained = ct_plugin.load_run("run")
+    assert trained.config.tau == chosen["tau"]
+    assert len(trained.spec.y_train) + len(trained.spec.y_test) == 569  # the whole table, not the carve

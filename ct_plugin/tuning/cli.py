@@ -80,8 +80,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     for key in ("config", "csv", "markdown", "figure"):
         print(f"  {key}: {result.paths[key]}")
     if args.csv:
-        print("  note: chosen.json names the CSV's dataset; train it on the same table from Python "
-              "(ct_plugin.train(spec, config=...)) or with train --csv once available")
+        print(f"  train it on the same table: ct-plugin train --csv {args.csv} --target {args.target} "
+              f"--config {result.paths['config']}")
     return 0
 
 
