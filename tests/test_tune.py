@@ -321,6 +321,7 @@ def test_tune_rescues_a_grid_with_no_passing_configuration(tmp_path):
         (["tune", "--dataset", "moons", "--grid-tau", "0.5,1.5"], "tau: value(s) [1.5] out of range"),
         (["tune", "--dataset", "moons", "--grid-lambda-reg", "-0.1"], "lambda_reg: value(s) [-0.1] out of range"),
         (["tune", "--dataset", "moons", "--grid-nce", "ten"], "--grid-nce expects comma-separated ints"),
+        (["tune", "--dataset", "moons", "--grid-lambda-div", "-1"], "lambda_div: value(s) [-1.0] out of range"),
         (["tune", "--dataset", "moons", "--csv", "x.csv"], "exactly one of --dataset"),
         (["tune"], "exactly one of --dataset"),
         (["tune", "--csv", "x.csv"], "needs --target COLUMN"),
@@ -341,7 +342,7 @@ def test_tune_is_a_registered_command(capsys):
         cli.main(["tune", "--help"])
     text = capsys.readouterr().out
     for flag in ("--grid-tau", "--grid-lambda-reg", "--csv", "--target", "--workers", "--executor", "--epochs",
-                 "--generator-option", "--max-steps", "--nce", "--data-dir"):
+                 "--generator-option", "--max-steps", "--nce", "--data-dir", "--grid-lambda-div", "--grid-lambda-adv"):
         assert flag in text
 
 

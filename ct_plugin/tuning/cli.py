@@ -17,7 +17,8 @@ examples:
 """
 
 #: --grid-X flags: axis name -> type of its values
-GRID_FLAGS = {"tau": float, "lambda_reg": float, "max_steps": int, "nce": int, "step_size": float}
+GRID_FLAGS = {"tau": float, "lambda_reg": float, "lambda_div": float, "lambda_adv": float, "max_steps": int,
+              "nce": int, "step_size": float}
 
 
 def _values(text: str, kind: type, flag: str) -> list[Any]:
@@ -106,6 +107,8 @@ def register_commands(subparsers: Any) -> None:
     grid = p.add_argument_group("grid (comma-separated values)")
     grid.add_argument("--grid-tau", help="default 0.5,0.75,0.9")
     grid.add_argument("--grid-lambda-reg", help="default 0.1,0.25,0.5")
+    grid.add_argument("--grid-lambda-div", help="divergence weight (default: fixed, 0.5)")
+    grid.add_argument("--grid-lambda-adv", help="adversarial weight (default: fixed, 0.25)")
     grid.add_argument("--grid-max-steps", help="search steps T (default: fixed --max-steps)")
     grid.add_argument("--grid-nce", help="counterfactuals per epoch (default: fixed --nce)")
     grid.add_argument("--grid-step-size", help="generator step size (default: fixed, 0.25 for eccco)")
