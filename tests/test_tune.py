@@ -242,7 +242,7 @@ def test_tune_end_to_end_writes_a_trainable_choice_and_reuses_cells(tmp_path, ca
     assert table["pass"].any() or (table.stage >= 2).any()  # a rescue stage only when the grid has no pass
     assert {"tau", "lambda_reg", "accuracy", "mature_last", "validity", "ip_reduction_pct", "pass",
             "violation_pts", "reasons"} <= set(table.columns)
-    assert "| tau | lambda_reg |" in (out / "tune.md").read_text()
+    assert "| tau | lambda_reg |" in (out / "tune.md").read_text() and "](tune.png)" in (out / "tune.md").read_text()
     chosen = json.loads((out / "chosen.json").read_text())
     meta = chosen["tune"]
     assert {"tau", "lambda_reg"} <= set(meta["overrides"]) <= {"tau", "lambda_reg", "lambda_div", "lambda_adv"}

@@ -141,6 +141,8 @@ def write_outputs(
         f"generator {base.generator} {base.generator_options or ''}, seed {base.seed}. Evaluation: "
         f"{protocol.rounds} rounds x {protocol.n_factuals} validation factuals, lambda_energy "
         f"{list(protocol.lambda_energies)}, tau {protocol.tau}, T {protocol.max_steps}.",
+        "",
+        "![validation IP reduction against validity, one point per configuration](tune.png)",
     ]
     csv_path, md_path = write_tables(table, out, header)
     picked = ", ".join(f"{k}={v}" for k, v in zip(axes, table[table.chosen][axes].iloc[0], strict=True))
