@@ -85,7 +85,7 @@ def weaker_terms_points(judged: Any, axes: Sequence[str], base_values: Mapping[s
 
 
 def rescue_stages(
-    grid: Mapping[str, Sequence[Any]], axes: list[str], base: TrainConfig
+    grid: Mapping[str, Sequence[Any]], base: TrainConfig
 ) -> list[tuple[str, Callable[[pd.DataFrame, list[str]], list[dict[str, Any]]]]]:
     """The rescue stages tried in turn while no configuration passes: (what changes, proposer)."""
     weights = {a: float(getattr(base, a)) for a in TERM_AXES}

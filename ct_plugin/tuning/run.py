@@ -359,7 +359,7 @@ def tune(
     table, judged, choice = judge(ct_cells)
     rescues: list[dict[str, Any]] = []
     shown_axes = list(axes)
-    for number, (change, propose) in enumerate(rescue_stages(checked, axes, base) if rescue else [], start=2):
+    for number, (change, propose) in enumerate(rescue_stages(checked, base) if rescue else [], start=2):
         if choice.passed:
             break
         extra = propose(judged, shown_axes)
@@ -373,7 +373,6 @@ def tune(
         shown_axes = list(dict.fromkeys([*shown_axes, *(a for p, _ in rescue_cells for a in p)]))
         ct_cells = [*ct_cells, *rescue_cells]
         table, judged, choice = judge(ct_cells)
-        judged = fill_axes(judged, shown_axes, base)
     reference = reference_of(figures)
     chosen_cell = judged.iloc[choice.index]["cell"]
     failed = table[table.status != "ok"].assign(**{"pass": False})
