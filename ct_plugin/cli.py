@@ -287,6 +287,18 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+def _tune_note(config_path: str | None) -> None:
+    """Say so when the config file is a ``tune`` choice that recommends vanilla."""
+    if not config_path:
+        return
+    from ct_plugin.settings_files import read_settings_file
+
+    meta = read_settings_file(config_path).get("tune")
+    if isinstance(meta, dict) and meta.get("recommendation") == "vanilla":
+        print(f"note: {config_path} is a `ct-plugin tune` choice that recommends vanilla on this table "
+              f"({meta.get('message', '')}); its tune.ct_train holds the best CT configuration")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ct_plugin.tracking import tracking_from_args
     from ct_plugin.trainer import train
@@ -314,6 +326,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             result = train(data, config=config, out=args.out, quiet=args.quiet, threads=args.threads,
                            overwrite=args.overwrite)
     last = result.log[-1] if result.log else {}
+    _tune_note(args.config)
     source = result.config.generator if result.config.strategy != "vanilla" else "no generator"
     print(
         f"trained {result.config.strategy} ({source}) "

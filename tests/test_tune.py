@@ -51,7 +51,7 @@ def test_the_best_ip_reduction_among_passing_configurations_wins():
     assert judged["validity_ok"].tolist() == [True, True, True, False, True]
     assert "maturity 30.00% < 50%" in judged.reasons[2]
     choice = choose(judged)
-    assert (choice.index, choice.passed, choice.fallback) == (4, True, False)
+    assert (choice.index, choice.passed, choice.fallback, choice.recommend_ct) == (4, True, False, True)
     assert "2 of 5 configurations pass" in choice.message
 
 
@@ -69,6 +69,10 @@ def test_ties_go_to_ip_star_then_to_grid_order():
 def test_a_passing_choice_that_does_not_reduce_ip_says_so():
     choice = choose(apply_rule(criteria(good(ip_reduction_pct=-7.0), good(ip_reduction_pct=-9.0)), SelectionRule()))
     assert choice.index == 0 and choice.passed and "no passing configuration reduces IP" in choice.message
+    # vanilla (reduction 0, every constraint met) beats a CT configuration that raises IP
+    assert not choice.recommend_ct and "vanilla recommended" in choice.message
+    assert not choose(apply_rule(criteria(good(ip_reduction_pct=0.0)), SelectionRule())).recommend_ct
+    assert choose(apply_rule(criteria(good(ip_reduction_pct=0.1)), SelectionRule())).recommend_ct
 
 
 def test_no_passing_configuration_falls_back_to_the_least_violation_and_says_so():
@@ -81,8 +85,9 @@ def test_no_passing_configuration_falls_back_to_the_least_violation_and_says_so(
     assert not judged["pass"].any()
     assert judged.violation_pts.round(6).tolist() == [9.0, 5.0, 20.0]
     choice = choose(judged)
-    assert (choice.index, choice.passed, choice.fallback) == (1, False, True)
+    assert (choice.index, choice.passed, choice.fallback, choice.recommend_ct) == (1, False, True, False)
     assert "NO configuration passes" in choice.message and "FALLBACK" in choice.message
+    assert "vanilla recommended" in choice.message
 
 
 def test_unmeasurable_ip_fails_and_ranks_last_in_the_fallback():
@@ -246,7 +251,9 @@ def test_tune_end_to_end_writes_a_trainable_choice_and_reuses_cells(tmp_path, ca
     chosen = json.loads((out / "chosen.json").read_text())
     meta = chosen["tune"]
     assert {"tau", "lambda_reg"} <= set(meta["overrides"]) <= {"tau", "lambda_reg", "lambda_div", "lambda_adv"}
-    assert chosen["train"]["tau"] == meta["overrides"]["tau"] and chosen["train"]["strategy"] == "ct"
+    assert meta["recommendation"] in ("ct", "vanilla")
+    assert chosen["train"]["strategy"] == meta["recommendation"]
+    assert meta["ct_train"]["strategy"] == "ct" and meta["ct_train"]["tau"] == meta["overrides"]["tau"]
     row = table[table.chosen].iloc[0]
     assert (row.tau, row.lambda_reg) == (meta["overrides"]["tau"], meta["overrides"]["lambda_reg"])
     assert bool(row["pass"]) == meta["passed"] != meta["fallback"]
@@ -261,7 +268,9 @@ def test_tune_end_to_end_writes_a_trainable_choice_and_reuses_cells(tmp_path, ca
     assert cli.main(["train", "--config", str(out / "chosen.json"), "--epochs", "2", "--out", str(run),
                      "--quiet"]) == 0
     trained = ct_plugin.load_run(run)
-    assert trained.config.tau == meta["overrides"]["tau"]
+    assert trained.config.strategy == meta["recommendation"]
+    if meta["recommendation"] == "ct":
+        assert trained.config.tau == meta["overrides"]["tau"]
     assert len(trained.spec.y_train) == len(full.y_train)
     # a re-run reuses every finished cell and its evaluation (same table), a killed cell is redone
     mtimes = {c: (out / "cells" / c / "model.pt").stat().st_mtime_ns for c in cells}
@@ -285,7 +294,7 @@ def test_tune_end_to_end_writes_a_trainable_choice_and_reuses_cells(tmp_path, ca
 
 
 @pytest.mark.slow
-def test_tune_rescues_a_grid_with_no_passing_configuration(tmp_path):
+def test_tune_rescues_a_grid_with_no_passing_configuration(tmp_path, capsys):
     # a maturity floor of 100% no configuration can meet forces the rescue stage
     result = ct_plugin.tune("moons", out=tmp_path / "tune", dataset_options={"n_samples": 400}, epochs=4,
                             batch_size=30, nce=60, max_steps=10, grid={"tau": [0.9], "lambda_reg": [0.2]},
@@ -313,6 +322,24 @@ def test_tune_rescues_a_grid_with_no_passing_configuration(tmp_path):
                            protocol={"rounds": 3, "n_factuals": 30}, progress=False,
                            rule=SelectionRule(min_maturity=1.0), rescue=False)
     assert plain.table.stage.tolist() == [1]
+    # nothing passes: tune recommends vanilla, chosen.json trains it and keeps the best CT configuration
+    assert plain.recommendation == "vanilla" and plain.config.strategy == "vanilla"
+    written = json.loads(plain.paths["config"].read_text())
+    assert written["train"]["strategy"] == "vanilla" and written["tune"]["recommendation"] == "vanilla"
+    assert written["tune"]["ct_train"]["strategy"] == "ct" and written["tune"]["ct_train"]["tau"] == 0.9
+    assert "**Recommendation: vanilla** (no configuration passes the rule" in plain.paths["markdown"].read_text()
+    run = tmp_path / "vanilla-run"
+    capsys.readouterr()
+    assert cli.main(["train", "--config", str(plain.paths["config"]), "--epochs", "1", "--out", str(run),
+                     "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "trained vanilla" in printed and "recommends vanilla on this table" in printed
+    forced = ct_plugin.tune("moons", out=tmp_path / "plain", dataset_options={"n_samples": 400}, epochs=4,
+                            batch_size=30, nce=60, max_steps=10, grid={"tau": [0.9], "lambda_reg": [0.2]},
+                            protocol={"rounds": 3, "n_factuals": 30}, progress=False,
+                            rule=SelectionRule(min_maturity=1.0), rescue=False, always_ct=True)
+    assert forced.recommendation == "vanilla" and forced.config.strategy == "ct" and forced.config.tau == 0.9
+    assert json.loads(forced.paths["config"].read_text())["train"]["strategy"] == "ct"
 
 
 @pytest.mark.parametrize(
@@ -362,7 +389,10 @@ def test_tune_on_a_users_csv_prints_the_train_command_that_uses_its_choice(tmp_p
     assert train_argv == ["train", "--csv", "cancer.csv", "--target", "target", "--config",
                           str(Path("tune-cancer") / "chosen.json")]
     assert cli.main([*train_argv, "--epochs", "2", "--out", "run", "--quiet"]) == 0
-    chosen = json.loads(Path("tune-cancer/chosen.json").read_text())["tune"]["overrides"]
+    meta = json.loads(Path("tune-cancer/chosen.json").read_text())["tune"]
     trained = ct_plugin.load_run("run")
-    assert trained.config.tau == chosen["tau"]
+    assert trained.config.strategy == meta["recommendation"]
+    assert any(line.startswith(f"recommendation: {meta['recommendation'].upper()}") for line in printed)
+    if meta["recommendation"] == "ct":
+        assert trained.config.tau == meta["overrides"]["tau"]
     assert len(trained.spec.y_train) + len(trained.spec.y_test) == 569  # the whole table, not the carve

@@ -150,14 +150,21 @@ def draw_round_classes(rounds: int, n_lambdas: int, n_classes: int, gen: torch.G
 def draw_factual_rows(
     predicted: torch.Tensor, factual_class: torch.Tensor, n: int, gen: torch.Generator
 ) -> torch.Tensor:
-    """Row indices (…, n) of rows predicted as each draw's factual class, with replacement; -1 where none is."""
+    """Row indices (…, n) of rows predicted as each draw's factual class, with replacement; -1 where none is.
+
+    Each draw is a uniform quantile of the model's pool (``floor(u * len(pool))``, ``u`` from ``gen``,
+    drawn whatever the pool), so two models evaluated with the same generator state share their
+    random numbers: identical models get identical rows, similar pools mostly the same rows (common
+    random numbers; each model's draw is still uniform over the rows it predicts as the class).
+    """
     flat = factual_class.reshape(-1)
     rows = torch.full((len(flat), n), -1, dtype=torch.long)
     for cls in torch.unique(flat).tolist():
         pool = torch.nonzero(predicted == cls).flatten()
         where = torch.nonzero(flat == cls).flatten()
+        u = torch.rand((len(where), n), generator=gen, dtype=torch.float64)
         if len(pool):
-            rows[where] = pool[torch.randint(0, len(pool), (len(where), n), generator=gen)]
+            rows[where] = pool[(u * len(pool)).long().clamp_max(len(pool) - 1)]
     return rows.reshape(*factual_class.shape, n)
 
 
@@ -232,8 +239,9 @@ def evaluate_paper(runs: Sequence[Run], config: Any, labels: Sequence[str], prog
         for setting, tau in ((MAIN, config.tau), (PROTECTED, config.cost_tau)):
             if setting not in specs:
                 continue
-            # seeded by the run's label and the setting, so a run's draws do not depend on the other runs
-            row_gen = torch.Generator().manual_seed(config.seed * 7919 + zlib.crc32(f"{label}/{setting}".encode()))
+            # seeded by the setting alone: a run's draws do not depend on the other runs or on its label,
+            # and every run uses the same random numbers (common random numbers, see draw_factual_rows)
+            row_gen = torch.Generator().manual_seed(config.seed * 7919 + zlib.crc32(setting.encode()))
             classes = draws[setting]
             rows = draw_factual_rows(predicted, classes[..., 0], n, row_gen)  # (R, L, n)
             for li, lam in enumerate(lambdas):

@@ -163,7 +163,8 @@ def tune_dataset(spec: DatasetSpec, plan: Plan, out: Path, workers: int, progres
     stage = int(row.stage)
     validation = {k: float(row[k]) for k in ("ip_reduction_pct", "validity", "vanilla_validity", "accuracy",
                                              "vanilla_accuracy")}
-    return {"overrides": dict(result.overrides), "passed": result.passed, "stage": stage, "rescued": stage > 1,
+    return {"overrides": dict(result.overrides), "recommendation": result.recommendation,
+            "passed": result.passed, "stage": stage, "rescued": stage > 1,
             "validation": validation,
             "fallback": result.fallback, "message": result.message, "seconds": seconds,
             "table": str(result.paths.get("markdown", ""))}
@@ -188,6 +189,7 @@ def run_reproduce(
     specs = {d: load_dataset(d, data_dir=data_dir, seed=0, **plan.data_options(d)) for d in datasets}
 
     tuned: dict[str, dict[str, Any]] = {}
+    forced: dict[str, dict[str, Any]] = {}  # tune's best CT configuration where it recommends vanilla
     tune_info: dict[str, dict[str, Any]] = {}
     if "tune" in plan.sources:
         for dataset in datasets:
@@ -199,12 +201,17 @@ def run_reproduce(
                 if (runs_dir / dataset / "tune" / name).is_file():
                     shutil.copyfile(runs_dir / dataset / "tune" / name, copies / name)
             info["table"] = str(copies / "tune.md")
-            tuned[dataset], tune_info[dataset] = info["overrides"], info
-            log(f"{dataset}: tune chose {info['overrides']} in {time.perf_counter() - t0:.0f} s ({info['message']})")
+            tune_info[dataset] = info
+            if info["recommendation"] == "vanilla":
+                tuned[dataset], forced[dataset] = {"strategy": "vanilla"}, info["overrides"]
+            else:
+                tuned[dataset] = info["overrides"]
+            log(f"{dataset}: tune recommends {info['recommendation']}, best CT {info['overrides']}, in "
+                f"{time.perf_counter() - t0:.0f} s ({info['message']})")
     tune_seconds = time.perf_counter() - t_start
 
     jobs: list[tuple[Job, DatasetSpec]] = [
-        (job, specs[d]) for d in datasets for job in plan.jobs(d, tuned, len(specs[d].y_train))]
+        (job, specs[d]) for d in datasets for job in plan.jobs(d, tuned, len(specs[d].y_train), forced=forced)]
     ablation_rows: list[dict[str, Any]] = []
     if ablations and not plan.quick:
         for name, dataset, what, change in ABLATIONS:
@@ -224,9 +231,12 @@ def run_reproduce(
     log(f"trained {len(trained) - reused_runs} runs, reused {reused_runs}, in {time.perf_counter() - t0:.0f} s")
 
     groups: dict[tuple[str, str, str, int], dict[str, str]] = {}
+    sources_of: dict[tuple[str, str], set[str]] = {}
     for job, _ in jobs:
-        for source in ([job.source] if job.kind != "baseline" else
-                       (["paper"] if job.variant else list(plan.sources))):
+        if job.kind != "baseline":
+            sources_of.setdefault((job.dataset, job.variant), set()).add(job.source)
+    for job, _ in jobs:
+        for source in ([job.source] if job.kind != "baseline" else sorted(sources_of[(job.dataset, job.variant)])):
             key = (job.dataset, job.variant, source, job.seed)
             groups.setdefault(key, {})[job.kind] = str(runs_dir / job.dataset / job.name)
     keys = sorted(groups)

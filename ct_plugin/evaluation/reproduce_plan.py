@@ -25,6 +25,8 @@ from ct_plugin.data.synthetic import SYNTHETIC
 TABLES = ("adult", "california_housing", "credit_default", "gmsc")
 DATASETS = ("linearly_separable", "circles", "moons", "overlapping", *TABLES, "digits")
 SOURCES = ("paper", "tune")
+#: the extra source of tables where ``tune`` recommends vanilla: its best CT configuration, trained anyway
+FORCED_CT = "tune_ct"
 KINDS = ("baseline", "ct_free", "ct_protected")
 
 #: the paper's Table C.1: batch size, tau (training), nce, lambda_reg
@@ -72,11 +74,12 @@ class Job:
         """The run directory below ``RUNS_DIR/<dataset>/``: kind, a hash of the settings, and the seed.
 
         Jobs with the same settings (e.g. when ``tune`` chose Table C.1's tau and lambda_reg) share one
-        directory and are trained once.
+        directory and are trained once; a CT job that ``tune`` turned into vanilla is the baseline's.
         """
         digest = hashlib.sha1(json.dumps({**self.options, "data": self.data}, sort_keys=True,
                                          default=str).encode()).hexdigest()[:8]
-        return f"{self.kind}-{digest}-seed{self.seed}"
+        kind = "baseline" if self.options.get("strategy") == "vanilla" else self.kind
+        return f"{kind}-{digest}-seed{self.seed}"
 
 
 @dataclass
@@ -131,23 +134,37 @@ class Plan:
         return {**COMMON, "generator_options": dict(COMMON["generator_options"]), "epochs": epochs,
                 "batch_size": row["batch_size"], "nce": nce}
 
-    def ct_settings(self, dataset: str, source: str, tuned: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        """tau and lambda_reg of ``source`` (Table C.1, or the tune choice)."""
+    def ct_settings(self, dataset: str, source: str, tuned: dict[str, dict[str, Any]],
+                    forced: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """tau and lambda_reg of ``source`` (Table C.1, the tune choice, or tune's forced CT configuration)."""
         if source == "paper":
             return {"tau": TABLE_C1[dataset]["tau"], "lambda_reg": TABLE_C1[dataset]["lambda_reg"]}
+        if source == FORCED_CT:
+            return dict((forced or {})[dataset])
         return dict(tuned[dataset])
 
     def jobs(self, dataset: str, tuned: dict[str, dict[str, Any]], n_train: int | None = None,
-             data: dict[str, Any] | None = None) -> list[Job]:
-        """Every training of ``dataset``: a baseline per seed, and ct_free / ct_protected per source and seed."""
+             data: dict[str, Any] | None = None, forced: dict[str, dict[str, Any]] | None = None) -> list[Job]:
+        """Every training of ``dataset``: a baseline per seed, and ct_free / ct_protected per source and seed.
+
+        ``tuned[dataset]`` is ``{"strategy": "vanilla"}`` where ``tune`` recommends vanilla: both "CT"
+        models of the ``tune`` source are then the baseline itself (what ``train --config chosen.json``
+        trains), and ``forced[dataset]``, tune's best CT configuration, trains as source ``tune_ct``.
+        """
         base = self.base_options(dataset, n_train)
         data = self.data_options(dataset) if data is None else data
+        sources = [*self.sources, *([FORCED_CT] if forced and dataset in forced and "tune" in self.sources else [])]
         out = []
         for seed in range(self.seeds):
             vanilla = {**base, "strategy": "vanilla", "seed": seed}
             out.append(Job(dataset, "-", "baseline", seed, options=vanilla, data=data))
-            for source in self.sources:
-                ct = {**base, **self.ct_settings(dataset, source, tuned), "strategy": "ct", "seed": seed}
+            for source in sources:
+                settings = self.ct_settings(dataset, source, tuned, forced)
+                if settings.get("strategy") == "vanilla":
+                    out += [Job(dataset, source, kind, seed, options=vanilla, data=data)
+                            for kind in ("ct_free", "ct_protected")]
+                    continue
+                ct = {**base, **settings, "strategy": "ct", "seed": seed}
                 out.append(Job(dataset, source, "ct_free", seed, options={**ct, "protect": False}, data=data))
                 protected = {**ct, "protect": True}
                 if dataset in SYNTHETIC and source in self.divergence_only_sources:  # the reference's

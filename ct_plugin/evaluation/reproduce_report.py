@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import sys
@@ -11,12 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from ct_plugin.evaluation import plots
-from ct_plugin.evaluation.report import fmt, markdown_table
-from ct_plugin.evaluation.reproduce_plan import DATA_NOTES, TABLE_C1, Plan
+from ct_plugin.evaluation.report import markdown_table
+from ct_plugin.evaluation.reproduce_plan import DATA_NOTES, FORCED_CT, TABLE_C1, Plan
+from ct_plugin.evaluation.reproduce_sections import ablation_section, robustness_section
+from ct_plugin.evaluation.reproduce_tables import Frames, per_seed_table, rel_link, source_table, with_forced_ct
 
 #: SaTML Table 1 (MLP, % reduction CT vs baseline; METHOD.md section 5); digits row: MNIST
 PAPER_TABLE1 = {
@@ -33,119 +32,6 @@ PAPER_TABLE1 = {
 PAPER_AVERAGE = (15.64, 25.29, 18.49)
 #: the paper's validity (baseline, CT) where METHOD.md quotes it
 PAPER_VALIDITY = {"adult": (0.99, 0.68), "credit_default": (1.0, 0.72), "gmsc": (1.0, 0.94)}
-COLUMNS = (("ip", "ct_free", "IP"), ("ip_star", "ct_free", "IP* (l=5)"), ("ip_star_0.5", "ct_free", "IP* (l=0.5)"),
-           ("cost", "ct_protected", "cost, protected"))
-
-Frames = dict[tuple[str, str, str, int], dict[str, dict[str, pd.DataFrame]]]
-
-
-def _rows(frames: Frames, dataset: str, variant: str, source: str, protocol: str) -> list[dict[str, pd.DataFrame]]:
-    return [f[protocol] for (d, v, s, _), f in sorted(frames.items())
-            if (d, v, s) == (dataset, variant, source) and protocol in f]
-
-
-def _comparison(parts: list[dict[str, pd.DataFrame]], metric: str, run: str) -> pd.DataFrame:
-    rows = [p["comparison"][(p["comparison"].metric == metric) & (p["comparison"].run == run)] for p in parts]
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-
-
-def seed_stats(rows: pd.DataFrame) -> dict[str, float]:
-    """Mean and sd over seeds of the reduction, and how many seeds are significantly better / worse."""
-    values = rows.reduction_pct.to_numpy(dtype=float)
-    finite = values[np.isfinite(values)]
-    better = int(((rows.reduction_pct > 0) & rows.significant).sum())
-    worse = int(((rows.reduction_pct < 0) & rows.significant).sum())
-    return {"mean": float(finite.mean()) if len(finite) else float("nan"),
-            "sd": float(finite.std(ddof=1)) if len(finite) > 1 else float("nan"),
-            "better": better, "worse": worse, "seeds": len(rows)}
-
-
-def stats_cell(stats: dict[str, float]) -> str:
-    """``12.3 ± 4.5 (3+/0-)`` over several seeds, ``12.30*`` for one."""
-    if not math.isfinite(stats["mean"]):
-        return "-"
-    if stats["seeds"] == 1:
-        return f"{stats['mean']:.2f}{'*' if stats['better'] or stats['worse'] else ''}"
-    return f"{stats['mean']:.1f} ± {fmt(stats['sd'], 1)} ({stats['better']}+/{stats['worse']}-)"
-
-
-def _accuracy(parts: list[dict[str, pd.DataFrame]], run: str) -> float:
-    values = []
-    for p in parts:
-        r = p["robustness"]
-        hit = r[(r.run == run) & (r.attack == "fgsm") & (r.epsilon == 0.0)].accuracy
-        values += hit.tolist()
-    return float(np.mean(values)) if values else float("nan")
-
-
-def _mean_of(parts: list[dict[str, pd.DataFrame]], metric: str, run: str, column: str) -> float:
-    rows = _comparison(parts, metric, run)
-    return float(rows[column].mean()) if len(rows) else float("nan")
-
-
-def _maturity(groups: dict, dataset: str, variant: str, source: str, kind: str = "ct_free") -> float:
-    values = []
-    for (d, v, s, _), dirs in groups.items():
-        if (d, v, s) != (dataset, variant, source) or kind not in dirs:
-            continue
-        log = [json.loads(line) for line in (Path(dirs[kind]) / "log.jsonl").read_text().splitlines() if line]
-        values += [r["mature"] for r in log[-10:] if r.get("mature") is not None]
-    return float(np.mean(values)) if values else float("nan")
-
-
-def source_table(frames: Frames, groups: dict, datasets: Sequence[str], source: str, protocol: str,
-                 variant: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One row per dataset: reductions (mean ± sd over seeds), validity, accuracy, maturity; and the raw numbers."""
-    shown, raw = [], []
-    for dataset in datasets:
-        parts = _rows(frames, dataset, variant, source, protocol)
-        if not parts:
-            continue
-        row: dict[str, Any] = {"data": dataset}
-        numbers: dict[str, Any] = {"data": dataset}
-        for metric, run, title in COLUMNS:
-            stats = seed_stats(_comparison(parts, metric, run))
-            row[title] = stats_cell(stats)
-            numbers.update({f"{metric}_{k}": v for k, v in stats.items()})
-        v_base = _mean_of(parts, "validity", "ct_free", "reference_mean")
-        v_ct = _mean_of(parts, "validity", "ct_free", "run_mean")
-        row["validity base → CT"] = f"{fmt(v_base, 2)} → {fmt(v_ct, 2)}"
-        acc_base, acc_ct = _accuracy(parts, "baseline"), _accuracy(parts, "ct_free")
-        row["accuracy base → CT"] = f"{fmt(acc_base, 3)} → {fmt(acc_ct, 3)}"
-        row["mature (train)"] = fmt(_maturity(groups, dataset, variant, source), 2)
-        numbers.update(validity_base=v_base, validity_ct=v_ct, accuracy_base=acc_base, accuracy_ct=acc_ct)
-        shown.append(row)
-        raw.append(numbers)
-    shown_frame, raw_frame = pd.DataFrame(shown), pd.DataFrame(raw)
-    if len(raw_frame):
-        average: dict[str, Any] = {"data": "average"}
-        for metric, _, title in COLUMNS:
-            average[title] = fmt(float(raw_frame[f"{metric}_mean"].mean()), 2)
-        average["validity base → CT"] = (f"{fmt(float(raw_frame.validity_base.mean()), 2)} → "
-                                         f"{fmt(float(raw_frame.validity_ct.mean()), 2)}")
-        average["accuracy base → CT"] = (f"{fmt(float(raw_frame.accuracy_base.mean()), 3)} → "
-                                         f"{fmt(float(raw_frame.accuracy_ct.mean()), 3)}")
-        average["mature (train)"] = ""
-        shown_frame = pd.concat([shown_frame, pd.DataFrame([average])], ignore_index=True)
-    return shown_frame, raw_frame
-
-
-def per_seed_table(frames: Frames, datasets: Sequence[str], source: str) -> pd.DataFrame:
-    """Each seed's reduction and the 99% interval of its per-round difference (reference minus CT), paper protocol."""
-    rows = []
-    for (dataset, variant, s, seed), parts in sorted(frames.items()):
-        if variant or s != source or dataset not in datasets:
-            continue
-        comparison = parts["paper"]["comparison"]
-        row: dict[str, Any] = {"data": dataset, "seed": seed}
-        for metric, run, title in COLUMNS:
-            c = comparison[(comparison.metric == metric) & (comparison.run == run)]
-            if len(c):
-                c = c.iloc[0]
-                row[title] = (f"{fmt(float(c.reduction_pct), 1)}{'*' if c.significant else ''} "
-                              f"[{fmt(float(c.diff_low), 3)}, {fmt(float(c.diff_high), 3)}]")
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def paper_table(datasets: Sequence[str]) -> pd.DataFrame:
@@ -187,10 +73,6 @@ def target_lines(raw: pd.DataFrame) -> list[str]:
     ]
 
 
-def _rel(path: Path, start: Path) -> str:
-    return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
-
-
 def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames, groups: dict,
                  tune_info: dict[str, dict[str, Any]], ablations: list[dict[str, Any]], settings: dict[str, Any],
                  train_seconds: dict[str, float]) -> Path:
@@ -202,22 +84,35 @@ def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames,
     compute, workers = settings["compute_seconds"], settings["workers"]
     estimate = compute["tune"] + (compute["train"] + compute["evaluate"]) / workers
     sections: list[str] = []
-    main_raw = pd.DataFrame()
-    order = [("tune", "paper"), ("paper", "paper"), ("tune", "strict"), ("paper", "strict")]
+    main_raw, forced_raw = pd.DataFrame(), pd.DataFrame()
+    kept_vanilla = [d for d, i in tune_info.items() if i.get("recommendation") == "vanilla"]
+    order = [("tune", "paper"), (FORCED_CT, "paper"), ("paper", "paper"), ("tune", "strict"), ("paper", "strict")]
     titles = {
         ("tune", "paper"): "Paper protocol, settings chosen by `tune`",
+        (FORCED_CT, "paper"): "Paper protocol, `tune`'s best CT configuration where it recommends vanilla "
+                              "(CT trained anyway)",
         ("paper", "paper"): "Paper protocol, the paper's Table C.1 settings",
         ("tune", "strict"): "Strict protocol (every counterfactual counts), the same `tune` models",
         ("paper", "strict"): "Strict protocol, the same Table C.1 models",
     }
     for source, protocol in order:
-        if source not in plan.sources or (protocol == "strict" and source not in plan.strict_sources):
+        if source == FORCED_CT:
+            if not kept_vanilla:
+                continue
+        elif source not in plan.sources or (protocol == "strict" and source not in plan.strict_sources):
             continue
         shown, raw = source_table(frames, groups, datasets, source, protocol)
         raw.to_csv(results / f"table_{source}_{protocol}.csv", index=False)
         if main_raw.empty and protocol == "paper":
             main_raw = raw
+        if source == FORCED_CT:
+            forced_raw = raw
         sections += [f"## {titles[(source, protocol)]}", "", markdown_table(shown), ""]
+        if source == "tune" and protocol == "paper" and kept_vanilla:
+            sections += [f"On {', '.join(kept_vanilla)} `tune` recommends vanilla (no configuration that keeps "
+                         "accuracy, maturity and validity lowers validation IP), so `chosen.json` trains vanilla "
+                         "and these rows compare that vanilla model with the baseline: 0 by construction. The "
+                         "next table shows what its best CT configuration would have done there.", ""]
     lines = [
         "# Results: Counterfactual Training vs a vanilla baseline",
         "",
@@ -256,6 +151,9 @@ def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames,
         "",
         *target_lines(main_raw),
         "",
+        *(["With CT trained anyway where `tune` recommends vanilla (its best CT configuration on "
+           f"{', '.join(kept_vanilla)}):", "", *target_lines(with_forced_ct(main_raw, forced_raw)), ""]
+          if len(forced_raw) else []),
     ]
     if plan.seeds > 1:
         first = plan.sources[0]
@@ -266,16 +164,16 @@ def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames,
                   "difference (baseline minus CT, in the metric's units; above 0 = CT lower).", "",
                   markdown_table(seeds), ""]
     if tune_info:
-        rows = [{"data": d, "tau": i["overrides"]["tau"], "lambda_reg": i["overrides"]["lambda_reg"],
+        rows = [{"data": d, "recommendation": "vanilla" if i.get("recommendation") == "vanilla" else "CT",
+                 "tau": i["overrides"]["tau"], "lambda_reg": i["overrides"]["lambda_reg"],
                  "Table C.1 tau / lambda_reg": f"{TABLE_C1[d]['tau']} / {TABLE_C1[d]['lambda_reg']}",
                  "other changes": ", ".join(f"{k} {v}" for k, v in i["overrides"].items()
                                             if k not in ("tau", "lambda_reg")) or "-",
                  "rule passed": (f"yes (rescue stage {i.get('stage', 2)})" if i.get("rescued") else "yes")
                  if i["passed"] else ("no (fallback)" if i["fallback"] else "no"),
                  "validation IP / validity / accuracy": _validation_text(i.get("validation")),
-                 "seconds": f"{i['seconds']:.0f}", "grid": f"[table]({_rel(Path(i['table']), out)})" if i["table"]
+                 "seconds": f"{i['seconds']:.0f}", "grid": f"[table]({rel_link(Path(i['table']), out)})" if i["table"]
                  else "-"} for d, i in tune_info.items()]
-        no_gain = [d for d, i in tune_info.items() if i.get("validation", {}).get("ip_reduction_pct", 1.0) <= 0]
         lines += ["## What `tune` chose", "",
                   "Grid tau {0.5, 0.75, 0.9} x lambda_reg {0.1, 0.25, 0.5} on a validation split carved from the "
                   f"training rows, each configuration trained for {tune_epochs_text(plan)}; rule: best validation "
@@ -284,12 +182,11 @@ def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames,
                   "grid configuration passes, rescue stage 2 trains lambda_reg at 1/2 and 1/10 of the grid's "
                   "smallest (0.05, 0.01) at the tau values that matured; if none passes still, stage 3 trains the "
                   "two least-violating configurations with lambda_div and lambda_adv at 1/5 and 1/25 of their "
-                  "values (0.1/0.05, 0.02/0.01). The rule chooses from all stages trained.", "",
+                  "values (0.1/0.05, 0.02/0.01). The rule chooses from all stages trained. Vanilla is a "
+                  "candidate too (every constraint met, IP reduction 0): CT is recommended only where a passing "
+                  "configuration lowers validation IP. tau, lambda_reg and the other changes are the best CT "
+                  "configuration's, whatever the recommendation.", "",
                   markdown_table(pd.DataFrame(rows)), ""]
-        if no_gain:
-            lines += [f"On {', '.join(no_gain)} no configuration that keeps accuracy, maturity and validity "
-                      "reduces validation IP: `tune` reports the least harmful one, and CT is not recommended "
-                      "there under these constraints.", ""]
     if ablations:
         lines += ablation_section(frames, groups, ablations)
     lines += robustness_section(frames, datasets, out, plan)
@@ -298,7 +195,7 @@ def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames,
               "of each search, in-training maturity), the per-round CSV and the figures:", ""]
     for dataset in datasets:
         folders = sorted(p.name for p in (results / dataset).glob("*-seed*") if p.is_dir())
-        links = ", ".join(f"[{name}]({_rel(results / dataset / name / 'paper' / 'evaluation.md', out)})"
+        links = ", ".join(f"[{name}]({rel_link(results / dataset / name / 'paper' / 'evaluation.md', out)})"
                           for name in folders)
         lines.append(f"* {dataset}: {links}")
     lines.append("")
@@ -313,60 +210,6 @@ def tune_epochs_text(plan: Plan) -> str:
     if plan.tune_epochs is None or plan.tune_epochs >= plan.epochs:
         return f"the final training's {plan.epochs} epochs"
     return f"{plan.tune_epochs} epochs (the final training has {plan.epochs})"
-
-
-def ablation_section(frames: Frames, groups: dict, ablations: list[dict[str, Any]]) -> list[str]:
-    """One row per ablation beside the same dataset's seed-0 Table C.1 row (paper protocol)."""
-    rows = []
-    for item in ablations:
-        for variant, label in (("", "as in the main table"), (item["variant"], item["change"])):
-            parts = [f["paper"] for (d, v, s, seed), f in frames.items()
-                     if (d, v, s, seed) == (item["data"], variant, "paper", 0)]
-            if not parts:
-                continue
-            row = {"ablation": item["ablation"], "data": item["data"], "setting": label}
-            for metric, run, title in COLUMNS:
-                row[title] = stats_cell(seed_stats(_comparison(parts, metric, run)))
-            row["validity base → CT"] = (f"{fmt(_mean_of(parts, 'validity', 'ct_free', 'reference_mean'), 2)} → "
-                                         f"{fmt(_mean_of(parts, 'validity', 'ct_free', 'run_mean'), 2)}")
-            rows.append(row)
-    if not rows:
-        return []
-    return ["## Ablations: what each difference from the reference costs (seed 0, Table C.1 settings, paper protocol)",
-            "", markdown_table(pd.DataFrame(rows)), ""]
-
-
-def robustness_section(frames: Frames, datasets: Sequence[str], out: Path, plan: Plan) -> list[str]:
-    """Robust accuracy and integrated-gradient shares of seed 0 (first source), with the summary figures."""
-    source = plan.sources[0]
-    robust, attribution, rows = {}, [], []
-    for dataset in datasets:
-        key = (dataset, "", source, 0)
-        if key not in frames:
-            continue
-        part = frames[key]["paper"]
-        robust[dataset] = part["robustness"]
-        attribution.append(part["attribution"].assign(dataset=dataset))
-        for run in ("baseline", "ct_free"):
-            r = part["robustness"][part["robustness"].run == run]
-            top = r.epsilon.max()
-            rows.append({"data": dataset, "model": run,
-                         "clean": fmt(float(r[(r.attack == "fgsm") & (r.epsilon == 0)].accuracy.iloc[0]), 3),
-                         f"FGSM {top:g}": fmt(float(r[(r.attack == "fgsm") & (r.epsilon == top)].accuracy.iloc[0]), 3),
-                         f"PGD {top:g}": fmt(float(r[(r.attack == "pgd") & (r.epsilon == top)].accuracy.iloc[0]), 3)})
-    if not robust:
-        return []
-    figures = out / "figures"
-    robust_png = plots.plot_robustness_grid(robust, figures / "robust_accuracy.png")
-    table = pd.concat(attribution, ignore_index=True)
-    ig_png = plots.plot_attribution_summary(table, figures / "integrated_gradients.png")
-    shares = table[["dataset", "run", "protected_features", "protected_share", "uniform_share"]].copy()
-    shares["protected_share"] = shares.protected_share.map(fmt)
-    shares["uniform_share"] = shares.uniform_share.map(fmt)
-    return [f"## Robust accuracy (test split, seed 0, `{source}` settings; PGD 40 steps of 0.01, random start)", "",
-            markdown_table(pd.DataFrame(rows)), "", f"![robust accuracy]({_rel(robust_png, out)})", "",
-            "## Integrated gradients on the protected features (baseline U(-1, 1), median over rounds)", "",
-            markdown_table(shares), "", f"![integrated gradients]({_rel(ig_png, out)})", ""]
 
 
 def _validation_text(validation: dict[str, float] | None) -> str:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-_LAZY = {"TuneResult": "ct_plugin.tuning.run", "tune": "ct_plugin.tuning.run",
+_LAZY = {"TuneResult": "ct_plugin.tuning.result", "tune": "ct_plugin.tuning.run",
          "SelectionRule": "ct_plugin.tuning.selection"}
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ct_plugin.tuning.run import TuneResult, tune
+    from ct_plugin.tuning.result import TuneResult
+    from ct_plugin.tuning.run import tune
     from ct_plugin.tuning.selection import SelectionRule
 
 

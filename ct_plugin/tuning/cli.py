@@ -73,11 +73,18 @@ def cmd_tune(args: argparse.Namespace) -> int:
         data, out=out, grid=grid or None, executor=args.executor, workers=args.workers, address=args.address,
         validation_size=args.validation_size, validation_seed=args.validation_seed, protocol=protocol,
         data_dir=args.data_dir, dataset_options=_key_values(args.dataset_option, "--dataset-option"),
-        progress=not args.quiet, rescue=not args.no_rescue, **train,
+        progress=not args.quiet, rescue=not args.no_rescue, always_ct=args.always_ct, **train,
     )
-    banner = "chosen" if result.passed else "FALLBACK (no configuration passes the rule)"
+    banner = "best CT configuration" if result.passed else "FALLBACK (no configuration passes the rule)"
     print(f"{result.message}")
     print(f"{banner}: {result.overrides}  ({result.seconds:.1f} s)")
+    if result.recommendation == "vanilla":
+        written = ("chosen.json trains vanilla; its tune.ct_train holds the CT configuration (--always-ct writes "
+                   "that instead)" if result.config.strategy == "vanilla" else
+                   "chosen.json holds the CT configuration anyway (--always-ct)")
+        print(f"recommendation: VANILLA, CT does not help here under the rule's constraints: {written}")
+    else:
+        print("recommendation: CT, chosen.json trains it")
     for key in ("config", "csv", "markdown", "figure"):
         print(f"  {key}: {result.paths[key]}")
     if args.csv:
@@ -116,6 +123,9 @@ def register_commands(subparsers: Any) -> None:
                       help="when no grid configuration passes the rule, take the least violation at once "
                            "(default: first try lambda_reg at 1/2 and 1/10 of the grid's smallest, then "
                            "lambda_div and lambda_adv at 1/5 and 1/25)")
+    grid.add_argument("--always-ct", action="store_true",
+                      help="write the best CT configuration into chosen.json even when tune recommends vanilla "
+                           "(no configuration passes the rule and lowers validation IP)")
     train = p.add_argument_group("training (fixed for every cell)")
     train.add_argument("--epochs", type=int, help="epochs (default 100)")
     train.add_argument("--batch-size", type=int, help="mini-batch size (default 30)")

@@ -106,6 +106,18 @@ def _rescue_line(rescue: Mapping[str, Any], grid: Mapping[str, list[Any]]) -> st
             f"more with {rescue['change']}: {points}.")
 
 
+def _recommendation_line(choice: Choice, chosen: TrainConfig) -> str:
+    """What ``chosen.json`` trains, and why."""
+    if choice.recommend_ct:
+        return "**Recommendation: CT** with the configuration above; `chosen.json` trains it."
+    written = ("`chosen.json` trains vanilla (its `tune.ct_train` holds the best CT configuration; `always_ct` / "
+               "`--always-ct` writes that instead)" if chosen.strategy == "vanilla" else
+               "`chosen.json` trains the best CT configuration anyway (`always_ct`)")
+    why = ("no configuration passes the rule" if not choice.passed else
+           "no configuration that passes the rule lowers validation IP")
+    return f"**Recommendation: vanilla** ({why}, and vanilla meets every constraint by definition): {written}."
+
+
 def write_chosen(path: Path, train: Mapping[str, Any], meta: Mapping[str, Any]) -> Path:
     """The chosen config as JSON: ``train`` (read by ``ct-plugin train --config``) and ``tune`` metadata."""
     atomic_write_json(path, {"train": dict(train), "tune": dict(meta)})
@@ -116,8 +128,12 @@ def write_outputs(
     out: Path, table: pd.DataFrame, axes: list[str], spec: DatasetSpec, base: TrainConfig, chosen: TrainConfig,
     overrides: dict[str, Any], choice: Choice, rule: SelectionRule, protocol: Any, carved: DatasetSpec,
     reference: dict[str, float], grid: dict[str, list[Any]], rescues: list[dict[str, Any]] | None = None,
+    ct_config: TrainConfig | None = None,
 ) -> dict[str, Path]:
     """Write ``tune.csv``, ``tune.md``, ``tune.png`` and ``chosen.json`` into ``out``; return their paths.
+
+    ``chosen`` is what ``chosen.json`` trains (vanilla when CT is not recommended), ``ct_config``
+    the best CT configuration (default ``chosen``), recorded in the metadata as ``ct_train``.
 
     ``rescues``: the rescue stages trained because no configuration before them passed, each
     ``{"stage": n, "change": what they change, "points": [grid points]}``.
@@ -135,7 +151,9 @@ def write_outputs(
         f"Rule: {rule.describe()}.",
         "",
         *(line for r in rescues for line in (_rescue_line(r, grid), "")),
-        f"**Outcome: {choice.message}.** Chosen: {overrides}.",
+        f"**Outcome: {choice.message}.** Best CT configuration: {overrides}.",
+        "",
+        _recommendation_line(choice, chosen),
         "",
         f"Training: epochs {base.epochs}, batch {base.batch_size}, nce {base.nce}, T {base.max_steps}, "
         f"generator {base.generator} {base.generator_options or ''}, seed {base.seed}. Evaluation: "
@@ -147,6 +165,8 @@ def write_outputs(
     csv_path, md_path = write_tables(table, out, header)
     picked = ", ".join(f"{k}={v}" for k, v in zip(axes, table[table.chosen][axes].iloc[0], strict=True))
     outcome = "chosen" if choice.passed else "FALLBACK (none passes), least violation"
+    if not choice.recommend_ct:
+        outcome = "vanilla recommended; best CT" + ("" if choice.passed else " (none passes)")
     figure = plot_grid(table, axes, out, f"CT tuning on {spec.name}: {outcome}: {picked}",
                               rule.max_validity_drop)
     meta = {
@@ -154,6 +174,8 @@ def write_outputs(
         "message": choice.message, "rule": rule.to_dict(), "grid": grid, "rescue": rescues,
         "protocol": dataclasses.asdict(protocol), "validation_split": split, "reference": reference,
         "chosen_cell": str(table[table.chosen].cell.iloc[0]),
+        "recommendation": "ct" if choice.recommend_ct else "vanilla",
+        "ct_train": (ct_config or chosen).to_dict(),
     }
     config_path = write_chosen(out / "chosen.json", chosen.to_dict(), meta)
     return {"config": config_path, "csv": csv_path, "markdown": md_path, "figure": figure}

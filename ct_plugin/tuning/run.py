@@ -16,7 +16,8 @@
    (:func:`~ct_plugin.tuning.rescue.weaker_terms_points`); the rule picks from all stages.
    ``OUT/chosen.json`` is a config file
    for ``ct-plugin train --config``, ``OUT/tune.csv``/``tune.md`` the table and ``OUT/tune.png``
-   the figure.
+   the figure. When no configuration passes and lowers validation IP, ``chosen.json`` trains
+   vanilla (CT is not recommended there; ``always_ct`` writes the best CT configuration instead).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from ct_plugin.grid import CT_ONLY_SETTINGS, Cell, make_cell_id, read_result, ru
 from ct_plugin.rundir import atomic_write_json, read_log
 from ct_plugin.tuning.grid_values import grid_points, overrides_of, protocol_config, validate_grid
 from ct_plugin.tuning.rescue import fill_axes, rescue_stages
+from ct_plugin.tuning.result import TuneResult
 from ct_plugin.tuning.selection import SelectionRule, apply_rule, choose
 from ct_plugin.tuning.validation import spec_digest, validation_split
 
@@ -48,36 +49,6 @@ RESERVED = frozenset({"dataset", "strategy", "init_from"})
 #: CT runs evaluated together with the baseline in one ``evaluate_runs`` call (and cached together): the
 #: default grid's 9 in one call, so the baseline is evaluated once (each run costs about 7 CPU-seconds)
 EVALUATION_CHUNK = 9
-
-
-@dataclass
-class TuneResult:
-    """What :func:`tune` returns.
-
-    Attributes:
-        dataset: the dataset's name.
-        overrides: the chosen TrainConfig overrides (the grid axes' values; generator axes such as
-            ``step_size`` inside ``generator_options``).
-        config: the complete chosen TrainConfig (strategy ``ct``, the training options, the overrides).
-        passed: whether the chosen configuration passes the selection rule.
-        fallback: True when none passed and the least-violating one was taken (see ``message``).
-        message: the outcome in one line.
-        table: one row per configuration: axes, every criterion, ``pass``, ``chosen``, ``reasons``.
-        reference: the vanilla baseline's validation figures (accuracy, validity, ip).
-        paths: ``config`` (chosen.json), ``csv``, ``markdown``, ``figure``, ``validation_spec``, ``cells``.
-        seconds: wall time of this call (training, evaluation and writing).
-    """
-
-    dataset: str
-    overrides: dict[str, Any]
-    config: TrainConfig
-    passed: bool
-    fallback: bool
-    message: str
-    table: pd.DataFrame
-    reference: dict[str, float]
-    paths: dict[str, Path]
-    seconds: float
 
 
 # ---------------------------------------------------------------- preparation
@@ -276,6 +247,7 @@ def tune(
     dataset_options: Mapping[str, Any] | None = None,
     progress: bool = True,
     rescue: bool = True,
+    always_ct: bool = False,
     **train_options: Any,
 ) -> TuneResult:
     """Tune CT's hyperparameters on a validation split carved from the training rows (the paper's way).
@@ -300,6 +272,9 @@ def tune(
             stage 2 sets lambda_reg to half and a tenth of the grid's smallest (at the tau values that
             matured), stage 3 scales lambda_div and lambda_adv by 1/5 and 1/25 at the two
             least-violating configurations; the table's ``stage`` column says where a row belongs.
+        always_ct: write the best CT configuration into ``chosen.json`` even when tune recommends
+            vanilla (no configuration passes the rule and lowers validation IP); by default
+            ``chosen.json`` then trains vanilla and names the best CT configuration in its metadata.
         **train_options: fixed TrainConfig settings of every training, e.g. ``epochs=100,
             batch_size=1000, nce=5000, seed=0, max_steps=30, generator="eccco",
             generator_options={"lambda_energy": 5.0}``.
@@ -388,11 +363,15 @@ def tune(
 
     point = next(p for p, c in ct_cells if c.cell_id == chosen_cell)
     overrides = overrides_of(point, base.generator_options)
-    chosen_config = base.replace(**overrides).validate()
+    ct_config = base.replace(**overrides).validate()
+    recommendation = "ct" if choice.recommend_ct else "vanilla"
+    chosen_config = ct_config if choice.recommend_ct or always_ct else base.replace(strategy="vanilla").validate()
     paths = report.write_outputs(out, table, shown_axes, spec, base, chosen_config, overrides, choice, rule,
-                                 protocol_cfg, carved, reference, checked, rescues=rescues)
+                                 protocol_cfg, carved, reference, checked, rescues=rescues,
+                                 ct_config=ct_config)
     return TuneResult(
-        dataset=spec.name, overrides=overrides, config=chosen_config, passed=choice.passed,
+        dataset=spec.name, overrides=overrides, config=chosen_config, ct_config=ct_config,
+        recommendation=recommendation, passed=choice.passed,
         fallback=choice.fallback, message=choice.message, table=table, reference=reference,
         paths={**paths, "validation_spec": spec_dir, "cells": out / "cells"},
         seconds=time.perf_counter() - start,

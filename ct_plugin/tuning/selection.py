@@ -13,6 +13,11 @@ wins; ties go to the larger IP* reduction, then to the first in grid order. When
 (a flagged fallback), the one that violates the constraints least wins: the smallest sum of the
 shortfalls beyond each threshold in percentage points (accuracy, maturity, validity), ties
 broken as above; configurations whose IP cannot be measured come last.
+
+**CT or vanilla.** Vanilla is always a candidate: it meets every constraint by definition and its
+IP reduction is 0. CT is recommended only when a configuration passes and lowers validation IP
+(reduction > 0); otherwise :attr:`Choice.recommend_ct` is False and ``tune`` writes a vanilla
+``chosen.json`` (the best CT configuration is still reported, and ``always_ct`` writes it instead).
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ class Choice:
     index: int
     passed: bool
     message: str
+    recommend_ct: bool = True
 
     @property
     def fallback(self) -> bool:
@@ -142,9 +148,10 @@ def choose(judged: pd.DataFrame) -> Choice:
         index = min(passing, key=lambda item: _ranking_key(item[1], item[0]))[0]
         row = judged.iloc[index]
         best = _number(row["ip_reduction_pct"])
-        note = "" if best > 0 else " (no passing configuration reduces IP on the validation split)"
+        note = "" if best > 0 else (" (no passing configuration reduces IP on the validation split: "
+                                    "vanilla recommended)")
         return Choice(index, True, f"{len(passing)} of {len(rows)} configurations pass; chosen: best IP "
-                                   f"reduction {best:.2f}%{note}")
+                                   f"reduction {best:.2f}%{note}", recommend_ct=best > 0)
 
     def fallback_key(item: tuple[int, pd.Series]) -> tuple[int, float, tuple[float, float, int]]:
         i, row = item
@@ -154,4 +161,5 @@ def choose(judged: pd.DataFrame) -> Choice:
     index = min(rows, key=fallback_key)[0]
     row = judged.iloc[index]
     return Choice(index, False, f"NO configuration passes the selection rule; FALLBACK: the least violation "
-                                f"({float(row['violation_pts']):.2f} points: {row['reasons']})")
+                                f"({float(row['violation_pts']):.2f} points: {row['reasons']}); vanilla "
+                                "recommended", recommend_ct=False)

@@ -73,6 +73,16 @@ def test_evaluation_is_deterministic(runs):
         pd.testing.assert_frame_equal(a.rounds[columns], b.rounds[columns])
 
 
+def test_a_model_compared_with_itself_shows_no_difference(runs):
+    # what reproduce reports where tune recommends vanilla: the "CT" model is the baseline itself
+    loaded = load_runs([runs["baseline"], runs["baseline"], runs["baseline"]])
+    config = ProtocolConfig(rounds=3, n_factuals=8, lambda_energies=(1.0,), epsilons=(0.0,), ig_rows=20)
+    comparison = evaluate_runs(loaded, config, labels=["baseline", "ct_free", "ct_protected"]).comparison
+    assert set(comparison.run) == {"ct_free", "ct_protected"}
+    measured = comparison[comparison.metric.isin(["ip", "ip_star", "cost"])].dropna(subset=["reduction_pct"])
+    assert len(measured) and (measured.reduction_pct == 0).all() and not measured.significant.any()
+
+
 def test_runs_on_different_datasets_are_refused(runs, capsys):
     assert main(["evaluate", str(runs["baseline"]), str(runs["moons"]), *FAST]) == 2
     err = capsys.readouterr().err

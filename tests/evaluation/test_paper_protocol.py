@@ -82,6 +82,25 @@ def test_factual_rows_are_rows_the_model_predicts_as_the_factual_class():
     assert rows[2, 0].tolist() == [-1] * 6  # no row predicted as class 2
 
 
+def test_factual_draws_share_random_numbers_across_models_and_stay_uniform():
+    factual_class = torch.zeros((4000, 1), dtype=torch.long)
+    same = torch.tensor([0, 0, 1, 0, 1, 0])
+    a = draw_factual_rows(same, factual_class, 1, torch.Generator().manual_seed(3))
+    b = draw_factual_rows(same.clone(), factual_class, 1, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)  # identical models, identical rows
+    counts = torch.bincount(a.flatten(), minlength=6)[[0, 1, 3, 5]].double()
+    assert (counts / counts.sum() - 0.25).abs().max() < 0.03  # uniform over the 4 rows predicted as class 0
+    # a model that predicts one more row as class 0 mostly draws the same rows (a quantile coupling)
+    wider = draw_factual_rows(torch.tensor([0, 0, 1, 0, 1, 0, 0]), factual_class, 1, torch.Generator().manual_seed(3))
+    assert (wider == a).double().mean() > 0.5
+    # a class no row is predicted as still consumes its random numbers: the next class's draw is unchanged
+    two = torch.tensor([[0], [1]]).repeat(50, 1)
+    with_class_0 = draw_factual_rows(torch.tensor([0, 1, 0, 1]), two, 3, torch.Generator().manual_seed(5))
+    without = draw_factual_rows(torch.tensor([2, 1, 2, 1]), two, 3, torch.Generator().manual_seed(5))
+    assert (without[0::2] == -1).all() and set(with_class_0[0::2].flatten().tolist()) <= {0, 2}
+    assert torch.equal(without[1::2], with_class_0[1::2])
+
+
 def test_ratio_comparison_is_the_references_formula():
     reference = np.array([2.0, 4.0, 5.0, np.nan])
     other = np.array([1.0, 3.0, 6.0, 1.0])

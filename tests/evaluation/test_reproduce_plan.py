@@ -26,6 +26,23 @@ def test_synthetic_cost_runs_are_divergence_only_with_table_c1_and_tuned_with_tu
     assert table["ct_protected"]["lambda_reg"] == TABLE_C1["adult"]["lambda_reg"]
 
 
+def test_where_tune_recommends_vanilla_its_models_are_the_baseline_and_forced_ct_trains_beside():
+    tuned = {"credit_default": {"strategy": "vanilla"}}
+    forced = {"credit_default": {"tau": 0.5, "lambda_reg": 0.1, "lambda_div": 0.02}}
+    jobs = Plan(seeds=2).jobs("credit_default", tuned, n_train=9000, forced=forced)
+    for seed in (0, 1):
+        baseline = next(j for j in jobs if j.kind == "baseline" and j.seed == seed)
+        for kind in ("ct_free", "ct_protected"):
+            tune = next(j for j in jobs if (j.source, j.kind, j.seed) == ("tune", kind, seed))
+            assert tune.name == baseline.name  # the same run directory: trained once, 0 difference
+            ct = next(j for j in jobs if (j.source, j.kind, j.seed) == ("tune_ct", kind, seed))
+            assert ct.options["strategy"] == "ct" and ct.options["lambda_div"] == 0.02
+            assert ct.options["protect"] == (kind == "ct_protected")
+    # a table where tune recommends CT gets no forced source
+    plain = Plan().jobs("adult", {"adult": {"tau": 0.5, "lambda_reg": 0.1}}, n_train=100, forced=forced)
+    assert "tune_ct" not in {j.source for j in plain}
+
+
 def test_full_loss_ablation_trains_the_protected_run_with_table_c1_settings():
     name, dataset, _, change = next(a for a in ABLATIONS if a[0] == "full loss in synthetic cost runs")
     _, jobs = ablation_jobs(Plan(), name, dataset, change, n_train=3000)

@@ -1,0 +1,47 @@
+"""What :func:`ct_plugin.tune` returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ct_plugin.config import TrainConfig
+
+
+@dataclass
+class TuneResult:
+    """What :func:`tune` returns.
+
+    Attributes:
+        dataset: the dataset's name.
+        overrides: the best CT configuration's TrainConfig overrides (the grid axes' values; generator
+            axes such as ``step_size`` inside ``generator_options``), whatever the recommendation.
+        config: the TrainConfig ``chosen.json`` holds: the best CT configuration (strategy ``ct``, the
+            training options, the overrides) when CT is recommended, else the vanilla baseline's.
+        ct_config: the best CT configuration's complete TrainConfig (also when vanilla is recommended).
+        recommendation: ``"ct"`` when a configuration passes the rule and lowers validation IP,
+            ``"vanilla"`` otherwise (see :mod:`ct_plugin.tuning.selection`).
+        passed: whether the chosen configuration passes the selection rule.
+        fallback: True when none passed and the least-violating one was taken (see ``message``).
+        message: the outcome in one line.
+        table: one row per configuration: axes, every criterion, ``pass``, ``chosen``, ``reasons``.
+        reference: the vanilla baseline's validation figures (accuracy, validity, ip).
+        paths: ``config`` (chosen.json), ``csv``, ``markdown``, ``figure``, ``validation_spec``, ``cells``.
+        seconds: wall time of this call (training, evaluation and writing).
+    """
+
+    dataset: str
+    overrides: dict[str, Any]
+    config: TrainConfig
+    ct_config: TrainConfig
+    recommendation: str
+    passed: bool
+    fallback: bool
+    message: str
+    table: pd.DataFrame
+    reference: dict[str, float]
+    paths: dict[str, Path]
+    seconds: float
