@@ -198,7 +198,7 @@ def test_bad_tune_inputs_fail_before_training(tmp_path):
 def test_validation_split_is_a_stratified_seeded_carve_of_the_training_rows():
     spec = ct_plugin.load_dataset("moons", seed=0)  # 3000 training rows
     carved = validation_split(spec)
-    assert len(carved.y_test) == 600 and len(carved.y_train) == 2400  # min(1000, 0.2 * 3000)
+    assert len(carved.y_test) == 600 and len(carved.y_train) == 2400  # min(5000, 0.2 * 3000)
     train_rows = {r.tobytes() for r in spec.X_train}
     test_rows = {r.tobytes() for r in spec.X_test}
     val_rows = [r.tobytes() for r in carved.X_test]
@@ -213,9 +213,11 @@ def test_validation_split_is_a_stratified_seeded_carve_of_the_training_rows():
     assert len(validation_split(spec, size=50).y_test) == 50
 
 
-def test_large_tables_give_1000_validation_rows():
+def test_validation_rows_are_a_fifth_of_the_training_rows_up_to_5000():
     spec = ct_plugin.load_dataset("moons", seed=0, n_samples=10000)
-    assert len(validation_split(spec).y_test) == 1000
+    assert len(validation_split(spec).y_test) == round(0.2 * len(spec.y_train))
+    large = ct_plugin.load_dataset("moons", seed=0, n_samples=40000)
+    assert len(validation_split(large).y_test) == 5000
 
 
 def test_a_table_too_small_for_a_validation_split_is_refused():

@@ -182,7 +182,7 @@ class DatasetSpec:
 
         Returns a new spec whose train rows are the remaining training rows and whose test rows
         are the validation rows; the real test rows are not in it. ``size`` is a row count or a
-        share in (0, 1); default ``min(1000, round(0.2 * n_train))``. The standardiser and the
+        share in (0, 1); default ``min(5000, round(0.2 * n_train))``. The standardiser and the
         bounds stay this spec's. See :func:`ct_plugin.data.validation.validation_split`.
         """
         from ct_plugin.data.validation import validation_split

@@ -16,9 +16,20 @@ MIN_ROWS_PER_CLASS = 2
 """Rows of every class that must remain on each side of a carved split."""
 
 
+#: the largest default validation split
+MAX_DEFAULT_VALIDATION_ROWS = 5000
+
+
 def default_validation_size(n_train: int) -> int:
-    """``min(1000, round(0.2 * n_train))``: the reference held 1000 rows (tables) or 600 (synthetic)."""
-    return min(1000, int(round(0.2 * n_train)))
+    """``min(5000, round(0.2 * n_train))`` rows.
+
+    The reference held 600 validation rows of its 3000 synthetic training rows (20%) and 1000 of
+    each table, but tuned on training-split evaluations. ``tune`` judges clean accuracy on the
+    carve within 1 point of vanilla. On 1000 rows the standard error of a paired accuracy difference
+    is about 0.8 points when the two models disagree on 7% of the rows, so the check is mostly noise.
+    20% of a large table (up to 5000 rows) halves that error; small tables keep 20%.
+    """
+    return min(MAX_DEFAULT_VALIDATION_ROWS, int(round(0.2 * n_train)))
 
 
 def resolve_size(size: int | float | None, n_train: int) -> int:

@@ -109,7 +109,7 @@ def register_commands(subparsers: Any) -> None:
     data.add_argument("--target", help="label column of --csv")
     data.add_argument("--data-dir", help="folder with the real tables' CSV files (else $CT_PLUGIN_DATA)")
     data.add_argument("--dataset-option", action="append", metavar="KEY=VALUE", help="loader option (repeatable)")
-    data.add_argument("--validation-size", type=int, help="validation rows (default min(1000, 20%% of training))")
+    data.add_argument("--validation-size", type=int, help="validation rows (default min(5000, 20%% of training))")
     data.add_argument("--validation-seed", type=int, default=0, help="seed of the validation carve (default 0)")
     grid = p.add_argument_group("grid (comma-separated values)")
     grid.add_argument("--grid-tau", help="default 0.5,0.75,0.9")

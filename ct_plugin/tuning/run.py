@@ -1,7 +1,7 @@
 """``ct_plugin.tune``: the paper's per-table tuning of CT, on any dataset (a name or a DatasetSpec).
 
 1. A validation split is carved out of the training rows (stratified, seeded,
-   ``min(1000, round(0.2 n_train))`` rows); the test split is never read.
+   ``min(5000, round(0.2 n_train))`` rows); the test split is never read.
 2. A vanilla baseline and one CT run per grid point (default tau {0.5, 0.75, 0.9} x lambda_reg
    {0.1, 0.25, 0.5}) train on the remaining training rows, through the grid machinery
    (:mod:`ct_plugin.grid`: local processes or Ray, one run directory per cell, one thread per
@@ -260,7 +260,7 @@ def tune(
             generator options step_size, lambda_energy, lambda_cost.
         executor, workers, address: how cells run (:mod:`ct_plugin.grid`): ``local`` with ``workers``
             processes, or ``ray`` (``address`` joins a cluster). Each cell trains with one thread.
-        validation_size, validation_seed: the carve (default ``min(1000, round(0.2 n_train))`` rows, seed 0).
+        validation_size, validation_seed: the carve (default ``min(5000, round(0.2 n_train))`` rows, seed 0).
         protocol: ``ProtocolConfig`` settings of the validation evaluation, over the fast defaults
             (4 rounds of 100 factuals for each lambda_energy in {0.1, 0.5, 1, 5, 10},
             tau 0.95, T 50).

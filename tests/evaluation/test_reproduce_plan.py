@@ -56,3 +56,16 @@ def test_tuning_trains_as_long_as_the_final_training_by_default():
     assert Plan().tune_epochs is None
     assert tune_epochs_text(Plan()) == "the final training's 100 epochs"
     assert tune_epochs_text(Plan(tune_epochs=50)) == "50 epochs (the final training has 100)"
+
+
+def test_targets_with_forced_ct_swap_in_the_rows_of_the_tables_where_tune_kept_vanilla():
+    import pandas as pd
+
+    from ct_plugin.evaluation.reproduce_tables import with_forced_ct
+
+    main = pd.DataFrame({"data": ["circles", "credit_default", "gmsc"], "ip_mean": [50.0, 0.0, 7.0]})
+    forced = pd.DataFrame({"data": ["credit_default"], "ip_mean": [-1.5]})
+    merged = with_forced_ct(main, forced)
+    assert merged.data.tolist() == ["circles", "credit_default", "gmsc"]
+    assert merged.ip_mean.tolist() == [50.0, -1.5, 7.0]
+    assert with_forced_ct(main, pd.DataFrame()) is main
