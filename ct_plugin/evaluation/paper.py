@@ -139,6 +139,11 @@ def ip_star_name(length_scale: float, position: int) -> str:
 
 
 # -------------------------------------------------------------------- draws
+#: version of the paper protocol's random draws, part of every cached evaluation's fingerprint:
+#: 2 = factual rows drawn with common random numbers across models (see draw_factual_rows)
+DRAW_VERSION = 2
+
+
 def draw_round_classes(rounds: int, n_lambdas: int, n_classes: int, gen: torch.Generator) -> torch.Tensor:
     """(rounds, n_lambdas, 2) factual and target classes: factual uniform, target uniform among the others."""
     factual = torch.randint(0, n_classes, (rounds, n_lambdas), generator=gen)

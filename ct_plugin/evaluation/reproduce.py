@@ -84,6 +84,7 @@ def store_seconds(folder: Path, seconds: float) -> None:
 def evaluate_job(run_dirs: list[str], labels: list[str], protocols: dict[str, dict[str, Any]], out: str
                  ) -> dict[str, dict[str, pd.DataFrame]]:
     """Evaluate the runs once per protocol; write each into ``out/<protocol>``; return their frames."""
+    from ct_plugin.evaluation.paper import DRAW_VERSION
     from ct_plugin.evaluation.protocol import ProtocolConfig, evaluate_runs, load_runs
     from ct_plugin.evaluation.report import write_evaluation
 
@@ -92,7 +93,8 @@ def evaluate_job(run_dirs: list[str], labels: list[str], protocols: dict[str, di
     frames: dict[str, dict[str, pd.DataFrame]] = {}
     for name, settings in protocols.items():
         folder = Path(out) / name
-        wanted = {"runs": [read_json(Path(d) / FINGERPRINT) for d in run_dirs], "labels": labels, "protocol": settings}
+        wanted = {"runs": [read_json(Path(d) / FINGERPRINT) for d in run_dirs], "labels": labels, "protocol": settings,
+                  "draw_version": DRAW_VERSION}
         stamp = folder / FINGERPRINT
         if stamp.is_file() and _same(read_json(stamp), wanted):
             frames[name] = {part: pd.read_csv(folder / f"{part}.csv") for part in EVALUATION_PARTS}

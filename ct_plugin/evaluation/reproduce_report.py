@@ -34,6 +34,16 @@ PAPER_AVERAGE = (15.64, 25.29, 18.49)
 PAPER_VALIDITY = {"adult": (0.99, 0.68), "credit_default": (1.0, 0.72), "gmsc": (1.0, 0.94)}
 
 
+def cpu_model() -> str:
+    """The processor's name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``), or "unknown CPU"."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor() or "unknown CPU"
+
+
 def paper_table(datasets: Sequence[str]) -> pd.DataFrame:
     """The paper's published reductions and validities for the same datasets."""
     rows = []
@@ -122,7 +132,8 @@ def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames,
         f"* time: the work behind this table took about **{estimate / 60:.0f} min** of wall time: tuning "
         f"{compute['tune'] / 60:.1f} min, then training {compute['train'] / 60:.1f} and evaluation "
         f"{compute['evaluate'] / 60:.1f} process-minutes on {workers} worker processes of one torch thread "
-        f"({platform.machine()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, torch {torch.__version__}); "
+        f"({cpu_model()}, {platform.machine()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+        f"torch {torch.__version__}); "
         f"this invocation took {settings['wall_seconds'] / 60:.1f} min (complete runs and evaluations are reused)"
         + (f"; measured from scratch: **{scratch['wall_seconds'] / 60:.1f} min** (`{scratch['command']}`)"
            if (scratch := settings.get("from_scratch")) else ""),
