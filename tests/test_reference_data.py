@@ -243,9 +243,10 @@ def test_validation_split_sizes_and_stratification():
     assert len(spec.validation_split(0.25).y_test) == 100
 
 
-def test_validation_split_default_caps_at_1000():
+def test_validation_split_default_is_a_fifth_capped_at_5000():
     spec = _id_spec(n=8000)
-    assert len(spec.validation_split().y_test) == 1000
+    assert len(spec.validation_split().y_test) == round(0.2 * len(spec.y_train))
+    assert len(_id_spec(n=40000).validation_split().y_test) == 5000
 
 
 def test_validation_split_is_disjoint_from_the_test_rows_and_keeps_the_standardiser():
