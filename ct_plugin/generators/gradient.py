@@ -143,8 +143,8 @@ class GradientSearch(CounterfactualGenerator):
         low, high = constraints.bounds(factuals)
         up, down = constraints.directions()
 
-        cf = factuals.clone()
         adversarial = factuals.clone()
+        track_adversarial = epsilon > 0  # with epsilon 0 only the factual itself qualifies
         steps = torch.zeros(n, dtype=torch.long, device=device)
         converged = torch.zeros(n, dtype=torch.bool, device=device)
         probability = torch.zeros(n, device=device)
@@ -154,6 +154,9 @@ class GradientSearch(CounterfactualGenerator):
         rows = torch.arange(n, device=device)
         x_rows = factuals
         shown = constraints.project_onehot(x_rows) if has_groups else x_rows
+        # once the iterate is its own one-hot projection, the model's logits of x judge convergence
+        # too (the second forward pass of the relaxed search is then the same computation)
+        judged_is_x = not has_groups or (project_steps and torch.equal(shown, x_rows))
 
         with frozen(model):
             for step in range(max_steps + 1):
@@ -161,7 +164,7 @@ class GradientSearch(CounterfactualGenerator):
                 x = x_rows.detach().requires_grad_(step < max_steps)
                 logits = model(x)
                 with torch.no_grad():
-                    judged = model(shown) if has_groups else logits.detach()
+                    judged = logits.detach() if judged_is_x else model(shown)
                     p = torch.softmax(judged, dim=1).gather(1, row_targets[:, None]).squeeze(1)
                 probability[rows] = p
                 final[rows] = shown
@@ -184,10 +187,11 @@ class GradientSearch(CounterfactualGenerator):
                 shown = constraints.project_onehot(x_rows) if has_groups else x_rows
                 if project_steps:
                     x_rows = shown  # the reference continues from the projected one-hot state
-                cf[rows] = x_rows
+                    judged_is_x = True
                 steps[rows] += 1
-                within = (shown - factuals[rows]).abs().amax(dim=1) <= epsilon
-                adversarial[rows[within]] = shown[within]
+                if track_adversarial:
+                    within = (shown - factuals[rows]).abs().amax(dim=1) <= epsilon
+                    adversarial[rows[within]] = shown[within]
 
         return SearchResult(
             counterfactuals=final,
