@@ -264,7 +264,15 @@ def test_tune_end_to_end_writes_a_trainable_choice_and_reuses_cells(tmp_path, ca
     carved = ct_plugin.DatasetSpec.load(out / "validation_spec")
     assert not {r.tobytes() for r in carved.X_test} & {r.tobytes() for r in full.X_test}
     cells = sorted(p.name for p in (out / "cells").iterdir())
-    assert len(cells) == 1 + len(table)  # vanilla + 2 x 2 (+ any rescue cells)
+    assert len(cells) == 2 * (1 + len(table))  # (vanilla + 2 x 2 (+ any rescue cells)) x the 2 default seeds
+    assert meta["seeds"] == [0, 1] and "seeds 0, 1 (every figure of the table is the mean" in (out / "tune.md").read_text()
+    # each criterion is the mean over the seeds: accuracy and maturity from the two cells' own logs
+    first = table.iloc[0]
+    twin = first.cell.replace("-s0-", "-s1-").rsplit("-", 1)[0]
+    pair = [out / "cells" / first.cell, next((out / "cells").glob(twin + "-*"))]
+    logs = [ct_plugin.load_run(d).log for d in pair]
+    assert first.accuracy == pytest.approx(np.mean([log[-1]["test_accuracy"] for log in logs]))
+    assert first.mature_last == pytest.approx(np.mean([np.mean([r["mature"] for r in log[-10:]]) for log in logs]))
     # the chosen config trains with `ct-plugin train --config` (on the full training split)
     run = tmp_path / "chosen-run"
     assert cli.main(["train", "--config", str(out / "chosen.json"), "--epochs", "2", "--out", str(run),
@@ -398,3 +406,22 @@ def test_tune_on_a_users_csv_prints_the_train_command_that_uses_its_choice(tmp_p
     if meta["recommendation"] == "ct":
         assert trained.config.tau == meta["overrides"]["tau"]
     assert len(trained.spec.y_train) + len(trained.spec.y_test) == 569  # the whole table, not the carve
+
+
+# ------------------------------------------------------------------ several seeds
+def test_seed_figures_average_and_significance_needs_every_seed():
+    from ct_plugin.tuning.seeds import mean_figures, seed_list
+
+    per_seed = [{"ip_run": 2.0, "ip_reduction_pct": 10.0, "ip_significant": True, "validity_run": float("nan")},
+                {"ip_run": 4.0, "ip_reduction_pct": -2.0, "ip_significant": False, "validity_run": 0.5}]
+    merged = mean_figures(per_seed)
+    assert merged["ip_run"] == 3.0 and merged["ip_reduction_pct"] == 4.0
+    assert merged["ip_significant"] is False and mean_figures(per_seed[:1])["ip_significant"] is True
+    assert merged["validity_run"] == 0.5  # a seed without a figure does not erase the other's
+    assert seed_list(3, 2) == [3, 4]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
+def test_tune_refuses_impossible_seed_counts(bad):
+    with pytest.raises(CTPluginError, match="seeds .* must be an integer >= 1"):
+        ct_plugin.tune("moons", out="unused", seeds=bad, progress=False)

@@ -157,7 +157,8 @@ def tune_dataset(spec: DatasetSpec, plan: Plan, out: Path, workers: int, progres
     options = plan.base_options(spec.name, len(spec.y_train))
     if plan.tune_epochs is not None:
         options["epochs"] = min(options["epochs"], plan.tune_epochs)
-    result = tune(spec, out=out, workers=workers, progress=progress, seed=0, **options)
+    seeds = {} if plan.tune_seeds is None else {"seeds": plan.tune_seeds}
+    result = tune(spec, out=out, workers=workers, progress=progress, seed=0, **seeds, **options)
     # a re-run reuses finished cells: keep the seconds of the run that did the work
     seconds = max(result.seconds, stored_seconds(out))
     store_seconds(out, seconds)

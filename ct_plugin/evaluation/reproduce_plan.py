@@ -97,6 +97,8 @@ class Plan:
     """Epochs of each tuning run (None: ``epochs``, as the final training). Tuning with half the epochs
     chose settings whose validity did not carry over: Credit's rescue choice (lambda_reg 0.01) kept
     95% validation validity after 50 epochs but had 68% test validity after 100."""
+    tune_seeds: int | None = None
+    """Training seeds of each tuning configuration (None: ``tune``'s default, 2; 1 with ``quick``)."""
     strict_sources: tuple[str, ...] = ("tune",)
     """Settings sources whose models are also evaluated with the strict protocol."""
     divergence_only_sources: tuple[str, ...] = ("paper",)
@@ -108,7 +110,8 @@ class Plan:
     def for_mode(cls, quick: bool, seeds: int | None = None, sources: tuple[str, ...] | None = None,
                  data_style: str = "reference") -> Plan:
         """The full plan, or the CI-sized ``--quick`` one (1 seed, few epochs, nce at most 300)."""
-        plan = cls(quick=True, epochs=15, epochs_digits=10, nce_cap=300, seeds=1, tune_epochs=None) if quick else cls()
+        plan = cls(quick=True, epochs=15, epochs_digits=10, nce_cap=300, seeds=1, tune_epochs=None,
+                                 tune_seeds=1) if quick else cls()
         if seeds is not None:
             plan.seeds = seeds
         if sources is not None:

@@ -217,10 +217,16 @@ def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames,
 
 
 def tune_epochs_text(plan: Plan) -> str:
-    """How long each tuning run trained, in words."""
+    """How long and with how many seeds each tuning configuration trained, in words."""
+    from ct_plugin.tuning.seeds import DEFAULT_TUNE_SEEDS
+
+    seeds = plan.tune_seeds or DEFAULT_TUNE_SEEDS
+    with_seeds = (" with 1 training seed" if seeds == 1 else
+                  f" with {seeds} training seeds (every criterion the mean over them, each seed's CT run "
+                  "against the same seed's vanilla run)")
     if plan.tune_epochs is None or plan.tune_epochs >= plan.epochs:
-        return f"the final training's {plan.epochs} epochs"
-    return f"{plan.tune_epochs} epochs (the final training has {plan.epochs})"
+        return f"the final training's {plan.epochs} epochs{with_seeds}"
+    return f"{plan.tune_epochs} epochs (the final training has {plan.epochs}){with_seeds}"
 
 
 def _validation_text(validation: dict[str, float] | None) -> str:

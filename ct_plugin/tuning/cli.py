@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ct_plugin.errors import CTPluginError
+from ct_plugin.tuning.seeds import DEFAULT_TUNE_SEEDS
 
 EXAMPLES = """\
 examples:
@@ -73,7 +74,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         data, out=out, grid=grid or None, executor=args.executor, workers=args.workers, address=args.address,
         validation_size=args.validation_size, validation_seed=args.validation_seed, protocol=protocol,
         data_dir=args.data_dir, dataset_options=_key_values(args.dataset_option, "--dataset-option"),
-        progress=not args.quiet, rescue=not args.no_rescue, always_ct=args.always_ct, **train,
+        progress=not args.quiet, rescue=not args.no_rescue, always_ct=args.always_ct, seeds=args.seeds, **train,
     )
     banner = "best CT configuration" if result.passed else "FALLBACK (no configuration passes the rule)"
     print(f"{result.message}")
@@ -136,6 +137,9 @@ def register_commands(subparsers: Any) -> None:
     train.add_argument("--generator-option", action="append", metavar="KEY=VALUE", help="generator option")
     train.add_argument("--step-size", type=float, help="generator step size (default 0.25)")
     train.add_argument("--seed", type=int, help="seed of data, initialisation and sampling (default 0)")
+    train.add_argument("--seeds", type=int, default=DEFAULT_TUNE_SEEDS,
+                       help=f"training seeds per configuration and for vanilla, --seed and up; every criterion "
+                            f"is their mean (default {DEFAULT_TUNE_SEEDS}; 1 halves the time)")
     train.add_argument("--train-option", action="append", metavar="KEY=VALUE",
                        help="any other TrainConfig setting, e.g. lambda_div=0.5 (repeatable)")
     evaluation = p.add_argument_group("validation evaluation")

@@ -128,23 +128,29 @@ def write_outputs(
     out: Path, table: pd.DataFrame, axes: list[str], spec: DatasetSpec, base: TrainConfig, chosen: TrainConfig,
     overrides: dict[str, Any], choice: Choice, rule: SelectionRule, protocol: Any, carved: DatasetSpec,
     reference: dict[str, float], grid: dict[str, list[Any]], rescues: list[dict[str, Any]] | None = None,
-    ct_config: TrainConfig | None = None,
+    ct_config: TrainConfig | None = None, seeds: list[int] | None = None,
 ) -> dict[str, Path]:
     """Write ``tune.csv``, ``tune.md``, ``tune.png`` and ``chosen.json`` into ``out``; return their paths.
 
     ``chosen`` is what ``chosen.json`` trains (vanilla when CT is not recommended), ``ct_config``
     the best CT configuration (default ``chosen``), recorded in the metadata as ``ct_train``.
+    ``seeds``: the training seeds every configuration ran with (default ``[base.seed]``).
 
     ``rescues``: the rescue stages trained because no configuration before them passed, each
     ``{"stage": n, "change": what they change, "points": [grid points]}``.
     """
     rescues = list(rescues or [])
+    seeds = list(seeds or [base.seed])
+    seeds_text = (f"seed {seeds[0]}" if len(seeds) == 1 else
+                  f"seeds {', '.join(map(str, seeds))} (every figure of the table is the mean over them, "
+                  "each seed's CT run against the same seed's vanilla run)")
     split = carved.options["validation_split"]
     header = [
         f"# CT tuning on {spec.name}",
         "",
         f"Validation split: {len(carved.y_test)} rows carved from the {len(spec.y_train)} training rows "
-        f"(seed {split['seed']}); the test split was not read. Vanilla baseline on the same rows: "
+        f"(seed {split['seed']}); the test split was not read. Vanilla baseline on the same rows"
+        f"{'' if len(seeds) == 1 else ' (mean over the seeds)'}: "
         f"accuracy {100 * reference['accuracy']:.1f}%, validity {100 * reference['validity']:.1f}%, "
         f"IP {reference['ip']:.4g}.",
         "",
@@ -156,7 +162,7 @@ def write_outputs(
         _recommendation_line(choice, chosen),
         "",
         f"Training: epochs {base.epochs}, batch {base.batch_size}, nce {base.nce}, T {base.max_steps}, "
-        f"generator {base.generator} {base.generator_options or ''}, seed {base.seed}. Evaluation: "
+        f"generator {base.generator} {base.generator_options or ''}, {seeds_text}. Evaluation: "
         f"{protocol.rounds} rounds x {protocol.n_factuals} validation factuals, lambda_energy "
         f"{list(protocol.lambda_energies)}, tau {protocol.tau}, T {protocol.max_steps}.",
         "",
@@ -174,7 +180,7 @@ def write_outputs(
         "message": choice.message, "rule": rule.to_dict(), "grid": grid, "rescue": rescues,
         "protocol": dataclasses.asdict(protocol), "validation_split": split, "reference": reference,
         "chosen_cell": str(table[table.chosen].cell.iloc[0]),
-        "recommendation": "ct" if choice.recommend_ct else "vanilla",
+        "recommendation": "ct" if choice.recommend_ct else "vanilla", "seeds": seeds,
         "ct_train": (ct_config or chosen).to_dict(),
     }
     config_path = write_chosen(out / "chosen.json", chosen.to_dict(), meta)

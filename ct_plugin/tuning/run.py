@@ -3,12 +3,14 @@
 1. A validation split is carved out of the training rows (stratified, seeded,
    ``min(5000, round(0.2 n_train))`` rows); the test split is never read.
 2. A vanilla baseline and one CT run per grid point (default tau {0.5, 0.75, 0.9} x lambda_reg
-   {0.1, 0.25, 0.5}) train on the remaining training rows, through the grid machinery
+   {0.1, 0.25, 0.5}), each once per training seed (default 2, :mod:`~ct_plugin.tuning.seeds`),
+   train on the remaining training rows, through the grid machinery
    (:mod:`ct_plugin.grid`: local processes or Ray, one run directory per cell, one thread per
    worker). A re-run skips finished cells and resumes interrupted ones from their checkpoint.
 3. Each CT run is compared with the baseline by ``evaluate_runs`` on factuals drawn from the
    validation rows (a fast protocol setting, :data:`~ct_plugin.tuning.grid_values.TUNE_PROTOCOL`;
-   results are cached per cell, keyed by the protocol settings).
+   results are cached per cell, keyed by the protocol settings); each seed's CT run against the
+   same seed's baseline, the criteria averaged over the seeds.
 4. :mod:`ct_plugin.tuning.selection` picks the configuration. While none passes, rescue stages
    train more: stage 2 lambda_reg below the grid's smallest value
    (:func:`~ct_plugin.tuning.rescue.rescue_points`), stage 3 the least-violating
@@ -23,8 +25,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,18 +37,17 @@ from ct_plugin.config import TrainConfig
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
 from ct_plugin.grid import CT_ONLY_SETTINGS, Cell, make_cell_id, read_result, run_local, run_ray
-from ct_plugin.rundir import atomic_write_json, read_log
+from ct_plugin.rundir import read_log
 from ct_plugin.tuning.grid_values import grid_points, overrides_of, protocol_config, validate_grid
+from ct_plugin.tuning.judging import evaluate_cells
 from ct_plugin.tuning.rescue import fill_axes, rescue_stages
 from ct_plugin.tuning.result import TuneResult
+from ct_plugin.tuning.seeds import DEFAULT_TUNE_SEEDS, mean_figures, mean_of, seed_list
 from ct_plugin.tuning.selection import SelectionRule, apply_rule, choose
 from ct_plugin.tuning.validation import spec_digest, validation_split
 
 #: settings tune sets itself (not accepted as training options)
 RESERVED = frozenset({"dataset", "strategy", "init_from"})
-#: CT runs evaluated together with the baseline in one ``evaluate_runs`` call (and cached together): the
-#: default grid's 9 in one call, so the baseline is evaluated once (each run costs about 7 CPU-seconds)
-EVALUATION_CHUNK = 9
 
 
 # ---------------------------------------------------------------- preparation
@@ -86,27 +85,32 @@ def _check_generator(config: TrainConfig) -> None:
     build_generator(config.generator, config.generator_options)
 
 
+#: one configuration of the grid: its point and its cells, one per training seed (in seed order)
+Config = tuple[dict[str, Any], list[Cell]]
+
+
 def _cells(
-    base: TrainConfig, points: list[dict[str, Any]], spec: DatasetSpec, spec_dir: Path
-) -> tuple[Cell, list[tuple[dict[str, Any], Cell]]]:
-    """The vanilla cell and one CT cell per grid point (all on the saved validation spec)."""
+    base: TrainConfig, points: list[dict[str, Any]], spec: DatasetSpec, spec_dir: Path, seeds: list[int]
+) -> tuple[list[Cell], list[Config]]:
+    """The vanilla cells and each grid point's CT cells, one per seed (all on the saved validation spec)."""
     digest = spec_digest(spec)
     cell_config = base.replace(dataset=spec.name, data_dir=None, dataset_options={})
-    vanilla = cell_config.replace(strategy="vanilla").to_dict()
     defaults = TrainConfig().to_dict()
-    vanilla.update({k: defaults[k] for k in CT_ONLY_SETTINGS})  # the baseline ignores them
 
-    def cell(strategy: str, generator: str, params: dict[str, Any], config: dict[str, Any]) -> Cell:
-        cell_id = make_cell_id(spec.name, strategy, generator, params, base.seed, {**config, "_data": digest})
-        return Cell(cell_id, spec.name, strategy, generator, base.seed, params, config, {"enabled": False},
+    def cell(strategy: str, generator: str, params: dict[str, Any], config: dict[str, Any], seed: int) -> Cell:
+        config = {**config, "seed": seed}
+        cell_id = make_cell_id(spec.name, strategy, generator, params, seed, {**config, "_data": digest})
+        return Cell(cell_id, spec.name, strategy, generator, seed, params, config, {"enabled": False},
                     str(spec_dir.resolve()))
 
-    ct_cells = []
+    vanilla = cell_config.replace(strategy="vanilla").to_dict()
+    vanilla.update({k: defaults[k] for k in CT_ONLY_SETTINGS})  # the baseline ignores them
+    configs = []
     for point in points:
         config = cell_config.replace(**overrides_of(point, base.generator_options)).validate()
         _check_generator(config)
-        ct_cells.append((point, cell("ct", config.generator, point, config.to_dict())))
-    return cell("vanilla", "none", {}, vanilla), ct_cells
+        configs.append((point, [cell("ct", config.generator, point, config.to_dict(), s) for s in seeds]))
+    return [cell("vanilla", "none", {}, vanilla, s) for s in seeds], configs
 
 
 def _save_validation_spec(spec: DatasetSpec, directory: Path) -> None:
@@ -156,75 +160,33 @@ def _accuracy(run_dir: Path) -> float:
     return float(log[-1]["test_accuracy"]) if log else float("nan")  # the test slot holds validation rows
 
 
-# ---------------------------------------------------------------- evaluation
-def _evaluate(
-    vanilla: Cell, cells: Sequence[Cell], out: Path, protocol: Any, progress: bool
-) -> dict[str, dict[str, float]]:
-    """Per CT cell: IP, IP*, validity vs the baseline (cached in the cell's ``tune_eval.json``)."""
-    from ct_plugin.evaluation.protocol import evaluate_runs
-    from ct_plugin.rundir import load_run
-
-    key = hashlib.sha1(json.dumps(
-        {"protocol": dataclasses.asdict(protocol), "reference": vanilla.cell_id}, sort_keys=True, default=str
-    ).encode()).hexdigest()[:12]
-    results: dict[str, dict[str, float]] = {}
-    todo = []
-    for cell in cells:
-        path = out / "cells" / cell.cell_id / "tune_eval.json"
-        cached = json.loads(path.read_text()) if path.is_file() else {}
-        if cached.get("key") == key:
-            results[cell.cell_id] = cached["figures"]
-        else:
-            todo.append(cell)
-    if not todo:
-        return results
-    reference = load_run(out / "cells" / vanilla.cell_id)
-    chunks = [todo[i:i + EVALUATION_CHUNK] for i in range(0, len(todo), EVALUATION_CHUNK)]
-    bar = tqdm(total=len(cells), initial=len(results), desc="tune: evaluating", disable=not progress,
-               dynamic_ncols=True)
-    try:
-        for chunk in chunks:  # the baseline is evaluated once per chunk; draws are the same in every call
-            runs = [reference, *(load_run(out / "cells" / cell.cell_id) for cell in chunk)]
-            evaluation = evaluate_runs(runs, protocol, labels=["vanilla", *(cell.cell_id for cell in chunk)])
-            comparison = evaluation.comparison.set_index(["run", "metric"])
-            for cell in chunk:
-                figures: dict[str, float] = {}
-                for metric in ("ip", "ip_star", "validity"):
-                    row = comparison.loc[(cell.cell_id, metric)]
-                    figures.update({
-                        f"{metric}_reference": float(row["reference_mean"]), f"{metric}_run": float(row["run_mean"]),
-                        f"{metric}_reduction_pct": float(row["reduction_pct"]),
-                        f"{metric}_significant": bool(row["significant"]),
-                    })
-                atomic_write_json(out / "cells" / cell.cell_id / "tune_eval.json", {"key": key, "figures": figures})
-                results[cell.cell_id] = figures
-            bar.update(len(chunk))
-    finally:
-        bar.close()
-    return results
-
-
 # ---------------------------------------------------------------- the table
 def _criteria_table(
-    ct_cells: Sequence[tuple[dict[str, Any], Cell]], rows: Mapping[str, dict[str, Any]],
+    configs: Sequence[Config], rows: Mapping[str, dict[str, Any]],
     figures: Mapping[str, dict[str, float]], reference: dict[str, float], out: Path, rule: SelectionRule,
 ) -> pd.DataFrame:
+    """One row per configuration: its criteria, each the mean over its seeds (``cell``: the first seed's)."""
     records = []
-    for point, cell in ct_cells:
-        row = rows.get(cell.cell_id, {})
-        record: dict[str, Any] = {**point, "cell": cell.cell_id, "status": row.get("status", "missing"),
-                                  "train_seconds": row.get("train_seconds")}
-        run_dir = out / "cells" / cell.cell_id
-        if record["status"] == "ok":
-            f = figures[cell.cell_id]
+    for point, cells in configs:
+        results = [rows.get(cell.cell_id, {}) for cell in cells]
+        failed = next((r for r in results if r.get("status") != "ok"), None)
+        seconds = [r.get("train_seconds") for r in results]
+        record: dict[str, Any] = {
+            **point, "cell": cells[0].cell_id, "status": "ok" if failed is None else failed.get("status", "missing"),
+            "train_seconds": sum(seconds) if all(v is not None for v in seconds) else None,
+        }
+        if failed is None:
+            dirs = [out / "cells" / cell.cell_id for cell in cells]
+            f = mean_figures([figures[cell.cell_id] for cell in cells])
             record.update(
-                accuracy=_accuracy(run_dir), mature_last=_mature_last(run_dir, rule.maturity_epochs),
+                accuracy=mean_of([_accuracy(d) for d in dirs]),
+                mature_last=mean_of([_mature_last(d, rule.maturity_epochs) for d in dirs]),
                 validity=f["validity_run"], ip=f["ip_run"], ip_reduction_pct=f["ip_reduction_pct"],
                 ip_significant=f["ip_significant"], ip_star_reduction_pct=f["ip_star_reduction_pct"],
                 ip_star_significant=f["ip_star_significant"],
             )
         else:
-            record["reasons"] = f"training failed: {row.get('error', 'no result')}"
+            record["reasons"] = f"training failed: {failed.get('error', 'no result')}"
         record.update(vanilla_accuracy=reference["accuracy"], vanilla_validity=reference["validity"],
                       vanilla_ip=reference["ip"])
         records.append(record)
@@ -248,6 +210,7 @@ def tune(
     progress: bool = True,
     rescue: bool = True,
     always_ct: bool = False,
+    seeds: int = DEFAULT_TUNE_SEEDS,
     **train_options: Any,
 ) -> TuneResult:
     """Tune CT's hyperparameters on a validation split carved from the training rows (the paper's way).
@@ -272,6 +235,9 @@ def tune(
             stage 2 sets lambda_reg to half and a tenth of the grid's smallest (at the tau values that
             matured), stage 3 scales lambda_div and lambda_adv by 1/5 and 1/25 at the two
             least-violating configurations; the table's ``stage`` column says where a row belongs.
+        seeds: training seeds per configuration and for vanilla (``seed``, ``seed + 1``, ...);
+            every criterion is the mean over them, each seed's CT run judged against the same seed's
+            vanilla run (default 2: with one, the 1-point accuracy check is mostly seed noise).
         always_ct: write the best CT configuration into ``chosen.json`` even when tune recommends
             vanilla (no configuration passes the rule and lowers validation IP); by default
             ``chosen.json`` then trains vanilla and names the best CT configuration in its metadata.
@@ -294,6 +260,7 @@ def tune(
     if clash:
         raise CTPluginError(f"{clash} are tuning axes; give a single-value grid axis to fix one")
     seed = int(train_options.get("seed", 0))
+    training_seeds = seed_list(seed, seeds)
     spec, data_settings = _resolve_data(data, None if data_dir is None else str(data_dir),
                                         dataset_options or {}, seed)
     base = _base_config(train_options, data_settings)
@@ -302,19 +269,22 @@ def tune(
     out.mkdir(parents=True, exist_ok=True)
     spec_dir = out / "validation_spec"
     _save_validation_spec(carved, spec_dir)
-    vanilla, ct_cells = _cells(base, points, carved, spec_dir)
+    vanillas, ct_cells = _cells(base, points, carved, spec_dir, training_seeds)
 
-    rows = _train_cells([vanilla, *(c for _, c in ct_cells)], out, executor, workers, address, progress)
-    if rows[vanilla.cell_id].get("status") != "ok":
-        error = rows[vanilla.cell_id].get("error")
-        raise CTPluginError(f"the vanilla baseline failed, nothing to compare with: {error}")
+    rows = _train_cells([*vanillas, *(c for _, cs in ct_cells for c in cs)], out, executor, workers, address,
+                        progress)
+    for vanilla in vanillas:
+        if rows[vanilla.cell_id].get("status") != "ok":
+            error = rows[vanilla.cell_id].get("error")
+            raise CTPluginError(f"the vanilla baseline (seed {vanilla.seed}) failed, nothing to compare with: {error}")
     figures: dict[str, dict[str, float]] = {}
 
-    def judge(cells: list[tuple[dict[str, Any], Cell]]) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
-        trained = [c for _, c in cells if rows.get(c.cell_id, {}).get("status") == "ok"]
-        figures.update(_evaluate(vanilla, [c for c in trained if c.cell_id not in figures], out, protocol_cfg,
-                                 progress))
-        table = _criteria_table(cells, rows, figures, reference_of(figures), out, rule)
+    def judge(configs: list[Config]) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
+        for i, vanilla in enumerate(vanillas):  # each seed's CT runs against the same seed's baseline
+            todo = [cs[i] for _, cs in configs
+                    if rows.get(cs[i].cell_id, {}).get("status") == "ok" and cs[i].cell_id not in figures]
+            figures.update(evaluate_cells(vanilla, todo, out, protocol_cfg, progress))
+        table = _criteria_table(configs, rows, figures, reference_of(figures), out, rule)
         ok = table[table.status == "ok"]
         if ok.empty:
             raise CTPluginError(f"every CT configuration failed to train; see {out / 'cells'}: "
@@ -323,14 +293,16 @@ def tune(
         return table, judged, choose(judged)
 
     def reference_of(figures: Mapping[str, dict[str, float]]) -> dict[str, float]:
-        any_figures = next(iter(figures.values()), None)
+        """Vanilla's criteria, the mean over its seeds (validity and IP from any CT run's evaluation of a seed)."""
+        per_seed = [next((figures[cs[i].cell_id] for _, cs in ct_cells if cs[i].cell_id in figures), None)
+                    for i in range(len(vanillas))]
         return {
-            "accuracy": _accuracy(out / "cells" / vanilla.cell_id),
-            "validity": any_figures["validity_reference"] if any_figures else float("nan"),
-            "ip": any_figures["ip_reference"] if any_figures else float("nan"),
+            "accuracy": mean_of([_accuracy(out / "cells" / v.cell_id) for v in vanillas]),
+            "validity": mean_of([f["validity_reference"] for f in per_seed if f is not None]),
+            "ip": mean_of([f["ip_reference"] for f in per_seed if f is not None]),
         }
 
-    stage = {c.cell_id: 1 for _, c in ct_cells}
+    stage = {cs[0].cell_id: 1 for _, cs in ct_cells}
     table, judged, choice = judge(ct_cells)
     rescues: list[dict[str, Any]] = []
     shown_axes = list(axes)
@@ -338,12 +310,13 @@ def tune(
         if choice.passed:
             break
         extra = propose(judged, shown_axes)
-        _, rescue_cells = _cells(base, extra, carved, spec_dir)
-        rescue_cells = [(p, c) for p, c in rescue_cells if c.cell_id not in stage]
+        _, rescue_cells = _cells(base, extra, carved, spec_dir, training_seeds)
+        rescue_cells = [(p, cs) for p, cs in rescue_cells if cs[0].cell_id not in stage]
         if not rescue_cells:
             continue
-        rows.update(_train_cells([c for _, c in rescue_cells], out, executor, workers, address, progress))
-        stage.update({c.cell_id: number for _, c in rescue_cells})
+        rows.update(_train_cells([c for _, cs in rescue_cells for c in cs], out, executor, workers, address,
+                                 progress))
+        stage.update({cs[0].cell_id: number for _, cs in rescue_cells})
         rescues.append({"stage": number, "change": change, "points": [p for p, _ in rescue_cells]})
         shown_axes = list(dict.fromkeys([*shown_axes, *(a for p, _ in rescue_cells for a in p)]))
         ct_cells = [*ct_cells, *rescue_cells]
@@ -352,7 +325,7 @@ def tune(
     chosen_cell = judged.iloc[choice.index]["cell"]
     failed = table[table.status != "ok"].assign(**{"pass": False})
     parts = [judged, failed] if len(failed) else [judged]
-    order = [c.cell_id for _, c in ct_cells]
+    order = [cs[0].cell_id for _, cs in ct_cells]
     table = pd.concat(parts).set_index("cell").loc[order].reset_index()
     table["pass"] = table["pass"].astype(bool)
     table["chosen"] = table.cell == chosen_cell
@@ -361,14 +334,14 @@ def tune(
 
     table = report.order_columns(fill_axes(table, shown_axes, base), shown_axes)
 
-    point = next(p for p, c in ct_cells if c.cell_id == chosen_cell)
+    point = next(p for p, cs in ct_cells if cs[0].cell_id == chosen_cell)
     overrides = overrides_of(point, base.generator_options)
     ct_config = base.replace(**overrides).validate()
     recommendation = "ct" if choice.recommend_ct else "vanilla"
     chosen_config = ct_config if choice.recommend_ct or always_ct else base.replace(strategy="vanilla").validate()
     paths = report.write_outputs(out, table, shown_axes, spec, base, chosen_config, overrides, choice, rule,
                                  protocol_cfg, carved, reference, checked, rescues=rescues,
-                                 ct_config=ct_config)
+                                 ct_config=ct_config, seeds=training_seeds)
     return TuneResult(
         dataset=spec.name, overrides=overrides, config=chosen_config, ct_config=ct_config,
         recommendation=recommendation, passed=choice.passed,
