@@ -54,8 +54,10 @@ def test_full_loss_ablation_trains_the_protected_run_with_table_c1_settings():
 
 def test_tuning_trains_as_long_as_the_final_training_by_default():
     assert Plan().tune_epochs is None
-    assert tune_epochs_text(Plan()) == "the final training's 100 epochs"
-    assert tune_epochs_text(Plan(tune_epochs=50)) == "50 epochs (the final training has 100)"
+    assert tune_epochs_text(Plan()).startswith("the final training's 100 epochs with 2 training seeds (")
+    assert tune_epochs_text(Plan(tune_epochs=50, tune_seeds=1)) == (
+        "50 epochs (the final training has 100) with 1 training seed")
+    assert Plan.for_mode(quick=True).tune_seeds == 1 and Plan.for_mode(quick=False).tune_seeds is None
 
 
 def test_targets_with_forced_ct_swap_in_the_rows_of_the_tables_where_tune_kept_vanilla():
