@@ -98,3 +98,38 @@ def test_projected_onehot_steps_continue_from_the_argmax_state():
     # projected: one step of 0.05 never lifts level 2 above level 1, so the state snaps back to the factual
     assert not bool(p.converged.item())
     assert torch.equal(p.counterfactuals, x0)
+
+
+def test_projected_search_judges_on_its_own_forward_pass():
+    """Projected steps keep the iterate one-hot, so each step needs one forward pass, not two; same result."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    groups = [torch.tensor([2, 3, 4])]
+    constraints = SearchConstraints(torch.full((5,), -3.0), torch.full((5,), 3.0), torch.zeros(5, dtype=torch.long),
+                                    groups)
+    x0 = torch.cat([torch.randn(64, 2), torch.eye(3)[torch.randint(0, 3, (64,))]], dim=1)
+    targets = 1 - model(x0).argmax(dim=1)
+    calls = []
+    hook = model.register_forward_hook(lambda module, inputs, output: calls.append(len(inputs[0])))
+    try:
+        result = ECCCoGenerator(preset="reference").search(model, x0, targets, constraints, tau=0.99, max_steps=6,
+                                                           epsilon=0.3)
+    finally:
+        hook.remove()
+    assert len(calls) == int(result.steps.max()) + 1  # one pass per step taken, plus the final judgement
+    # the same judgement as a second forward pass on the projected state would give
+    with torch.no_grad():
+        p = torch.softmax(model(result.counterfactuals), dim=1).gather(1, targets[:, None]).squeeze(1)
+    assert torch.allclose(p, result.target_prob)
+    assert torch.equal(constraints.project_onehot(result.counterfactuals), result.counterfactuals)
+    # a factual that is not one-hot is judged on its projection (two passes at that step)
+    relaxed_start = x0.clone()
+    relaxed_start[:, 2:] = 0.4
+    calls.clear()
+    hook = model.register_forward_hook(lambda module, inputs, output: calls.append(len(inputs[0])))
+    try:
+        ECCCoGenerator(preset="reference").search(model, relaxed_start, targets, constraints, tau=0.99, max_steps=0,
+                                                  epsilon=0.0)
+    finally:
+        hook.remove()
+    assert len(calls) == 2
