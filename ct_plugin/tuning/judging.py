@@ -23,11 +23,14 @@ def evaluate_cells(
     vanilla: Cell, cells: Sequence[Cell], out: Path, protocol: Any, progress: bool
 ) -> dict[str, dict[str, float]]:
     """Per CT cell: IP, IP*, validity vs the baseline (cached in the cell's ``tune_eval.json``)."""
+    from ct_plugin.evaluation.paper import DRAW_VERSION
     from ct_plugin.evaluation.protocol import evaluate_runs
     from ct_plugin.rundir import load_run
 
+    # the draw version too: a cached judgement made with other random draws is redone
     key = hashlib.sha1(json.dumps(
-        {"protocol": dataclasses.asdict(protocol), "reference": vanilla.cell_id}, sort_keys=True, default=str
+        {"protocol": dataclasses.asdict(protocol), "reference": vanilla.cell_id, "draw_version": DRAW_VERSION},
+        sort_keys=True, default=str,
     ).encode()).hexdigest()[:12]
     results: dict[str, dict[str, float]] = {}
     todo = []
