@@ -265,7 +265,8 @@ def test_tune_end_to_end_writes_a_trainable_choice_and_reuses_cells(tmp_path, ca
     assert not {r.tobytes() for r in carved.X_test} & {r.tobytes() for r in full.X_test}
     cells = sorted(p.name for p in (out / "cells").iterdir())
     assert len(cells) == 2 * (1 + len(table))  # (vanilla + 2 x 2 (+ any rescue cells)) x the 2 default seeds
-    assert meta["seeds"] == [0, 1] and "seeds 0, 1 (every figure of the table is the mean" in (out / "tune.md").read_text()
+    assert meta["seeds"] == [0, 1]
+    assert "seeds 0, 1 (every figure of the table is the mean" in (out / "tune.md").read_text()
     # each criterion is the mean over the seeds: accuracy and maturity from the two cells' own logs
     first = table.iloc[0]
     twin = first.cell.replace("-s0-", "-s1-").rsplit("-", 1)[0]

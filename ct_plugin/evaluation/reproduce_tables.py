@@ -51,12 +51,17 @@ def stats_cell(stats: dict[str, float]) -> str:
     return f"{stats['mean']:.1f} ± {fmt(stats['sd'], 1)} ({stats['better']}+/{stats['worse']}-)"
 
 
-def _accuracy(parts: list[dict[str, pd.DataFrame]], run: str) -> float:
-    values = []
+def _accuracies(parts: list[dict[str, pd.DataFrame]], run: str) -> list[float]:
+    """The clean test accuracy of ``run`` in each evaluation (one per seed)."""
+    values: list[float] = []
     for p in parts:
         r = p["robustness"]
-        hit = r[(r.run == run) & (r.attack == "fgsm") & (r.epsilon == 0.0)].accuracy
-        values += hit.tolist()
+        values += r[(r.run == run) & (r.attack == "fgsm") & (r.epsilon == 0.0)].accuracy.tolist()
+    return values
+
+
+def _accuracy(parts: list[dict[str, pd.DataFrame]], run: str) -> float:
+    values = _accuracies(parts, run)
     return float(np.mean(values)) if values else float("nan")
 
 
@@ -96,7 +101,9 @@ def source_table(frames: Frames, groups: dict, datasets: Sequence[str], source: 
         acc_base, acc_ct = _accuracy(parts, "baseline"), _accuracy(parts, "ct_free")
         row["accuracy base → CT"] = f"{fmt(acc_base, 3)} → {fmt(acc_ct, 3)}"
         row["mature (train)"] = fmt(_maturity(groups, dataset, variant, source), 2)
-        numbers.update(validity_base=v_base, validity_ct=v_ct, accuracy_base=acc_base, accuracy_ct=acc_ct)
+        base_seeds = _accuracies(parts, "baseline")
+        numbers.update(validity_base=v_base, validity_ct=v_ct, accuracy_base=acc_base, accuracy_ct=acc_ct,
+                       accuracy_base_sd=float(np.std(base_seeds, ddof=1)) if len(base_seeds) > 1 else float("nan"))
         shown.append(row)
         raw.append(numbers)
     shown_frame, raw_frame = pd.DataFrame(shown), pd.DataFrame(raw)
