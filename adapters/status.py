@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from ct_plugin.registry import get_registry
+from ct_plugin.plugins.registry import get_registry
 
 #: adapter label, the registry's ``host`` value, the distribution to report, the name prefix
 ADAPTERS = (

@@ -22,7 +22,7 @@ import torch
 import ct_plugin
 from ct_plugin.evaluation.protocol import ProtocolConfig, evaluate_runs, load_runs
 from ct_plugin.evaluation.report import fmt, markdown_table
-from ct_plugin.evaluation.reproduce_plan import COMMON, REFERENCE_DATA, TABLE_C1
+from ct_plugin.reproduce.plan import COMMON, REFERENCE_DATA, TABLE_C1
 
 DATASETS = ("circles", "moons", "adult", "gmsc")
 PRESETS = ("project", "reference")

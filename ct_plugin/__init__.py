@@ -11,15 +11,17 @@ Public API::
 
 from typing import TYPE_CHECKING, Any
 
+from ct_plugin._version import __version__ as __version__
+
 # Names are imported on first use (PEP 562): `import ct_plugin` and `ct-plugin --help` do not
 # pay for torch, pandas and scikit-learn until something needs them.
 _LAZY = {
     "TrainConfig": "ct_plugin.config",
     "SearchConstraints": "ct_plugin.constraints",
     "DatasetSpec": "ct_plugin.data.spec",
-    "from_arrays": "ct_plugin.data.spec",
-    "from_dataframe": "ct_plugin.data.spec",
-    "load_dataset": "ct_plugin.datasets",
+    "from_arrays": "ct_plugin.data.builder",
+    "from_dataframe": "ct_plugin.data.builder",
+    "load_dataset": "ct_plugin.data.load",
     "CTPluginError": "ct_plugin.errors",
     "MissingDependencyError": "ct_plugin.errors",
     "RunDirectoryError": "ct_plugin.errors",
@@ -27,21 +29,21 @@ _LAZY = {
     "CheckpointError": "ct_plugin.errors",
     "RunLockedError": "ct_plugin.errors",
     "TrainingDivergedError": "ct_plugin.errors",
-    "InvalidSettingError": "ct_plugin.validation",
+    "InvalidSettingError": "ct_plugin.errors",
     "CounterfactualGenerator": "ct_plugin.generators.base",
     "SearchResult": "ct_plugin.generators.base",
-    "hookimpl": "ct_plugin.hookspecs",
-    "PluginItem": "ct_plugin.registry",
-    "get_registry": "ct_plugin.registry",
-    "register_plugin": "ct_plugin.registry",
-    "unregister_plugin": "ct_plugin.registry",
-    "Run": "ct_plugin.rundir",
-    "load_model": "ct_plugin.rundir",
-    "load_run": "ct_plugin.rundir",
-    "TrainingStrategy": "ct_plugin.strategies",
+    "hookimpl": "ct_plugin.plugins.hookspecs",
+    "PluginItem": "ct_plugin.plugins.registry",
+    "get_registry": "ct_plugin.plugins.registry",
+    "register_plugin": "ct_plugin.plugins.registry",
+    "unregister_plugin": "ct_plugin.plugins.registry",
+    "Run": "ct_plugin.runs.load",
+    "load_model": "ct_plugin.runs.load",
+    "load_run": "ct_plugin.runs.load",
+    "TrainingStrategy": "ct_plugin.training.strategies",
     "thread_scope": "ct_plugin.threads",
-    "TrainResult": "ct_plugin.trainer",
-    "train": "ct_plugin.trainer",
+    "TrainResult": "ct_plugin.training.train",
+    "train": "ct_plugin.training.train",
     "SelectionRule": "ct_plugin.tuning",
     "TuneResult": "ct_plugin.tuning",
     "tune": "ct_plugin.tuning",
@@ -52,11 +54,13 @@ _LAZY = {
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from ct_plugin.config import TrainConfig
     from ct_plugin.constraints import SearchConstraints
-    from ct_plugin.data.spec import DatasetSpec, from_arrays, from_dataframe
-    from ct_plugin.datasets import load_dataset
+    from ct_plugin.data.builder import from_arrays, from_dataframe
+    from ct_plugin.data.load import load_dataset
+    from ct_plugin.data.spec import DatasetSpec
     from ct_plugin.errors import (
         CheckpointError,
         CTPluginError,
+        InvalidSettingError,
         MissingDependencyError,
         RunDirectoryError,
         RunLockedError,
@@ -65,14 +69,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     )
     from ct_plugin.estimator import CTClassifier
     from ct_plugin.generators.base import CounterfactualGenerator, SearchResult
-    from ct_plugin.hookspecs import hookimpl
-    from ct_plugin.registry import PluginItem, get_registry, register_plugin, unregister_plugin
-    from ct_plugin.rundir import Run, load_model, load_run
-    from ct_plugin.strategies import TrainingStrategy
+    from ct_plugin.plugins.hookspecs import hookimpl
+    from ct_plugin.plugins.registry import PluginItem, get_registry, register_plugin, unregister_plugin
+    from ct_plugin.runs.load import Run, load_model, load_run
     from ct_plugin.threads import thread_scope
-    from ct_plugin.trainer import TrainResult, train
+    from ct_plugin.training.strategies import TrainingStrategy
+    from ct_plugin.training.train import TrainResult, train
     from ct_plugin.tuning import SelectionRule, TuneResult, tune
-    from ct_plugin.validation import InvalidSettingError
 
 
 def __getattr__(name: str) -> Any:
@@ -89,8 +92,6 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])
 
-
-__version__ = "0.1.0"
 
 
 __all__ = [

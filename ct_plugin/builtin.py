@@ -6,38 +6,14 @@ is a :class:`LazyFactory` that imports its module on first use.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from functools import partial
-from typing import Any
 
 from ct_plugin.data import tabular
-from ct_plugin.hookspecs import hookimpl
-from ct_plugin.registry import PluginItem
-from ct_plugin.strategies import BUILTIN_STRATEGIES, make_strategy
+from ct_plugin.plugins.hookspecs import hookimpl
+from ct_plugin.plugins.registry import LazyFactory, PluginItem
+from ct_plugin.training.strategies import BUILTIN_STRATEGIES, make_strategy
 
 SYNTHETIC_KINDS = ("linearly_separable", "overlapping", "circles", "moons")
-
-
-class LazyFactory:
-    """``module:attribute``, imported when first called (its signature is the target's)."""
-
-    def __init__(self, module: str, attribute: str):
-        self.module, self.attribute = module, attribute
-
-    def resolve(self) -> Any:
-        """The imported callable."""
-        return getattr(importlib.import_module(self.module), self.attribute)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.resolve()(*args, **kwargs)
-
-    @property
-    def __signature__(self) -> inspect.Signature:
-        return inspect.signature(self.resolve())
-
-    def __repr__(self) -> str:
-        return f"LazyFactory({self.module}:{self.attribute})"
 
 
 @hookimpl
@@ -116,14 +92,3 @@ def ct_plugin_metrics():
     from ct_plugin.evaluation.metrics import metric_items
 
     return metric_items()
-
-
-@hookimpl
-def ct_plugin_add_commands(subparsers):
-    from ct_plugin import grid
-    from ct_plugin.evaluation import commands
-    from ct_plugin.tuning import cli as tune_cli
-
-    commands.register_commands(subparsers)
-    grid.register_commands(subparsers)
-    tune_cli.register_commands(subparsers)

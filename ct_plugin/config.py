@@ -70,7 +70,7 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Coerce every setting to its type or raise :class:`CTPluginError` naming it; return self."""
-        from ct_plugin.validation import check_train_config
+        from ct_plugin.settings.coerce import check_train_config
 
         return check_train_config(self)
 
@@ -103,7 +103,7 @@ class TrainConfig:
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a TOML, YAML or JSON config file into a dict (a ``[train]`` table is used if present)."""
-    from ct_plugin.settings_files import read_settings_file
+    from ct_plugin.settings.files import read_settings_file
 
     values = read_settings_file(path)
     values = values.get("train", values)

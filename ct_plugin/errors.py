@@ -7,6 +7,7 @@ Every error a user can cause (bad input, unknown names, impossible settings) is 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 
 class CTPluginError(ValueError):
@@ -65,3 +66,24 @@ class CheckpointError(RunDirectoryError):
 
 class RunLockedError(RunDirectoryError):
     """Another process is training into the same run directory."""
+
+
+class InvalidSettingError(CTPluginError):
+    """A setting with a value of the wrong type or outside its range.
+
+    Attributes:
+        setting: the setting's name as the user wrote it (``tau``, ``generator option clip_grad``).
+        value: the rejected value.
+        allowed: what would have been accepted, in words.
+    """
+
+    def __init__(self, setting: str, value: Any, allowed: str, where: str = ""):
+        self.setting, self.value, self.allowed = setting, value, allowed
+        prefix = f"{where}: " if where else ""
+        super().__init__(f"{prefix}{setting} must be {allowed}, got {show_value(value)}")
+
+
+def show_value(value: Any) -> str:
+    """``repr(value)``, shortened to 80 characters for an error message."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -3,7 +3,7 @@
 ``fit`` builds a :class:`~ct_plugin.data.spec.DatasetSpec` with
 :func:`ct_plugin.data.spec.from_dataframe` (DataFrames keep their categorical columns, which
 become one-hot groups; arrays are all-continuous columns ``x0 .. x{d-1}``) and trains with
-:func:`ct_plugin.trainer.train`: the same code path as ``ct-plugin train``, no second
+:func:`ct_plugin.training.train.train`: the same code path as ``ct-plugin train``, no second
 implementation. ``predict_proba`` encodes new rows with the fitted spec (standardiser, one-hot
 levels) and returns the softmax of the trained torch model.
 
@@ -24,7 +24,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ct_plugin.config import TrainConfig
-from ct_plugin.data.spec import from_dataframe
+from ct_plugin.data.builder import from_dataframe
 from ct_plugin.errors import CTPluginError
 from ct_plugin.torch_utils import frozen
 
@@ -119,7 +119,7 @@ class CTClassifier(ClassifierMixin, BaseEstimator):
             class_names=[str(c) for c in self.classes_],
             test_size=float(self.validation_fraction), seed=int(self.random_state), name="CTClassifier",
         )
-        from ct_plugin.trainer import train
+        from ct_plugin.training.train import train
 
         config = self._config()
         result = train(spec, self.model, config=config, quiet=True)

@@ -7,10 +7,18 @@ import torch
 from ct_plugin.errors import CTPluginError
 
 
+def other_class(offsets: torch.Tensor, excluded: torch.Tensor) -> torch.Tensor:
+    """The ``offsets``-th class (0-based) among the classes other than ``excluded``, per row.
+
+    With ``offsets`` uniform in ``[0, n_classes - 1)`` this is a uniform draw among the other classes.
+    """
+    return offsets + (offsets >= excluded).long()
+
+
 def sample_targets(predicted: torch.Tensor, n_classes: int, rng: torch.Generator | None = None) -> torch.Tensor:
     """Draw, per row, a target class uniformly from the classes other than ``predicted``."""
     offset = torch.randint(0, n_classes - 1, predicted.shape, generator=rng, device="cpu").to(predicted.device)
-    return offset + (offset >= predicted).long()
+    return other_class(offset, predicted)
 
 
 class ClassSampler:
@@ -26,7 +34,7 @@ class ClassSampler:
         self.y = y[order]
         counts = torch.bincount(y, minlength=n_classes)
         if (counts == 0).any():
-            empty = torch.flatnonzero(counts == 0).tolist()
+            empty = torch.nonzero(counts == 0).flatten().tolist()
             raise CTPluginError(f"the training data has no sample of class(es) {empty}")
         self.counts = counts
         self.starts = torch.cumsum(counts, 0) - counts

@@ -27,6 +27,8 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from ct_plugin.errors import CTPluginError
+
 WORK_PER_THREAD = 20_000_000
 """Multiply-adds per forward pass that justify one more thread.
 
@@ -101,8 +103,6 @@ def resolve_threads(threads: int | None = None, model: Any = None, rows: int = 1
     """The count :func:`thread_scope` will use: explicit, else the user's, else the default."""
     if threads is not None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            from ct_plugin.errors import CTPluginError
-
             raise CTPluginError(f"threads must be a positive integer, got {threads!r}")
         return threads
     chosen = user_threads()

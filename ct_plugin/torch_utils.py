@@ -30,6 +30,14 @@ def frozen(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
         model.train(was_training)
 
 
+def predict_classes(model: torch.nn.Module, x: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
+    """The model's predicted class (argmax of the logits) per row of ``x``, in chunks of ``chunk`` rows."""
+    if not len(x):
+        return torch.zeros(0, dtype=torch.long, device=x.device)
+    with frozen(model), torch.no_grad():
+        return torch.cat([model(part).argmax(dim=1) for part in torch.split(x, chunk)])
+
+
 def model_device(model: torch.nn.Module) -> torch.device:
     """Device of the model's first parameter (CPU for a parameter-free module)."""
     for parameter in model.parameters():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 
 import ct_plugin
-from ct_plugin.diagnostics import maturity_problems
+from ct_plugin.training.health import maturity_problems
 
 
 def _log(mature: float, steps: float, nascent: float, n: int = 12) -> list[dict]:

@@ -14,7 +14,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import ct_plugin
 from ct_plugin import CTClassifier
-from ct_plugin.data.spec import from_dataframe
+from ct_plugin.data.builder import from_dataframe
 
 # small and quick, yet accurate enough for check_classifiers_train (> 0.83 on sklearn's blobs)
 QUICK = {"epochs": 10, "nce": 16, "lr": 0.01, "train_options": {"max_steps": 5}}

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import ct_plugin
-from ct_plugin.checkpoints import run_lock
 from ct_plugin.cli import main
 from ct_plugin.errors import CheckpointError, RunDirectoryError, RunLockedError, TrainingDivergedError
+from ct_plugin.runs.checkpoint import run_lock
 
 TINY = {"strategy": "ct", "nce": 20, "quiet": True, "batch_size": 40, "dataset_options": {"n_samples": 200}}
 

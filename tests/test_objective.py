@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from ct_plugin import objective
 from ct_plugin.constraints import BOTH, DECREASE, INCREASE, NONE
+from ct_plugin.training import objective
 from tests.conftest import linear_model
 
 # logits = W x + b with W = [[1, 0], [0, 2]], b = [0, 1]

@@ -6,12 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ct_plugin.cli import _key_values
+from ct_plugin.cli.common import key_values as _key_values
+from ct_plugin.data.builder import from_arrays, from_dataframe
+from ct_plugin.data.load import load_dataset
 from ct_plugin.data.reference import reference_difference, reference_options
-from ct_plugin.data.spec import DatasetSpec, from_arrays, from_dataframe
+from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.data.synthetic import make_synthetic
 from ct_plugin.data.tabular import REFERENCE_BALANCED, TABLES, load_table
-from ct_plugin.datasets import load_dataset
 from ct_plugin.errors import CTPluginError
 
 # numpy.random.default_rng(42).uniform(-10, 10, size=(2, 2)), written out

@@ -15,7 +15,7 @@ import torch
 import ct_plugin
 from ct_plugin import CTPluginError, PluginItem, hookimpl
 from ct_plugin.generators.gradient import GenericGenerator
-from ct_plugin.strategies import TrainingStrategy
+from ct_plugin.training.strategies import TrainingStrategy
 
 
 def test_builtins_are_registered_from_the_entry_point():
@@ -37,7 +37,7 @@ def test_builtins_are_registered_from_the_entry_point():
     }
     assert expected <= set(registry.names("dataset"))
     assert registry.get("generator", "eccco").plugin == "builtin"
-    sources = dict(ct_plugin.registry.plugin_sources())
+    sources = dict(ct_plugin.plugins.registry.plugin_sources())
     assert sources["builtin"].startswith("entry point of ct-plugin")
 
 
@@ -110,7 +110,7 @@ def test_duplicate_names_are_rejected_clearly():
         CTPluginError, match="generator 'eccco' is registered twice: by plugin 'builtin' and by plugin 'clash'"
     ):
         ct_plugin.register_plugin(Clash(), name="clash")
-    assert "clash" not in dict(ct_plugin.registry.plugin_sources())
+    assert "clash" not in dict(ct_plugin.plugins.registry.plugin_sources())
     assert ct_plugin.get_registry().get("generator", "eccco").plugin == "builtin"
 
 

@@ -12,8 +12,8 @@ import torch
 
 import ct_plugin
 from ct_plugin.cli import main
-from ct_plugin.hookspecs import hookimpl
-from ct_plugin.rundir import read_log
+from ct_plugin.plugins.hookspecs import hookimpl
+from ct_plugin.runs.files import read_log
 from ct_plugin.tracking import tracking
 
 TINY = ["--dataset", "circles", "--dataset-option", "n_samples=200", "--epochs", "3", "--nce", "20",

@@ -18,7 +18,7 @@ import ct_plugin
 from ct_plugin import CTPluginError
 from ct_plugin.constraints import SearchConstraints
 from ct_plugin.errors import TrainingDivergedError
-from ct_plugin.rundir import read_log
+from ct_plugin.runs.files import read_log
 
 TIMING = {"epoch_seconds", "search_seconds", "loss_seconds", "update_seconds"}
 SMALL = {"dataset_options": {"n_samples": 300}, "nce": 60, "batch_size": 30, "quiet": True}

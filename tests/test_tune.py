@@ -13,7 +13,7 @@ import pytest
 import ct_plugin
 from ct_plugin import cli
 from ct_plugin.errors import CTPluginError
-from ct_plugin.tuning.grid_values import (
+from ct_plugin.tuning.axes import (
     DEFAULT_GRID,
     grid_points,
     overrides_of,
@@ -22,7 +22,7 @@ from ct_plugin.tuning.grid_values import (
 )
 from ct_plugin.tuning.rescue import rescue_points, weaker_terms_points
 from ct_plugin.tuning.selection import SelectionRule, apply_rule, choose
-from ct_plugin.tuning.validation import validation_split
+from ct_plugin.tuning.split import validation_split
 
 
 # ------------------------------------------------------------------ selection rule

@@ -13,8 +13,9 @@ import ct_plugin
 from ct_plugin import CTPluginError
 from ct_plugin.cli import main
 from ct_plugin.config import TrainConfig, load_config_file
-from ct_plugin.plugin_options import check_options
-from ct_plugin.validation import InvalidSettingError, parse_key_values
+from ct_plugin.errors import InvalidSettingError
+from ct_plugin.plugins.options import check_options
+from ct_plugin.settings.coerce import parse_key_values
 
 TINY = {"epochs": 1, "nce": 10, "quiet": True, "dataset_options": {"n_samples": 100}}
 

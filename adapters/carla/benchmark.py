@@ -50,7 +50,7 @@ from ct_plugin.adapters.carla.benchmark_report import (  # noqa: F401
     write_outputs,
 )
 from ct_plugin.adapters.carla.compat import import_carla, quiet
-from ct_plugin.adapters.carla.generators import METHODS, CarlaGenerator, RowwiseFallback, _torch_threads
+from ct_plugin.adapters.carla.generators import METHODS, CarlaGenerator, RowwiseFallback, torch_threads
 from ct_plugin.constraints import SearchConstraints
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
@@ -145,7 +145,7 @@ def benchmark_pair(
     np.random.seed(seed)
     torch.manual_seed(seed)
     try:
-        with frozen(entry.model), quiet(), _torch_threads(threads):
+        with frozen(entry.model), quiet(), torch_threads(threads):
             generator.fit(spec)
             mlmodel, recourse = generator.recourse_method(entry.model, desired=1)
             factuals = mlmodel.data.frame(spec.X_test[rows], spec.y_test[rows])  # fresh 0..n-1 index
@@ -264,7 +264,7 @@ def run_benchmark(
 
 
 def _available_methods() -> list[str]:
-    from ct_plugin.registry import get_registry
+    from ct_plugin.plugins.registry import get_registry
 
     registry = get_registry()
     return [item.name for item in registry.items("generator") if item.extra.get("host") == "carla" and item.available]
@@ -275,7 +275,7 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
     import shlex
     import sys
 
-    from ct_plugin.registry import get_registry
+    from ct_plugin.plugins.registry import get_registry
     from ct_plugin.threads import resolve_threads
 
     try:

@@ -103,7 +103,7 @@ def _merge(defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
+def torch_threads(n: int | None) -> Iterator[None]:
     if not n:
         yield
         return
@@ -233,7 +233,7 @@ class CarlaGenerator(CounterfactualGenerator):
                 with (
                     carla_home(self._home_dir()),
                     self._quiet(),
-                    _torch_threads(self.threads),
+                    torch_threads(self.threads),
                     _seeded(None, self.seed),
                 ):
                     method = self._build(mlmodel)
@@ -320,7 +320,7 @@ class CarlaGenerator(CounterfactualGenerator):
             raise CTPluginError(f"{self.name}: CARLA is binary-only; got target class {int(bad[0])}")
         candidates = factuals.detach().clone()
         found = torch.zeros(len(factuals), dtype=torch.bool, device=factuals.device)
-        with frozen(model), self._quiet(), _torch_threads(self.threads), _seeded(rng, self.seed):
+        with frozen(model), self._quiet(), torch_threads(self.threads), _seeded(rng, self.seed):
             for desired in (1, 0):
                 rows = torch.nonzero(targets == desired).flatten()
                 if len(rows) == 0:

@@ -11,8 +11,8 @@ import importlib.util
 from collections.abc import Callable
 from typing import Any
 
-from ct_plugin.hookspecs import hookimpl
-from ct_plugin.registry import PluginItem
+from ct_plugin.plugins.hookspecs import hookimpl
+from ct_plugin.plugins.registry import PluginItem
 
 INSTALL_COMMAND = "pip install 'ct-plugin[carla]' && python -m ct_plugin.adapters.carla.install"
 
@@ -49,9 +49,9 @@ def _installed(module: str) -> bool:
 
 def carla_available() -> tuple[bool, str]:
     """Whether carla-recourse 0.0.5 is installed (without importing it), and why not."""
-    from ct_plugin.adapters.carla.compat import CARLA_VERSION, _carla_version
+    from ct_plugin.adapters.carla.compat import CARLA_VERSION, carla_version
 
-    found = _carla_version()
+    found = carla_version()
     if found is None or not _installed("carla"):
         return False, f"carla-recourse is not installed; install it with: {INSTALL_COMMAND}"
     if found != CARLA_VERSION:

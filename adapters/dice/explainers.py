@@ -1,11 +1,11 @@
 """dice-ml itself, as the DiCE adapter uses it: the lazy import, DiCE's explainer class per method,
 the options the adapter sets or defaults, and the quiet, seeded context every DiCE call runs in.
 
-``dice_ml`` is imported only inside these functions (:func:`import_dice`, :func:`_explainer_class`,
-:func:`_bounded_genetic_class`), never at import time. Known dice-ml 0.12 behaviours handled
+``dice_ml`` is imported only inside these functions (:func:`import_dice`, :func:`explainer_class`,
+:func:`bounded_genetic_class`), never at import time. Known dice-ml 0.12 behaviours handled
 here: DiCE's printing, progress bars and warnings are silenced; the global ``random``/``numpy``
-generators DiCE draws from are seeded and restored afterwards (:func:`_quiet_and_seeded`); the
-genetic method's unbounded random initialisation is bounded (:func:`_bounded_genetic_class`).
+generators DiCE draws from are seeded and restored afterwards (:func:`quiet_and_seeded`); the
+genetic method's unbounded random initialisation is bounded (:func:`bounded_genetic_class`).
 
 Part of the DiCE generator (:mod:`ct_plugin.adapters.dice.generator`, which re-exports these names).
 """
@@ -35,7 +35,7 @@ DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
 }
 """Our defaults for DiCE's per-method options (tuned for speed; any can be overridden)."""
 
-_RESERVED = {
+RESERVED_OPTIONS = {
     "query_instances",
     "query_instance",
     "total_CFs",
@@ -47,7 +47,7 @@ _RESERVED = {
     "posthoc_sparsity_param",
     "verbose",
 }
-_NO_CF_MESSAGES = (
+NO_CF_MESSAGES = (
     "No counterfactuals found",  # raised by generate_counterfactuals when a query gets none
     "empty range for randrange",  # genetic: the population collapsed to one member (nothing valid)
 )
@@ -62,12 +62,12 @@ def import_dice() -> Any:
     return dice_ml
 
 
-class _NoCounterfactual(RuntimeError):
+class NoCounterfactual(RuntimeError):
     """Raised inside a DiCE call when a query provably gets no counterfactual."""
 
 
 @functools.lru_cache(maxsize=1)
-def _bounded_genetic_class() -> type:
+def bounded_genetic_class() -> type:
     """DiCE's genetic explainer with a bounded random initialisation (0.12 loops forever otherwise)."""
     from dice_ml.explainer_interfaces.dice_genetic import DiceGenetic
 
@@ -81,7 +81,7 @@ def _bounded_genetic_class() -> type:
             budget = self.max_init_tries * max(num_inits, 1)
             while kx < num_inits:
                 if tries >= budget:
-                    raise _NoCounterfactual("genetic initialisation found no valid random member")
+                    raise NoCounterfactual("genetic initialisation found no valid random member")
                 tries += 1
                 one = np.zeros(self.data_interface.number_of_features)
                 for jx, feature in enumerate(self.data_interface.feature_names):
@@ -101,7 +101,7 @@ def _bounded_genetic_class() -> type:
 
 
 @contextlib.contextmanager
-def _quiet_and_seeded(seed: int) -> Iterator[None]:
+def quiet_and_seeded(seed: int) -> Iterator[None]:
     """Silence DiCE (prints, tqdm, warnings, logging) and seed the global RNGs it uses, restoring both."""
     py_state, np_state = random.getstate(), np.random.get_state()
     random.seed(seed)
@@ -120,7 +120,7 @@ def _quiet_and_seeded(seed: int) -> Iterator[None]:
         np.random.set_state(np_state)
 
 
-def _explainer_class(method: str) -> type:
+def explainer_class(method: str) -> type:
     if method == "random":
         from dice_ml.explainer_interfaces.dice_random import DiceRandom
 

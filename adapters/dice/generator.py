@@ -79,20 +79,19 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ct_plugin.adapters.dice.explainers import (  # noqa: F401
-    _NO_CF_MESSAGES,
-    _RESERVED,
-    DEFAULT_OPTIONS,
+from ct_plugin.adapters.dice.explainers import (
     INSTALL_COMMAND,
-    _bounded_genetic_class,
-    _explainer_class,
-    _NoCounterfactual,
-    _quiet_and_seeded,
+    NO_CF_MESSAGES,
+    RESERVED_OPTIONS,
+    NoCounterfactual,
+    bounded_genetic_class,
+    explainer_class,
     import_dice,
+    quiet_and_seeded,
 )
-from ct_plugin.adapters.dice.queries import _plain, _QueryMixin  # noqa: F401
-from ct_plugin.adapters.dice.results import _ResultMixin
-from ct_plugin.adapters.dice.wrappers import _OUTCOME, TargetProbability, _FitMixin, _SpecEncoder  # noqa: F401
+from ct_plugin.adapters.dice.queries import QueryMixin
+from ct_plugin.adapters.dice.results import ResultMixin
+from ct_plugin.adapters.dice.wrappers import FitMixin, TargetProbability
 from ct_plugin.constraints import SearchConstraints
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
@@ -107,7 +106,7 @@ SECONDS_PER_COUNTERFACTUAL = {"random": 0.05, "genetic": 0.05, "kdtree": 0.04, "
 """Prior guesses (seconds per counterfactual, small MLP, CPU) until a search has been timed."""
 
 
-class DiceGenerator(_FitMixin, _QueryMixin, _ResultMixin, CounterfactualGenerator):
+class DiceGenerator(FitMixin, QueryMixin, ResultMixin, CounterfactualGenerator):
     """One of DiCE's methods as a counterfactual generator (see the module docstring).
 
     Args:
@@ -153,7 +152,7 @@ class DiceGenerator(_FitMixin, _QueryMixin, _ResultMixin, CounterfactualGenerato
             raise CTPluginError(f"total_cfs must be a positive integer, got {total_cfs}")
         if max_data_rows is not None and (int(max_data_rows) != max_data_rows or max_data_rows < 10):
             raise CTPluginError(f"max_data_rows must be an integer >= 10 or None, got {max_data_rows}")
-        reserved = sorted(set(dice_options) & _RESERVED)
+        reserved = sorted(set(dice_options) & RESERVED_OPTIONS)
         if reserved:
             raise CTPluginError(
                 f"DiCE option(s) {', '.join(reserved)} are set by the adapter from the search "
@@ -179,11 +178,11 @@ class DiceGenerator(_FitMixin, _QueryMixin, _ResultMixin, CounterfactualGenerato
         return float(n) * self.seconds_per_counterfactual()
 
     # ------------------------------------------------------------------- fit
-    # fit() and its helpers come from _FitMixin (wrappers.py); DiCE's explainer is built at the first search
+    # fit() and its helpers come from FitMixin (wrappers.py); DiCE's explainer is built at the first search
     def _build_explainer(self) -> Any:
         if self.method == "genetic":
-            return _bounded_genetic_class()(self._data, self._model)
-        return _explainer_class(self.method)(self._data, self._model)
+            return bounded_genetic_class()(self._data, self._model)
+        return explainer_class(self.method)(self._data, self._model)
 
     # ---------------------------------------------------------------- search
     def search(
@@ -246,7 +245,7 @@ class DiceGenerator(_FitMixin, _QueryMixin, _ResultMixin, CounterfactualGenerato
 
         if self._explainer is None:
             self._wrapper.set_classifier(model)
-            with frozen(model), torch.no_grad(), _quiet_and_seeded(seed):
+            with frozen(model), torch.no_grad(), quiet_and_seeded(seed):
                 self._explainer = self._build_explainer()
         target_list = targets.cpu().tolist()
         threshold = 0.5  # the wrapper shifts p_target so that 0.5 means tau
@@ -258,17 +257,17 @@ class DiceGenerator(_FitMixin, _QueryMixin, _ResultMixin, CounterfactualGenerato
         bar = progress_bar(n, self.name, expected_seconds=self.estimated_seconds(n), unit="query", file=sys.stderr)
         try:
             grad_mode = torch.enable_grad() if self.method == "gradient" else torch.no_grad()
-            with frozen(model), grad_mode, _quiet_and_seeded(seed):
+            with frozen(model), grad_mode, quiet_and_seeded(seed):
                 for i in range(n):
                     bar.update(1)
                     self._wrapper.target = int(target_list[i])
                     try:
                         found = self._ask(queries.iloc[[i]].reset_index(drop=True), varying, low[i], high[i],
                                           threshold)
-                    except _NoCounterfactual:
+                    except NoCounterfactual:
                         continue
                     except Exception as exc:  # DiCE fails in many ways per query; we count, report, go on
-                        if not any(message in str(exc) for message in _NO_CF_MESSAGES):
+                        if not any(message in str(exc) for message in NO_CF_MESSAGES):
                             errors.append(f"{type(exc).__name__}: {exc}")
                         continue
                     if found is not None and len(found):

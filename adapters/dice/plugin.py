@@ -16,8 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ct_plugin.errors import MissingDependencyError
-from ct_plugin.hookspecs import hookimpl
-from ct_plugin.registry import PluginItem
+from ct_plugin.plugins.hookspecs import hookimpl
+from ct_plugin.plugins.registry import PluginItem
 
 INSTALL_COMMAND = "pip install 'ct-plugin[dice]'"
 

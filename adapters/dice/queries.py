@@ -10,7 +10,7 @@
   projection bounds;
 * one ``generate_counterfactuals`` call with ``desired_class=1`` and the 0.5 threshold.
 
-:class:`_QueryMixin` is mixed into :class:`~ct_plugin.adapters.dice.generator.DiceGenerator`; it
+:class:`QueryMixin` is mixed into :class:`~ct_plugin.adapters.dice.generator.DiceGenerator`; it
 reads what :class:`~ct_plugin.adapters.dice.wrappers._FitMixin` set up at fit time. Part of the
 DiCE generator (:mod:`ct_plugin.adapters.dice.generator`, which re-exports these names).
 """
@@ -25,7 +25,7 @@ import pandas as pd
 from ct_plugin.constraints import DECREASE, INCREASE, NONE, SearchConstraints
 
 
-class _QueryMixin:
+class QueryMixin:
     """The per-query helpers of :meth:`~ct_plugin.adapters.dice.generator.DiceGenerator.search`."""
 
     def _queries(self, factuals: np.ndarray) -> pd.DataFrame:
@@ -75,7 +75,7 @@ class _QueryMixin:
             permitted = None
         else:
             permitted = {
-                name: [_plain(low[k], self._integral[k]), _plain(high[k], self._integral[k])]
+                name: [plain_value(low[k], self._integral[k]), plain_value(high[k], self._integral[k])]
                 for k, name in enumerate(self._cont_names)
                 if name in varying
             }
@@ -112,5 +112,5 @@ class _QueryMixin:
         explainer.minx, explainer.maxx = minx, maxx
 
 
-def _plain(value: float, integral: bool) -> float | int:
+def plain_value(value: float, integral: bool) -> float | int:
     return int(np.rint(value)) if integral else float(value)

@@ -5,7 +5,7 @@ alone come back rounded to its precision and are snapped to the factual; of seve
 (``total_cfs > 1``) the nearest in L1 is kept. A factual without any keeps the factual and is
 marked not found (the generator then counts it as not converged).
 
-:class:`_ResultMixin` is mixed into :class:`~ct_plugin.adapters.dice.generator.DiceGenerator`.
+:class:`ResultMixin` is mixed into :class:`~ct_plugin.adapters.dice.generator.DiceGenerator`.
 Part of the DiCE generator (:mod:`ct_plugin.adapters.dice.generator`).
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 
-class _ResultMixin:
+class ResultMixin:
     """:meth:`_collect`, the result conversion of :meth:`~ct_plugin.adapters.dice.generator.DiceGenerator.search`."""
 
     def _collect(

@@ -3,10 +3,10 @@
 * :class:`TargetProbability`, the module inside DiCE's ``dice_ml.Model(backend="PYT")``: two
   probabilities per row, ``[1 - q, q]`` with ``q = sigmoid(logit(p_target) - logit(tau))``, so
   that DiCE's 0.5-based tests mean "reaches tau" for any number of classes.
-* :class:`_SpecEncoder`, the ``func`` transformer of the sampling methods (DiCE's frames in
+* :class:`SpecEncoder`, the ``func`` transformer of the sampling methods (DiCE's frames in
   original units -> our encoding); the gradient method gets the exact affine map from DiCE's
-  one-hot/min-max space instead (:meth:`_FitMixin._gradient_input_map`, checked at fit time).
-* :class:`_FitMixin`, the :meth:`~ct_plugin.adapters.dice.generator.DiceGenerator.fit` half of
+  one-hot/min-max space instead (:meth:`FitMixin._gradient_input_map`, checked at fit time).
+* :class:`FitMixin`, the :meth:`~ct_plugin.adapters.dice.generator.DiceGenerator.fit` half of
   the generator: the seeded subsample decoded to original units, integral features, precisions
   per continuous feature, the ``dice_ml.Data`` and ``dice_ml.Model``, the checked options.
 
@@ -25,16 +25,16 @@ import pandas as pd
 import torch
 
 from ct_plugin.adapters.dice.explainers import (
-    _RESERVED,
     DEFAULT_OPTIONS,
-    _bounded_genetic_class,
-    _explainer_class,
+    RESERVED_OPTIONS,
+    bounded_genetic_class,
+    explainer_class,
     import_dice,
 )
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
 
-_OUTCOME = "_ct_outcome"
+OUTCOME_COLUMN = "_ct_outcome"
 
 
 class TargetProbability(torch.nn.Module):
@@ -83,7 +83,7 @@ class TargetProbability(torch.nn.Module):
         return out[0] if single else out
 
 
-class _SpecEncoder:
+class SpecEncoder:
     """DiCE ``func`` transformer: frames in original units -> our encoded columns."""
 
     def __init__(self, spec: DatasetSpec):
@@ -93,7 +93,7 @@ class _SpecEncoder:
         return pd.DataFrame(self.spec.encode(frame))
 
 
-class _FitMixin:
+class FitMixin:
     """:meth:`fit` and its helpers, mixed into :class:`~ct_plugin.adapters.dice.generator.DiceGenerator`.
 
     Uses the generator's settings (``method``, ``max_data_rows``, ``seed``, ``precision``,
@@ -125,12 +125,12 @@ class _FitMixin:
                 frame[name] = np.round(frame[name].to_numpy()).astype(np.int64)
             else:
                 frame[name] = frame[name].astype(np.float64)
-        frame[_OUTCOME] = spec.y_train[rows].astype(np.int64)
+        frame[OUTCOME_COLUMN] = spec.y_train[rows].astype(np.int64)
         self._precisions = self._choose_precisions(spec)
         params: dict[str, Any] = {
             "dataframe": frame,
             "continuous_features": list(continuous),
-            "outcome_name": _OUTCOME,
+            "outcome_name": OUTCOME_COLUMN,
         }
         if continuous:
             precisions = dict(zip(continuous, self._precisions.tolist(), strict=True))
@@ -151,7 +151,7 @@ class _FitMixin:
             self._model = dice_ml.Model(model=self._wrapper, backend="PYT", func="ohe-min-max")
         else:
             self._wrapper = TargetProbability()
-            self._model = dice_ml.Model(model=self._wrapper, backend="PYT", func=_SpecEncoder(spec))
+            self._model = dice_ml.Model(model=self._wrapper, backend="PYT", func=SpecEncoder(spec))
         self._options = self._check_options()
         self._explainer = None
 
@@ -217,8 +217,8 @@ class _FitMixin:
 
     def _check_options(self) -> dict[str, Any]:
         options = {**DEFAULT_OPTIONS[self.method], **self.dice_options}
-        cls = _bounded_genetic_class() if self.method == "genetic" else _explainer_class(self.method)
-        accepted = set(inspect.signature(cls._generate_counterfactuals).parameters) - {"self"} - _RESERVED
+        cls = bounded_genetic_class() if self.method == "genetic" else explainer_class(self.method)
+        accepted = set(inspect.signature(cls._generate_counterfactuals).parameters) - {"self"} - RESERVED_OPTIONS
         unknown = sorted(set(options) - accepted)
         if unknown:
             raise CTPluginError(

@@ -2,8 +2,8 @@
 
 :func:`from_dataframe` encodes a pandas DataFrame in original units (one-hot groups, the
 standardiser, domain bounds, a seeded stratified or given train/test split, optional
-undersampling); :func:`from_arrays` wraps a numeric matrix and labels for it. Both are also
-importable from :mod:`ct_plugin.data.spec`.
+undersampling); :func:`from_arrays` wraps a numeric matrix and labels for it. Both are public
+as ``ct_plugin.from_dataframe`` and ``ct_plugin.from_arrays``.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import pandas as pd
 
 from ct_plugin.data.balance import undersample_indices
 from ct_plugin.data.frame_prep import (
-    _check_columns,
-    _check_finite,
-    _check_missing,
-    _encode_labels,
-    _integer_features,
-    _join_given_split,
-    _split_feature_kinds,
-    _stratified_split,
+    check_columns,
+    check_finite,
+    check_missing,
+    encode_labels,
+    integer_features,
+    join_given_split,
+    split_feature_kinds,
+    stratified_split,
 )
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
@@ -82,7 +82,7 @@ def from_dataframe(
     """
     if not isinstance(frame, pd.DataFrame):
         raise CTPluginError(f"expected a pandas DataFrame, got {type(frame).__name__}")
-    _check_columns(frame)
+    check_columns(frame)
     if target not in frame.columns:
         raise CTPluginError(f"target column {target!r} not found; columns are: {', '.join(map(str, frame.columns))}")
     if not 0.0 <= float(test_size) < 1.0:
@@ -91,7 +91,7 @@ def from_dataframe(
         raise CTPluginError(f"impute must be None or 'median', got {impute!r}")
     n_given_train = None
     if test is not None:
-        frame, n_given_train = _join_given_split(frame, test, target)
+        frame, n_given_train = join_given_split(frame, test, target)
     if len(frame) < 4:
         raise CTPluginError(f"the frame has {len(frame)} rows; at least 4 are needed for a split")
     for flag, value in (("standardise", standardise), ("balance", balance)):
@@ -101,12 +101,12 @@ def from_dataframe(
     features = [c for c in frame.columns if c != target]
     if not features:
         raise CTPluginError(f"the frame holds only the target column {target!r}: there are no features to learn from")
-    categorical, continuous = _split_feature_kinds(frame, features, categorical, continuous)
+    categorical, continuous = split_feature_kinds(frame, features, categorical, continuous)
     for column in (*immutable, *increase_only, *decrease_only, *protected, *(bounds or {})):
         if column not in features:
             raise CTPluginError(f"unknown feature {column!r}; valid names: {', '.join(map(str, features))}")
 
-    labels, class_values = _encode_labels(frame[target], target)
+    labels, class_values = encode_labels(frame[target], target)
     if balance and n_given_train is not None:
         raise CTPluginError("balance=True undersamples before the split; it cannot be used with a given test frame")
     if balance:
@@ -124,13 +124,13 @@ def from_dataframe(
         raise CTPluginError(f"class_names has {len(class_names)} names but the target has {len(class_values)} classes")
 
     if n_given_train is None:
-        train_idx, test_idx = _stratified_split(labels, test_size, seed)
+        train_idx, test_idx = stratified_split(labels, test_size, seed)
     else:
         train_idx = np.random.default_rng(seed).permutation(n_given_train)
         test_idx = np.arange(n_given_train, len(frame))
-    integer = _integer_features(frame, continuous, integer)
+    integer = integer_features(frame, continuous, integer)
     data = frame[features].copy()
-    _check_missing(data, continuous, categorical, impute, train_idx)
+    check_missing(data, continuous, categorical, impute, train_idx)
 
     columns: list[str] = []
     blocks: list[np.ndarray] = []
@@ -154,7 +154,7 @@ def from_dataframe(
     if impute == "median":
         medians = np.nanmedian(raw[train_idx], axis=0)
         raw = np.where(np.isnan(raw), medians, raw)
-    _check_finite(raw, columns, where=f"dataset {name!r}")
+    check_finite(raw, columns, where=f"dataset {name!r}")
 
     onehot = np.asarray(is_onehot)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -165,14 +165,14 @@ def from_dataframe(
             scale = np.where(onehot | (std == 0), 1.0, std)
             encoded = ((raw - mean) / scale).astype(np.float32)
         where = f"dataset {name!r} after standardising (magnitudes too large for float32)"
-        _check_finite(encoded, columns, where=where)
+        check_finite(encoded, columns, where=where)
         z_train = encoded[train_idx]
         lower = np.where(onehot, 0.0, np.minimum(-2.0, z_train.min(axis=0)))
         upper = np.where(onehot, 1.0, np.maximum(2.0, z_train.max(axis=0)))
     else:
         mean, scale = np.zeros(len(columns)), np.ones(len(columns))
         encoded = raw.astype(np.float32)
-        _check_finite(encoded, columns, where=f"dataset {name!r} (magnitudes too large for float32)")
+        check_finite(encoded, columns, where=f"dataset {name!r} (magnitudes too large for float32)")
         mu, spread = raw[train_idx].mean(axis=0), np.where(std == 0, 1.0, std)
         lower = np.where(onehot, 0.0, np.minimum(mu - 2.0 * spread, raw[train_idx].min(axis=0)))
         upper = np.where(onehot, 1.0, np.maximum(mu + 2.0 * spread, raw[train_idx].max(axis=0)))

@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 from sklearn import datasets as skdata
 
-from ct_plugin.data.spec import DatasetSpec, from_arrays
+from ct_plugin.data.builder import from_arrays
+from ct_plugin.data.spec import DatasetSpec
 
 DIGITS_PROTECTED_ROWS = 1
 """Pixel rows protected at the top and at the bottom of a digit: 1 of 8 rows is the closest

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ct_plugin.data.spec import DatasetSpec, from_dataframe
+from ct_plugin.data.builder import from_dataframe
+from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
 
 

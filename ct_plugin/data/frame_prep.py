@@ -15,7 +15,7 @@ import pandas as pd
 from ct_plugin.errors import CTPluginError
 
 
-def _join_given_split(frame: pd.DataFrame, test: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
+def join_given_split(frame: pd.DataFrame, test: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
     """``frame`` then ``test`` as one frame (encoded together), and the number of training rows."""
     if not isinstance(test, pd.DataFrame):
         raise CTPluginError(f"test must be a pandas DataFrame, got {type(test).__name__}")
@@ -32,7 +32,7 @@ def _join_given_split(frame: pd.DataFrame, test: pd.DataFrame, target: str) -> t
     return pd.concat([frame, test[frame.columns]], ignore_index=True), len(frame)
 
 
-def _integer_features(frame: pd.DataFrame, continuous: list[str], integer: Sequence[str] | None) -> list[str]:
+def integer_features(frame: pd.DataFrame, continuous: list[str], integer: Sequence[str] | None) -> list[str]:
     if integer is None:
         return [c for c in continuous if pd.api.types.is_integer_dtype(frame[c])]
     for column in integer:
@@ -41,7 +41,7 @@ def _integer_features(frame: pd.DataFrame, continuous: list[str], integer: Seque
     return list(integer)
 
 
-def _split_feature_kinds(
+def split_feature_kinds(
     frame: pd.DataFrame,
     features: list[str],
     categorical: Sequence[str] | None,
@@ -72,7 +72,7 @@ def _split_feature_kinds(
     return categorical, continuous
 
 
-def _encode_labels(series: pd.Series, target: str) -> tuple[np.ndarray, list[Any]]:
+def encode_labels(series: pd.Series, target: str) -> tuple[np.ndarray, list[Any]]:
     if series.isna().any():
         raise CTPluginError(f"target column {target!r} has {int(series.isna().sum())} missing values")
     if pd.api.types.is_float_dtype(series):
@@ -94,7 +94,7 @@ def _encode_labels(series: pd.Series, target: str) -> tuple[np.ndarray, list[Any
     return series.map(lookup).to_numpy(dtype=np.int64), class_values
 
 
-def _stratified_split(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     train, test = [], []
     for cls in np.unique(labels):
@@ -106,7 +106,7 @@ def _stratified_split(labels: np.ndarray, test_size: float, seed: int) -> tuple[
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
 
 
-def _check_columns(frame: pd.DataFrame) -> None:
+def check_columns(frame: pd.DataFrame) -> None:
     """Column names must be unique strings without ``=`` (which separates a categorical from its level)."""
     names = list(frame.columns)
     duplicated = sorted({str(c) for c in names if names.count(c) > 1})
@@ -124,7 +124,7 @@ def _check_columns(frame: pd.DataFrame) -> None:
         )
 
 
-def _check_missing(
+def check_missing(
     data: pd.DataFrame, continuous: list[str], categorical: list[str], impute: str | None, train_idx: np.ndarray
 ) -> None:
     counts = {c: int(n) for c, n in data.isna().sum().items() if n}
@@ -136,7 +136,7 @@ def _check_missing(
             data[column] = data[column].astype(object).where(data[column].notna(), "missing")
 
 
-def _check_finite(values: np.ndarray, columns: Sequence[str], where: str) -> None:
+def check_finite(values: np.ndarray, columns: Sequence[str], where: str) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
         counts = bad.sum(axis=0)

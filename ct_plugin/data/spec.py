@@ -7,9 +7,9 @@ bounds, and the fitted standardiser so counterfactuals can be shown in original
 units. :func:`from_dataframe` builds one from any pandas DataFrame.
 
 This module holds the container itself (shape, mutability, encoding, ``save``/``load``).
-Building a spec from a DataFrame or arrays lives in :mod:`ct_plugin.data.builder`, the checks
-and preparation of a raw frame in :mod:`ct_plugin.data.frame_prep`; :func:`from_dataframe` and
-:func:`from_arrays` stay importable from here.
+Building a spec from a DataFrame or arrays lives in :mod:`ct_plugin.data.builder`
+(``ct_plugin.from_dataframe``, ``ct_plugin.from_arrays``), the checks and preparation of a raw
+frame in :mod:`ct_plugin.data.frame_prep`.
 """
 
 from __future__ import annotations
@@ -19,17 +19,15 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ct_plugin.data.frame_prep import _check_finite
+from ct_plugin.atomic import atomic_write
+from ct_plugin.data.frame_prep import check_finite
+from ct_plugin.data.split import resolve_size, stratified_carve
 from ct_plugin.errors import CTPluginError, RunDirectoryError
-
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from ct_plugin.data.builder import from_arrays as from_arrays
-    from ct_plugin.data.builder import from_dataframe as from_dataframe
 
 MUTABILITY_KINDS = ("both", "increase", "decrease", "none")
 """Allowed per-feature mutability values, in the order of their integer codes."""
@@ -174,7 +172,7 @@ class DatasetSpec:
                     encoded[:, column] = values == level
             else:
                 encoded[:, columns[0]] = pd.to_numeric(frame[name], errors="raise").to_numpy()
-        _check_finite(encoded, self.feature_names, where="frame to encode")
+        check_finite(encoded, self.feature_names, where="frame to encode")
         return ((encoded - self.mean) / self.scale).astype(np.float32)
 
     def validation_split(self, size: int | float | None = None, seed: int = 0) -> DatasetSpec:
@@ -183,11 +181,18 @@ class DatasetSpec:
         Returns a new spec whose train rows are the remaining training rows and whose test rows
         are the validation rows; the real test rows are not in it. ``size`` is a row count or a
         share in (0, 1); default ``min(5000, round(0.2 * n_train))``. The standardiser and the
-        bounds stay this spec's. See :func:`ct_plugin.data.validation.validation_split`.
+        bounds stay this spec's, so models trained on either are comparable. The options record
+        ``validation_of`` (this spec's options), ``validation_size`` and ``validation_seed``; the name
+        is unchanged. See :func:`ct_plugin.data.split.stratified_carve`.
         """
-        from ct_plugin.data.validation import validation_split
-
-        return validation_split(self, size, seed)
+        count = resolve_size(size, len(self.y_train))
+        keep, carved = stratified_carve(self.y_train, count, seed)
+        options = {**self.options, "validation_of": dict(self.options), "validation_size": count,
+                   "validation_seed": seed}
+        return dataclasses.replace(
+            self, X_train=self.X_train[keep], y_train=self.y_train[keep], X_test=self.X_train[carved],
+            y_test=self.y_train[carved], options=options,
+        )
 
     # ------------------------------------------------------------ persistence
     def metadata(self) -> dict[str, Any]:
@@ -217,10 +222,9 @@ class DatasetSpec:
         """Write ``dataset.json`` (metadata) and ``dataset.npz`` (arrays) into ``directory``."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(directory / "dataset.json", json.dumps(self.metadata(), indent=2))
-        tmp = directory / "dataset.tmp.npz"
-        np.savez_compressed(tmp, X_train=self.X_train, y_train=self.y_train, X_test=self.X_test, y_test=self.y_test)
-        tmp.replace(directory / "dataset.npz")
+        atomic_write(directory / "dataset.json", json.dumps(self.metadata(), indent=2))
+        atomic_write(directory / "dataset.npz", lambda handle: np.savez_compressed(
+            handle, X_train=self.X_train, y_train=self.y_train, X_test=self.X_test, y_test=self.y_test))
 
     @classmethod
     def load(cls, directory: str | Path) -> DatasetSpec:
@@ -262,28 +266,3 @@ class DatasetSpec:
             f"{self.n_features} encoded features ({len(self.continuous)} continuous, "
             f"{len(self.categorical)} categorical), {self.n_classes} classes"
         )
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
-# The builders import DatasetSpec from here, so they are imported on first use (PEP 562) rather
-# than at the top: `from ct_plugin.data.spec import from_dataframe` works in any import order.
-_BUILDERS = ("from_dataframe", "from_arrays")
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _BUILDERS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from ct_plugin.data import builder
-
-    value = getattr(builder, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_BUILDERS])

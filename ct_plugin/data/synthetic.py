@@ -22,8 +22,9 @@ import dataclasses
 import numpy as np
 from sklearn import datasets as skdata
 
-from ct_plugin.data.spec import DatasetSpec, from_arrays
-from ct_plugin.data.validation import stratified_carve
+from ct_plugin.data.builder import from_arrays
+from ct_plugin.data.spec import DatasetSpec
+from ct_plugin.data.split import stratified_carve
 from ct_plugin.errors import CTPluginError
 
 SYNTHETIC = ("linearly_separable", "overlapping", "circles", "moons")

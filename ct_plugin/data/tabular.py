@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ct_plugin.atomic import atomic_write
 from ct_plugin.data.locate import download_dir, find_file
 from ct_plugin.errors import CTPluginError
 
@@ -144,7 +145,7 @@ def load_table(
     import numpy as np
     import pandas as pd
 
-    from ct_plugin.data.spec import from_dataframe
+    from ct_plugin.data.builder import from_dataframe
 
     if not isinstance(balance, bool):
         raise CTPluginError(f"balance must be true or false, got {balance!r}")
@@ -214,18 +215,15 @@ def download(name: str, data_dir: str | Path | None = None) -> Path:
     directory = download_dir(data_dir)
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / info.file
-    tmp = target.with_suffix(".part")
     try:
         with urllib.request.urlopen(info.url, timeout=60) as response:
-            tmp.write_bytes(response.read())
+            payload = response.read()
     except OSError as exc:
         raise CTPluginError(f"download of {info.url} failed (are you online?): {exc}") from exc
-    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    digest = hashlib.sha256(payload).hexdigest()
     if info.sha256 and digest != info.sha256:
-        tmp.unlink()
         raise CTPluginError(f"checksum mismatch for {info.url}: got {digest}, expected {info.sha256}")
-    tmp.replace(target)
-    return target
+    return atomic_write(target, payload)
 
 
 def sklearn_california(frame: pd.DataFrame, target: str) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,22 +191,42 @@ def _seeded(seed: int) -> Iterator[None]:
             np.random.set_state(state)
 
 
-def attribution_metric(method: str, columns_of: Callable[[Any], list[int]], steps: int = 32) -> Callable[[Any], float]:
-    """A ``metric(context) -> float``: share of ``method``'s attribution mass on the protected columns."""
-    from ct_plugin.evaluation.metrics import attribution_share
+def integrated_gradients(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    baseline: torch.Tensor | None = None,
+    steps: int = 32,
+    chunk_rows: int = 8192,
+    *,
+    return_delta: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Integrated gradients (Sundararajan et al. 2017) of the ``targets`` logit, shape (n, d), via captum.
 
-    def metric(ctx: Any) -> float:
-        attributions = attribute(method, ctx.model, ctx.factuals, ctx.targets, ctx.baseline, steps)
-        return attribution_share(attributions, columns_of(ctx))
+    Midpoint Riemann sum over ``steps`` points on the straight line from ``baseline`` (zeros if
+    None) to ``x``; the points of up to ``chunk_rows`` model inputs go through the model in one
+    batch. With ``return_delta`` also captum's per-row convergence delta
+    ``sum_j IG_j - (F(x) - F(baseline))``, shape (n,).
+    """
+    attributions, delta = integrated_gradients_with_delta(model, x, targets, baseline, steps, chunk_rows)
+    return (attributions, delta) if return_delta else attributions
 
-    return metric
+
+def attribution_share(attributions: torch.Tensor, columns: Sequence[int]) -> float:
+    """Mean over rows of the share of absolute attribution mass on ``columns`` (rows with no mass skipped)."""
+    mass = attributions.abs()
+    total = mass.sum(dim=1)
+    keep = total > 0
+    if not bool(keep.any()):
+        return float("nan")
+    on = mass[:, list(columns)].sum(dim=1) if len(columns) else torch.zeros_like(total)
+    return float((on[keep] / total[keep]).mean())
 
 
-def convergence_delta_metric(steps: int = 32) -> Callable[[Any], float]:
-    """A ``metric(context) -> float``: mean absolute IG convergence delta at the factuals."""
-
-    def metric(ctx: Any) -> float:
-        _, delta = integrated_gradients_with_delta(ctx.model, ctx.factuals, ctx.targets, ctx.baseline, steps)
-        return float(delta.abs().mean()) if len(delta) else float("nan")
-
-    return metric
+def row_shares(attributions: torch.Tensor, image_shape: tuple[int, int]) -> torch.Tensor:
+    """Share of absolute attribution mass per image row, averaged over inputs (for digits)."""
+    h, w = image_shape
+    mass = attributions.abs().reshape(len(attributions), h, w).sum(dim=2)
+    total = mass.sum(dim=1, keepdim=True)
+    keep = total.squeeze(1) > 0
+    return (mass[keep] / total[keep]).mean(dim=0)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from ct_plugin.evaluation import plots
-from ct_plugin.evaluation.protocol import Evaluation
-from ct_plugin.evaluation.wording import change_cell, metric_names
+from ct_plugin.evaluation.metrics.directions import change_cell, metric_names
+from ct_plugin.evaluation.protocol import Evaluation, accepts_lambda_energy
 
 
 def fmt(value: float, digits: int = 3) -> str:
@@ -48,8 +48,6 @@ def summary_markdown(ev: Evaluation) -> str:
 
 def settings_lines(ev: Evaluation) -> list[str]:
     """What the evaluation searched: the protocol, the generator, and which features each search froze."""
-    from ct_plugin.evaluation.protocol import accepts_lambda_energy
-
     cfg = ev.config
     lambdas = ", ".join(f"{v:g}" for v in cfg.lambda_energies)
     energy = f", lambda_energy in {{{lambdas}}}" if accepts_lambda_energy(cfg.generator) else ""

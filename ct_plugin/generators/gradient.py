@@ -15,7 +15,8 @@ from ct_plugin.generators.base import CounterfactualGenerator, SearchResult
 from ct_plugin.torch_utils import frozen
 
 
-def _check_positive(name: str, value: float, allow_zero: bool = True) -> float:
+def check_non_negative(name: str, value: float, allow_zero: bool = True) -> float:
+    """``value`` as a float, refused unless >= 0 (> 0 without ``allow_zero``) and not NaN."""
     value = float(value)
     if not (value >= 0 if allow_zero else value > 0) or value != value:
         bound = ">= 0" if allow_zero else "> 0"
@@ -29,7 +30,7 @@ def check_search_settings(tau: float, max_steps: int, epsilon: float) -> None:
         raise CTPluginError(f"tau (decision threshold) must lie in (0, 1], got {tau}")
     if int(max_steps) != max_steps or max_steps < 0:
         raise CTPluginError(f"max_steps must be a non-negative integer, got {max_steps}")
-    _check_positive("epsilon", epsilon)
+    check_non_negative("epsilon", epsilon)
 
 
 def energy_decay_factor(step: int, max_steps: int) -> float:
@@ -87,11 +88,11 @@ class GradientSearch(CounterfactualGenerator):
         energy_decay: bool = False,
         onehot_steps: str = "relaxed",
     ):
-        self.step_size = _check_positive("step_size", step_size, allow_zero=False)
-        self.clip_grad = None if clip_grad is None else _check_positive("clip_grad", clip_grad, allow_zero=False)
-        self.lambda_cost = _check_positive("lambda_cost", lambda_cost)
-        self.lambda_energy = _check_positive("lambda_energy", lambda_energy)
-        self.energy_reg = _check_positive("energy_reg", energy_reg)
+        self.step_size = check_non_negative("step_size", step_size, allow_zero=False)
+        self.clip_grad = None if clip_grad is None else check_non_negative("clip_grad", clip_grad, allow_zero=False)
+        self.lambda_cost = check_non_negative("lambda_cost", lambda_cost)
+        self.lambda_energy = check_non_negative("lambda_energy", lambda_energy)
+        self.energy_reg = check_non_negative("energy_reg", energy_reg)
         if not isinstance(energy_decay, bool):
             raise CTPluginError(f"energy_decay must be true or false, got {energy_decay!r}")
         self.energy_decay = energy_decay

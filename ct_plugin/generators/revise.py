@@ -15,11 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ct_plugin.atomic import atomic_write
 from ct_plugin.constraints import SearchConstraints
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
 from ct_plugin.generators.base import CounterfactualGenerator, SearchResult
-from ct_plugin.generators.gradient import _check_positive, check_search_settings
+from ct_plugin.generators.gradient import check_non_negative, check_search_settings
 from ct_plugin.torch_utils import frozen
 
 
@@ -102,8 +103,8 @@ class REVISEGenerator(CounterfactualGenerator):
         seed: int = 0,
         cache_dir: str | Path | None = None,
     ):
-        self.step_size = _check_positive("step_size", step_size, allow_zero=False)
-        self.lambda_cost = _check_positive("lambda_cost", lambda_cost)
+        self.step_size = check_non_negative("step_size", step_size, allow_zero=False)
+        self.lambda_cost = check_non_negative("lambda_cost", lambda_cost)
         if latent_dim < 1 or hidden < 1 or vae_epochs < 1:
             raise CTPluginError("latent_dim, hidden and vae_epochs must be positive integers")
         self.latent_dim, self.hidden, self.vae_epochs, self.seed = latent_dim, hidden, vae_epochs, seed
@@ -126,9 +127,7 @@ class REVISEGenerator(CounterfactualGenerator):
         else:
             vae = fit_vae(spec.X_train, self.latent_dim, self.hidden, self.vae_epochs, self.seed)
             cache.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            torch.save(vae.state_dict(), tmp)
-            tmp.replace(path)
+            atomic_write(path, lambda handle: torch.save(vae.state_dict(), handle))
         self.vae = vae.to(device).eval()
         for parameter in self.vae.parameters():
             parameter.requires_grad_(False)

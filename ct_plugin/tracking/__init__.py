@@ -41,7 +41,7 @@ def make_tracker(name: str, uri: str | Path | None = None, experiment: str = "ct
 @contextlib.contextmanager
 def tracking(name: str, uri: str | Path | None = None, experiment: str = "ct-plugin") -> Iterator[Any]:
     """Register a tracker plugin while the block runs; a run still open when it raises is marked FAILED."""
-    from ct_plugin.registry import register_plugin, unregister_plugin
+    from ct_plugin.plugins.registry import register_plugin, unregister_plugin
 
     tracker = make_tracker(name, uri, experiment)
     plugin_name = register_plugin(tracker, name=f"tracker-{name}-{id(tracker)}")

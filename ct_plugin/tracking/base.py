@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from ct_plugin.atomic import atomic_write_json
+
 TRACKING_FILE = "tracking.json"
 
 
@@ -84,6 +86,4 @@ def write_tracking(run_dir: Path | None, tracker: str, info: dict[str, Any]) -> 
     run_dir.mkdir(parents=True, exist_ok=True)
     data = read_tracking(run_dir)
     data[tracker] = info
-    tmp = run_dir / (TRACKING_FILE + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(run_dir / TRACKING_FILE)
+    atomic_write_json(run_dir / TRACKING_FILE, data)

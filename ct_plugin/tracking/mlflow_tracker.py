@@ -27,8 +27,8 @@ from typing import Any
 import torch
 
 from ct_plugin.errors import MissingDependencyError
-from ct_plugin.events import EpochEvent, EvaluationEvent, TrainEndEvent, TrainStartEvent
-from ct_plugin.hookspecs import hookimpl
+from ct_plugin.plugins.events import EpochEvent, EvaluationEvent, TrainEndEvent, TrainStartEvent
+from ct_plugin.plugins.hookspecs import hookimpl
 from ct_plugin.tracking.base import (
     evaluation_figures,
     flatten,

@@ -7,12 +7,13 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from tqdm.auto import tqdm
 
+from ct_plugin.atomic import atomic_write_json
+from ct_plugin.evaluation.protocol import DRAW_VERSION, ProtocolConfig, evaluate_runs
 from ct_plugin.grid import Cell
-from ct_plugin.rundir import atomic_write_json
+from ct_plugin.runs.load import load_run
 
 #: CT runs evaluated together with the baseline in one ``evaluate_runs`` call (and cached together): the
 #: default grid's 9 in one call, so the baseline is evaluated once (each run costs about 7 CPU-seconds)
@@ -20,13 +21,9 @@ EVALUATION_CHUNK = 9
 
 
 def evaluate_cells(
-    vanilla: Cell, cells: Sequence[Cell], out: Path, protocol: Any, progress: bool
+    vanilla: Cell, cells: Sequence[Cell], out: Path, protocol: ProtocolConfig, progress: bool
 ) -> dict[str, dict[str, float]]:
     """Per CT cell: IP, IP*, validity vs the baseline (cached in the cell's ``tune_eval.json``)."""
-    from ct_plugin.evaluation.paper import DRAW_VERSION
-    from ct_plugin.evaluation.protocol import evaluate_runs
-    from ct_plugin.rundir import load_run
-
     # the draw version too: a cached judgement made with other random draws is redone
     key = hashlib.sha1(json.dumps(
         {"protocol": dataclasses.asdict(protocol), "reference": vanilla.cell_id, "draw_version": DRAW_VERSION},

@@ -15,9 +15,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from ct_plugin.atomic import atomic_write, atomic_write_json
 from ct_plugin.config import TrainConfig
 from ct_plugin.data.spec import DatasetSpec
-from ct_plugin.rundir import atomic_write_json
 from ct_plugin.tuning.selection import Choice, SelectionRule
 
 #: columns of the written table, in order (the grid axes come first)
@@ -48,9 +48,7 @@ def order_columns(table: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
 def write_tables(table: pd.DataFrame, out: Path, header: list[str]) -> tuple[Path, Path]:
     """``tune.csv`` (every column, raw numbers) and ``tune.md`` (``header`` lines, then the table)."""
     csv_path = out / "tune.csv"
-    tmp = csv_path.with_name("tune.csv.tmp")
-    table.to_csv(tmp, index=False)
-    tmp.replace(csv_path)
+    atomic_write(csv_path, table.to_csv(index=False))
     shown = [c for c in table.columns if c not in ("cell", "vanilla_accuracy", "vanilla_validity", "vanilla_ip")]
     lines = [*header, "", "| " + " | ".join(shown) + " |", "|" + "|".join("---" for _ in shown) + "|"]
     for _, row in table.iterrows():

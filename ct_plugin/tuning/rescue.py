@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from ct_plugin.config import TrainConfig
-from ct_plugin.tuning.grid_values import grid_points
+from ct_plugin.tuning.axes import grid_points
 
 # ---------------------------------------------------------------- stage 2: a weaker logit ridge
 #: when no configuration of the grid passes the selection rule, a second stage tries lambda_reg at

@@ -8,7 +8,7 @@
    (:mod:`ct_plugin.grid`: local processes or Ray, one run directory per cell, one thread per
    worker). A re-run skips finished cells and resumes interrupted ones from their checkpoint.
 3. Each CT run is compared with the baseline by ``evaluate_runs`` on factuals drawn from the
-   validation rows (a fast protocol setting, :data:`~ct_plugin.tuning.grid_values.TUNE_PROTOCOL`;
+   validation rows (a fast protocol setting, :data:`~ct_plugin.tuning.axes.TUNE_PROTOCOL`;
    results are cached per cell, keyed by the protocol settings); each seed's CT run against the
    same seed's baseline, the criteria averaged over the seeds.
 4. :mod:`ct_plugin.tuning.selection` picks the configuration. While none passes, rescue stages
@@ -37,14 +37,14 @@ from ct_plugin.config import TrainConfig
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
 from ct_plugin.grid import CT_ONLY_SETTINGS, Cell, make_cell_id, read_result, run_local, run_ray
-from ct_plugin.rundir import read_log
-from ct_plugin.tuning.grid_values import grid_points, overrides_of, protocol_config, validate_grid
+from ct_plugin.runs.files import read_log
+from ct_plugin.tuning.axes import grid_points, overrides_of, protocol_config, validate_grid
 from ct_plugin.tuning.judging import evaluate_cells
 from ct_plugin.tuning.rescue import fill_axes, rescue_stages
 from ct_plugin.tuning.result import TuneResult
 from ct_plugin.tuning.seeds import DEFAULT_TUNE_SEEDS, mean_figures, mean_of, seed_list
 from ct_plugin.tuning.selection import SelectionRule, apply_rule, choose
-from ct_plugin.tuning.validation import spec_digest, validation_split
+from ct_plugin.tuning.split import spec_digest, validation_split
 
 #: settings tune sets itself (not accepted as training options)
 RESERVED = frozenset({"dataset", "strategy", "init_from"})
@@ -59,7 +59,7 @@ def _resolve_data(
         return data, {"dataset": data.name}
     if not isinstance(data, str):
         raise CTPluginError(f"tune expects a dataset name or a DatasetSpec, got {type(data).__name__}")
-    from ct_plugin.datasets import load_dataset
+    from ct_plugin.data.load import load_dataset
 
     if data_dir is not None:
         data_dir = str(Path(data_dir).resolve())
@@ -80,7 +80,7 @@ def _base_config(train_options: Mapping[str, Any], data_settings: Mapping[str, A
 
 def _check_generator(config: TrainConfig) -> None:
     """Fail before any training on an unknown generator or option name."""
-    from ct_plugin.trainer import build_generator
+    from ct_plugin.training.setup import build_generator
 
     build_generator(config.generator, config.generator_options)
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from ct_plugin.adapters.carla.compat import carla_installed
-from ct_plugin.data.spec import DatasetSpec, from_dataframe
+from ct_plugin.data.builder import from_dataframe
+from ct_plugin.data.spec import DatasetSpec
 from tests.realdata import real_data_dir
 
 INSTALL_HINT = "carla-recourse is not installed; install it with: python -m ct_plugin.adapters.carla.install"

@@ -20,6 +20,7 @@ from test_carla_common import moons_with_age, skip_without_carla, train_mlp
 skip_without_carla()
 
 from ct_plugin.adapters.carla import compat  # noqa: E402
+from ct_plugin.adapters.carla.compat import aliases  # noqa: E402
 from ct_plugin.errors import MissingDependencyError  # noqa: E402
 
 pytestmark = pytest.mark.carla
@@ -169,10 +170,10 @@ def test_dice_wrapper_with_categoricals_and_immutables(carla):
 
 def test_fixes_are_idempotent_no_ops_the_second_time():
     compat.apply()
-    assert compat._fix_pandas_append() is False
-    assert compat._fix_numpy_aliases() is False
-    assert compat._fix_sklearn_get_feature_names() is False
-    assert compat._fix_collections_aliases() is False
+    assert aliases.fix_pandas_append() is False
+    assert aliases.fix_numpy_aliases() is False
+    assert aliases.fix_sklearn_get_feature_names() is False
+    assert aliases.fix_collections_aliases() is False
 
 
 def test_every_fix_is_recorded(carla):

@@ -40,7 +40,7 @@ def test_every_method_is_registered():
 
 
 def test_without_carla_every_item_gives_the_install_command(monkeypatch):
-    monkeypatch.setattr(compat, "_carla_version", lambda: None)
+    monkeypatch.setattr(compat, "carla_version", lambda: None)
     items = {item.name: item for item in plugin.ct_plugin_generators()}
     assert set(items) == TORCH | UNSUPPORTED
     for name in TORCH:
@@ -52,7 +52,7 @@ def test_without_carla_every_item_gives_the_install_command(monkeypatch):
 
 
 def test_wrong_carla_version_is_refused(monkeypatch):
-    monkeypatch.setattr(compat, "_carla_version", lambda: "0.0.4")
+    monkeypatch.setattr(compat, "carla_version", lambda: "0.0.4")
     ok, reason = plugin.carla_available()
     assert not ok and "supports 0.0.5" in reason
 

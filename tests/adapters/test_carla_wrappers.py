@@ -19,7 +19,7 @@ from ct_plugin.adapters.carla.wrappers import (  # noqa: E402
     to_carla_model,
     train_catalog_model,
 )
-from ct_plugin.data.spec import from_arrays  # noqa: E402
+from ct_plugin.data.builder import from_arrays  # noqa: E402
 from ct_plugin.errors import CTPluginError  # noqa: E402
 
 pytestmark = pytest.mark.carla

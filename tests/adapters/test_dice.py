@@ -15,7 +15,8 @@ pytest.importorskip("dice_ml", reason=INSTALL_HINT)
 
 from ct_plugin.adapters.dice.generator import METHODS, DiceGenerator  # noqa: E402
 from ct_plugin.constraints import SearchConstraints  # noqa: E402
-from ct_plugin.data.spec import DatasetSpec, from_arrays  # noqa: E402
+from ct_plugin.data.builder import from_arrays  # noqa: E402
+from ct_plugin.data.spec import DatasetSpec  # noqa: E402
 from ct_plugin.data.synthetic import make_synthetic  # noqa: E402
 from ct_plugin.data.tabular import load_table  # noqa: E402
 from ct_plugin.errors import CTPluginError  # noqa: E402

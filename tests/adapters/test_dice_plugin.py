@@ -13,11 +13,11 @@ import sys
 import pluggy
 import pytest
 
-from ct_plugin import hookspecs
 from ct_plugin.adapters.dice import plugin as dice_plugin
 from ct_plugin.adapters.dice.generator import METHODS, DiceGenerator
 from ct_plugin.errors import CTPluginError, MissingDependencyError
-from ct_plugin.registry import Registry
+from ct_plugin.plugins import hookspecs
+from ct_plugin.plugins.registry import Registry
 
 INSTALL = "pip install 'ct-plugin[dice]'"
 NAMES = [f"dice-{m}" for m in METHODS]
@@ -46,7 +46,7 @@ def _hide_dice(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_importing_the_plugin_and_the_registry_does_not_import_dice_ml():
     code = (
         "import sys, ct_plugin.adapters.dice.plugin, ct_plugin.adapters.dice.generator\n"
-        "from ct_plugin.registry import get_registry\n"
+        "from ct_plugin.plugins.registry import get_registry\n"
         "names = get_registry().names('generator')\n"
         "assert 'dice-random' in names, names\n"
         "assert 'dice_ml' not in sys.modules, 'dice_ml was imported'\n"
@@ -56,7 +56,7 @@ def test_importing_the_plugin_and_the_registry_does_not_import_dice_ml():
 
 
 def test_all_four_methods_are_registered_from_the_entry_point():
-    from ct_plugin.registry import get_registry
+    from ct_plugin.plugins.registry import get_registry
 
     registry = get_registry()
     for name in NAMES:

@@ -11,7 +11,8 @@ import torch
 
 import ct_plugin
 from ct_plugin.errors import CTPluginError
-from ct_plugin.evaluation.paper import (
+from ct_plugin.evaluation.protocol import ProtocolConfig, evaluate_runs, load_runs
+from ct_plugin.evaluation.protocol.paper import (
     draw_factual_rows,
     draw_round_classes,
     fixed_kernel_mmd2,
@@ -19,7 +20,6 @@ from ct_plugin.evaluation.paper import (
     ratio_comparison,
     round_metrics,
 )
-from ct_plugin.evaluation.protocol import ProtocolConfig, evaluate_runs, load_runs
 
 
 def test_l1_implausibility_is_the_mean_l1_distance():

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from ct_plugin.evaluation.reproduce_cost import cost_rows, cost_section
+from ct_plugin.reproduce.cost import cost_rows, cost_section
 
 
 def _evaluation(base: float, free: float, protected: float, reductions: tuple[float, float],

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ct_plugin.evaluation.reproduce_plan import ABLATIONS, TABLE_C1, Plan, ablation_jobs
-from ct_plugin.evaluation.reproduce_report import tune_epochs_text
+from ct_plugin.reproduce.plan import ABLATIONS, TABLE_C1, Plan, ablation_jobs
+from ct_plugin.reproduce.report import tune_epochs_text
 
 
 def _by_kind(jobs, source):
@@ -63,7 +63,7 @@ def test_tuning_trains_as_long_as_the_final_training_by_default():
 def test_targets_with_forced_ct_swap_in_the_rows_of_the_tables_where_tune_kept_vanilla():
     import pandas as pd
 
-    from ct_plugin.evaluation.reproduce_tables import with_forced_ct
+    from ct_plugin.reproduce.tables import with_forced_ct
 
     main = pd.DataFrame({"data": ["circles", "credit_default", "gmsc"], "ip_mean": [50.0, 0.0, 7.0]})
     forced = pd.DataFrame({"data": ["credit_default"], "ip_mean": [-1.5]})

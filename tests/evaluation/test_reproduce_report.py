@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ct_plugin.evaluation.reproduce_report import target_lines
+from ct_plugin.reproduce.report import target_lines
 
 
 def test_target_lines_name_each_miss_with_its_measured_size():

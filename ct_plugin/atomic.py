@@ -1,0 +1,60 @@
+"""Atomic file writes that never follow a link: the one write-to-temporary-then-rename of the project.
+
+Every file ct-plugin writes into a folder it may share with a user (run directories, tuning and
+grid outputs, caches) goes through :func:`atomic_write`:
+
+* the temporary file is created by :func:`tempfile.mkstemp` in the target's folder, which opens it
+  with ``O_CREAT | O_EXCL`` (and ``O_NOFOLLOW`` where the platform has it): a link planted under
+  any name is never written through, and two writers never share a temporary;
+* the temporary is renamed over the target with :func:`os.replace`, which replaces a link planted
+  at the target's name instead of writing to where it points;
+* a kill at any moment leaves either the old file or the new one, never half of one; a failed
+  write (a full disk, say) removes its temporary and raises.
+
+Temporaries are named ``.<name>.<random>.tmp`` beside their target (:func:`temporaries` finds the
+ones a killed writer left behind).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+# the permissions a plain open() would give (mkstemp creates 0600 files)
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+
+
+def atomic_write(path: str | Path, data: bytes | str | Callable[[IO[bytes]], Any]) -> Path:
+    """Write ``data`` (bytes, text, or a function writing to a binary handle) to ``path`` atomically."""
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            if callable(data):
+                data(handle)
+            else:
+                handle.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(temporary, FILE_MODE)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | Path, payload: Any, indent: int | None = 2) -> Path:
+    """Write ``payload`` as JSON (values JSON cannot hold written with ``str``) to ``path`` atomically."""
+    return atomic_write(path, json.dumps(payload, indent=indent, default=str))
+
+
+def temporaries(folder: str | Path, name: str) -> list[Path]:
+    """The temporaries of ``name`` in ``folder`` that an interrupted :func:`atomic_write` left behind."""
+    return sorted(Path(folder).glob(f".{name}.*.tmp"))

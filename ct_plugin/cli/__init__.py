@@ -1,0 +1,92 @@
+"""The ``ct-plugin`` command line: the parser, the built-in sub-commands and :func:`main`.
+
+Each sub-command lives in a module of its own (``ct_plugin/cli/<command>.py``) with a
+``register(subparsers)`` function; installed plugins add theirs through the
+``ct_plugin_add_commands`` hook. Command modules import the library inside their ``cmd_*``
+functions, so that ``ct-plugin --help`` and ``--version`` import neither torch nor any plugin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+
+from ct_plugin._version import __version__
+from ct_plugin.cli import datasets, evaluate, grid, plugins, reproduce, train, tune
+from ct_plugin.errors import CTPluginError
+
+DESCRIPTION = """\
+Counterfactual Training (CT) for PyTorch classifiers.
+
+Train models whose own counterfactual explanations are plausible and respect which
+features may change, then evaluate and benchmark them.
+
+examples:
+  ct-plugin datasets
+  ct-plugin train --dataset moons --strategy ct --epochs 100 --out runs/moons-ct
+  ct-plugin datasets --where        # where the real tables (adult, gmsc, ...) are looked for
+  ct-plugin train --dataset adult --protect --batch-size 1000 --out runs/adult-ct
+  ct-plugin train --csv loans.csv --target approved --immutable age --out runs/loans-ct
+  ct-plugin plugins
+"""
+
+
+PLUGINS_NOTE = """\
+Installed plugins add commands of their own (the CARLA adapter: `benchmark`, `carla`);
+`ct-plugin plugins` lists every plugin and what it registered.
+"""
+
+BUILTIN_COMMANDS = (plugins, datasets, train, evaluate, reproduce, tune, grid)
+"""The modules of the built-in sub-commands, in the order ``--help`` lists them."""
+
+REGISTRY_FLAG_COMMANDS = frozenset({"train", "tune"})
+"""Built-in commands whose flags come partly from plugins (a ``--lambda-<term>`` per registered loss term)."""
+
+
+def build_parser(with_plugins: bool = True) -> argparse.ArgumentParser:
+    """The top-level parser: the built-in sub-commands, and with ``with_plugins`` those plugins add."""
+    parser = argparse.ArgumentParser(
+        prog="ct-plugin", description=DESCRIPTION, epilog=PLUGINS_NOTE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ct-plugin {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in BUILTIN_COMMANDS:
+        module.register(sub, with_plugins=with_plugins)
+    if with_plugins:
+        from ct_plugin.plugins.registry import plugin_manager  # loads every plugin: only when a command needs them
+
+        plugin_manager().hook.ct_plugin_add_commands(subparsers=sub)
+    return parser
+
+
+def needs_plugins(argv: Sequence[str]) -> bool:
+    """Whether parsing ``argv`` needs the plugins loaded: a plugin's command, or flags a plugin adds.
+
+    ``ct-plugin``, ``--help`` and ``--version`` load none (start-up stays well under a second).
+    """
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    builtin = {name for module in BUILTIN_COMMANDS for name in module.COMMANDS}
+    return command is not None and (command not in builtin or command in REGISTRY_FLAG_COMMANDS)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ct-plugin`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser(with_plugins=needs_plugins(argv))
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            return int(args.func(args) or 0)
+    except CTPluginError as exc:
+        print(f"ct-plugin: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ct-plugin: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,152 @@
+"""``ct-plugin tune``: the command line of :func:`ct_plugin.tune`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ct_plugin.cli.common import DATA_DIR_HELP, key_values
+from ct_plugin.errors import CTPluginError
+from ct_plugin.tuning.seeds import DEFAULT_TUNE_SEEDS
+
+COMMANDS = ("tune",)
+
+EXAMPLES = """\
+examples:
+  ct-plugin tune --dataset circles --epochs 100 --out runs/tune-circles
+  ct-plugin tune --dataset adult --data-dir DATA --batch-size 1000 --nce 5000 --workers 2
+  ct-plugin tune --csv loans.csv --target approved --grid-tau 0.5,0.75 --grid-lambda-reg 0.1,0.5
+  ct-plugin train --config runs/tune-circles/chosen.json --out runs/circles-ct   # train the choice
+"""
+
+#: --grid-X flags: axis name -> type of its values
+GRID_FLAGS = {"tau": float, "lambda_reg": float, "lambda_div": float, "lambda_adv": float, "max_steps": int,
+              "nce": int, "step_size": float}
+
+
+def _values(text: str, kind: type, flag: str) -> list[Any]:
+    try:
+        return [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise CTPluginError(f"{flag} expects comma-separated {kind.__name__}s, got {text!r}") from exc
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Run the tuning and print the outcome and where the files are."""
+    # torch and pandas: imported when the command runs, not for --help
+    from ct_plugin.data.csvfile import load_csv
+    from ct_plugin.grid.executors import import_ray
+    from ct_plugin.tuning.run import tune
+
+    if bool(args.dataset) == bool(args.csv):
+        raise CTPluginError("give exactly one of --dataset NAME or --csv FILE --target COLUMN")
+    if args.target and not args.csv:
+        raise CTPluginError("--target goes with --csv")
+    grid = {axis: _values(getattr(args, f"grid_{axis}"), kind, f"--grid-{axis.replace('_', '-')}")
+            for axis, kind in GRID_FLAGS.items() if getattr(args, f"grid_{axis}")}
+    train: dict[str, Any] = key_values(args.train_option, "--train-option")
+    for name in ("epochs", "batch_size", "nce", "max_steps", "generator", "seed", "lr"):
+        if getattr(args, name) is not None:
+            train[name] = getattr(args, name)
+    generator_options = key_values(args.generator_option, "--generator-option")
+    if args.step_size is not None:
+        generator_options["step_size"] = args.step_size
+    if generator_options:
+        train["generator_options"] = generator_options
+    protocol = key_values(args.protocol_option, "--protocol-option")
+    for name in ("rounds", "n_factuals"):
+        if getattr(args, name) is not None:
+            protocol[name] = getattr(args, name)
+    if args.address and args.executor != "ray":
+        args.executor = "ray"
+    if args.executor == "ray":
+        import_ray()  # fail before any work when Ray is missing
+    seed = int(train.get("seed", 0))
+    data = load_csv(args.csv, args.target, seed=seed) if args.csv else args.dataset
+    name = args.dataset or Path(args.csv).stem
+    out = Path(args.out or Path("runs") / f"tune-{name}")
+    result = tune(
+        data, out=out, grid=grid or None, executor=args.executor, workers=args.workers, address=args.address,
+        validation_size=args.validation_size, validation_seed=args.validation_seed, protocol=protocol,
+        data_dir=args.data_dir, dataset_options=key_values(args.dataset_option, "--dataset-option"),
+        progress=not args.quiet, rescue=not args.no_rescue, always_ct=args.always_ct, seeds=args.seeds, **train,
+    )
+    banner = "best CT configuration" if result.passed else "FALLBACK (no configuration passes the rule)"
+    print(f"{result.message}")
+    print(f"{banner}: {result.overrides}  ({result.seconds:.1f} s)")
+    if result.recommendation == "vanilla":
+        written = ("chosen.json trains vanilla; its tune.ct_train holds the CT configuration (--always-ct writes "
+                   "that instead)" if result.config.strategy == "vanilla" else
+                   "chosen.json holds the CT configuration anyway (--always-ct)")
+        print(f"recommendation: VANILLA, CT does not help here under the rule's constraints: {written}")
+    else:
+        print("recommendation: CT, chosen.json trains it")
+    for key in ("config", "csv", "markdown", "figure"):
+        print(f"  {key}: {result.paths[key]}")
+    if args.csv:
+        print(f"  train it on the same table: ct-plugin train --csv {args.csv} --target {args.target} "
+              f"--config {result.paths['config']}")
+    return 0
+
+
+def register(subparsers: Any, with_plugins: bool = True) -> None:
+    """Add the ``tune`` sub-command to the ``ct-plugin`` parser."""
+    p = subparsers.add_parser(
+        "tune", help="tune CT per table on a validation split (the paper's grid), write the chosen config",
+        description=("Tune counterfactual training on a validation split carved from the training rows "
+                     "(the test split is never read): a vanilla baseline and a grid of CT runs, judged on "
+                     "validation IP, accuracy, maturity and validity; writes chosen.json for "
+                     "`ct-plugin train --config`, tune.csv/tune.md and tune.png."),
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    data = p.add_argument_group("data")
+    data.add_argument("--dataset", help="registered dataset name (see `ct-plugin datasets`)")
+    data.add_argument("--csv", help="your own table: a CSV file with features and a label column")
+    data.add_argument("--target", help="label column of --csv")
+    data.add_argument("--data-dir", help=DATA_DIR_HELP)
+    data.add_argument("--dataset-option", action="append", metavar="KEY=VALUE", help="loader option (repeatable)")
+    data.add_argument("--validation-size", type=int, help="validation rows (default min(5000, 20%% of training))")
+    data.add_argument("--validation-seed", type=int, default=0, help="seed of the validation carve (default 0)")
+    grid = p.add_argument_group("grid (comma-separated values)")
+    grid.add_argument("--grid-tau", help="default 0.5,0.75,0.9")
+    grid.add_argument("--grid-lambda-reg", help="default 0.1,0.25,0.5")
+    grid.add_argument("--grid-lambda-div", help="divergence weight (default: fixed, 0.5)")
+    grid.add_argument("--grid-lambda-adv", help="adversarial weight (default: fixed, 0.25)")
+    grid.add_argument("--grid-max-steps", help="search steps T (default: fixed --max-steps)")
+    grid.add_argument("--grid-nce", help="counterfactuals per epoch (default: fixed --nce)")
+    grid.add_argument("--grid-step-size", help="generator step size (default: fixed, 0.25 for eccco)")
+    grid.add_argument("--no-rescue", action="store_true",
+                      help="when no grid configuration passes the rule, take the least violation at once "
+                           "(default: first try lambda_reg at 1/2 and 1/10 of the grid's smallest, then "
+                           "lambda_div and lambda_adv at 1/5 and 1/25)")
+    grid.add_argument("--always-ct", action="store_true",
+                      help="write the best CT configuration into chosen.json even when tune recommends vanilla "
+                           "(no configuration passes the rule and lowers validation IP)")
+    train = p.add_argument_group("training (fixed for every cell)")
+    train.add_argument("--epochs", type=int, help="epochs (default 100)")
+    train.add_argument("--batch-size", type=int, help="mini-batch size (default 30)")
+    train.add_argument("--nce", type=int, help="counterfactuals per epoch (default 1000)")
+    train.add_argument("--max-steps", type=int, help="search steps T (default 30)")
+    train.add_argument("--lr", type=float, help="Adam learning rate (default 0.001)")
+    train.add_argument("--generator", help="in-training generator (default eccco)")
+    train.add_argument("--generator-option", action="append", metavar="KEY=VALUE", help="generator option")
+    train.add_argument("--step-size", type=float, help="generator step size (default 0.25)")
+    train.add_argument("--seed", type=int, help="seed of data, initialisation and sampling (default 0)")
+    train.add_argument("--seeds", type=int, default=DEFAULT_TUNE_SEEDS,
+                       help=f"training seeds per configuration and for vanilla, --seed and up; every criterion "
+                            f"is their mean (default {DEFAULT_TUNE_SEEDS}; 1 halves the time)")
+    train.add_argument("--train-option", action="append", metavar="KEY=VALUE",
+                       help="any other TrainConfig setting, e.g. lambda_div=0.5 (repeatable)")
+    evaluation = p.add_argument_group("validation evaluation")
+    evaluation.add_argument("--rounds", type=int, help="rounds per test-time energy (default 4, x 5 energies)")
+    evaluation.add_argument("--n-factuals", type=int, help="validation factuals per round (default 100)")
+    evaluation.add_argument("--protocol-option", action="append", metavar="KEY=VALUE",
+                            help="ProtocolConfig setting, e.g. lambda_energies=[0.1,1,10] (repeatable)")
+    run = p.add_argument_group("execution and output")
+    run.add_argument("--out", help="output folder (default runs/tune-<dataset>); a re-run reuses finished cells")
+    run.add_argument("--executor", choices=["local", "ray"], default="local", help="local (default) or ray")
+    run.add_argument("--workers", type=int, default=1, help="local: processes (default 1); ray: CPUs")
+    run.add_argument("--address", help="Ray cluster to join; implies --executor ray")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_tune)

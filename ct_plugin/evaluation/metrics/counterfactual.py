@@ -1,0 +1,192 @@
+"""Metrics of a counterfactual set: validity, cost, IP, IP* (Gaussian-kernel MMD) and redundancy.
+
+Plain batched torch functions over a model and tensors of factuals, targets and
+counterfactuals; the definitions are stated in :mod:`ct_plugin.evaluation.metrics`, whose
+registry items (:mod:`ct_plugin.evaluation.metrics.items`) wrap them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ct_plugin.errors import CTPluginError
+from ct_plugin.torch_utils import predict_classes
+
+# ------------------------------------------------------------------ helpers
+
+
+def check_rows(name: str, a: torch.Tensor, b: torch.Tensor) -> None:
+    if a.ndim != 2 or b.ndim != 2 or a.shape != b.shape:
+        raise CTPluginError(
+            f"{name}: counterfactuals and factuals must be 2-D tensors of the same shape, "
+            f"got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+
+
+# ------------------------------------------------------------ counterfactuals
+
+
+def validity(model: torch.nn.Module, counterfactuals: torch.Tensor, targets: torch.Tensor) -> float:
+    """Share of counterfactuals whose predicted class is the target (nan for an empty set)."""
+    if len(counterfactuals) != len(targets):
+        raise CTPluginError(f"validity: {len(counterfactuals)} counterfactuals but {len(targets)} targets")
+    if len(targets) == 0:
+        return float("nan")
+    return float((predict_classes(model, counterfactuals) == targets).float().mean())
+
+
+def l1_cost(factuals: torch.Tensor, counterfactuals: torch.Tensor) -> torch.Tensor:
+    """Per-row L1 distance ``||x' - x||_1``."""
+    check_rows("cost", counterfactuals, factuals)
+    return (counterfactuals - factuals).abs().sum(dim=1)
+
+
+def cost(factuals: torch.Tensor, counterfactuals: torch.Tensor, mask: torch.Tensor | None = None) -> float:
+    """Mean L1 cost over the rows selected by ``mask`` (all rows if None; nan if none selected)."""
+    per_row = l1_cost(factuals, counterfactuals)
+    if mask is not None:
+        per_row = per_row[mask]
+    return float(per_row.mean()) if len(per_row) else float("nan")
+
+
+def implausibility(
+    counterfactuals: torch.Tensor, samples: torch.Tensor, p: float = 2.0, name: str = "implausibility"
+) -> torch.Tensor:
+    """Per-row IP: mean L-``p`` distance (Euclidean by default) from each counterfactual to every row of
+    ``samples``, in chunks of 1024 rows; ``name`` is the function named in the error messages."""
+    if counterfactuals.ndim != 2 or samples.ndim != 2 or counterfactuals.shape[1] != samples.shape[1]:
+        raise CTPluginError(
+            f"{name}: shapes {tuple(counterfactuals.shape)} and {tuple(samples.shape)} do not match"
+        )
+    if len(samples) == 0:
+        raise CTPluginError(f"{name}: the set of target-class samples is empty")
+    out = [torch.cdist(part, samples, p=p).mean(dim=1) for part in torch.split(counterfactuals, 1024)]
+    return torch.cat(out) if out else counterfactuals.new_zeros(0)
+
+
+def median_bandwidth(samples: torch.Tensor, max_rows: int = 2000) -> float:
+    """Median heuristic: the median pairwise Euclidean distance among (at most ``max_rows`` of) ``samples``."""
+    x = samples[:max_rows]
+    if len(x) < 2:
+        raise CTPluginError("median_bandwidth needs at least two samples")
+    d = torch.cdist(x, x)
+    i, j = torch.triu_indices(len(x), len(x), offset=1)
+    sigma = float(d[i, j].median())
+    return sigma if sigma > 0 else 1.0
+
+
+def gaussian_kernel(a: torch.Tensor, b: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``exp(-||a_i - b_j||^2 / (2 sigma^2))`` for all pairs."""
+    return torch.exp(-torch.cdist(a, b).pow(2) / (2.0 * sigma**2))
+
+
+def kernel_self_term(y: torch.Tensor, sigma: float) -> float:
+    """``sum_{i != j} k(y_i, y_j) / (n (n-1))``: the part of the unbiased MMD^2 that depends on ``y`` only."""
+    n = len(y)
+    if n < 2:
+        raise CTPluginError(f"kernel_self_term needs at least two rows, got {n}")
+    kyy = gaussian_kernel(y, y, sigma)
+    return float((kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1)))
+
+
+def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, sigma: float, term_y: float | None = None) -> float:
+    """Unbiased estimate of the squared MMD between samples ``x`` (m rows) and ``y`` (n rows).
+
+    ``MMD^2_u = sum_{i != j} k(x_i, x_j) / (m (m-1)) + sum_{i != j} k(y_i, y_j) / (n (n-1))
+    - 2 sum_{i, j} k(x_i, y_j) / (m n)``, Gaussian kernel of bandwidth ``sigma``. ``term_y`` is the
+    second sum (:func:`kernel_self_term`) when the caller compares many sets with the same ``y``.
+    """
+    m, n = len(x), len(y)
+    if m < 2 or n < 2:
+        raise CTPluginError(f"mmd2_unbiased needs at least two rows in each set, got {m} and {n}")
+    kxx = gaussian_kernel(x, x, sigma)
+    kxy = gaussian_kernel(x, y, sigma)
+    term_x = (kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1))
+    if term_y is None:
+        term_y = kernel_self_term(y, sigma)
+    return float(term_x + term_y - 2.0 * kxy.mean())
+
+
+SELF_TERMS_CACHE: dict[tuple[int, int, float], tuple[torch.Tensor, float]] = {}
+
+
+def cached_self_term(samples: torch.Tensor, sigma: float) -> float:
+    """:func:`kernel_self_term`, remembered for the sample sets an evaluation compares against again and again."""
+    key = (id(samples), samples._version, sigma)
+    hit = SELF_TERMS_CACHE.get(key)
+    if hit is not None and hit[0] is samples:
+        return hit[1]
+    if len(SELF_TERMS_CACHE) > 64:
+        SELF_TERMS_CACHE.clear()
+    value = kernel_self_term(samples, sigma)
+    SELF_TERMS_CACHE[key] = (samples, value)
+    return value
+
+
+def ip_star(
+    counterfactuals: torch.Tensor,
+    targets: torch.Tensor,
+    samples_of: dict[int, torch.Tensor],
+    bandwidth_of: dict[int, float] | None = None,
+) -> float:
+    """IP*: per-target-class unbiased MMD^2, averaged weighted by the counterfactuals per class.
+
+    Classes with fewer than two counterfactuals are skipped (the unbiased estimate needs two);
+    nan when no class qualifies.
+    """
+    total, weight = 0.0, 0
+    for cls in torch.unique(targets).tolist():
+        rows = counterfactuals[targets == cls]
+        if len(rows) < 2:
+            continue
+        samples = samples_of[int(cls)]
+        sigma = (bandwidth_of or {}).get(int(cls)) or median_bandwidth(samples)
+        total += len(rows) * mmd2_unbiased(rows, samples, sigma, cached_self_term(samples, sigma))
+        weight += len(rows)
+    return total / weight if weight else float("nan")
+
+
+def feature_units(n_features: int, onehot_groups: Sequence[Sequence[int]] = ()) -> torch.Tensor:
+    """(n_units, n_features) 0/1 matrix: one unit per continuous column, one per one-hot group."""
+    grouped = {int(c) for g in onehot_groups for c in g}
+    units = [[c] for c in range(n_features) if c not in grouped] + [[int(c) for c in g] for g in onehot_groups]
+    matrix = torch.zeros(len(units), n_features)
+    for u, columns in enumerate(units):
+        matrix[u, columns] = 1.0
+    return matrix
+
+
+def redundancy(
+    model: torch.nn.Module,
+    factuals: torch.Tensor,
+    counterfactuals: torch.Tensor,
+    targets: torch.Tensor,
+    units: torch.Tensor | None = None,
+    atol: float = 1e-6,
+) -> float:
+    """Share of changed features that could be reverted, one at a time, without losing validity.
+
+    Only counterfactuals that are valid are considered (an invalid one has nothing to lose);
+    nan when no valid counterfactual changed any feature.
+    """
+    check_rows("redundancy", counterfactuals, factuals)
+    d = factuals.shape[1]
+    if units is None:
+        units = feature_units(d)
+    units = units.to(factuals)
+    valid = predict_classes(model, counterfactuals) == targets
+    changed_col = (counterfactuals - factuals).abs() > atol  # (n, d)
+    changed = (changed_col.float() @ units.T) > 0  # (n, U)
+    keep = valid & changed.any(dim=1)
+    if not bool(keep.any()):
+        return float("nan")
+    f, c, t, ch = factuals[keep], counterfactuals[keep], targets[keep], changed[keep]
+    m, n_units = ch.shape
+    # (m, U, d): counterfactual with unit u reset to the factual
+    u = units[None]
+    reverted = c[:, None, :] * (1 - u) + f[:, None, :] * u
+    still = predict_classes(model, reverted.reshape(m * n_units, d)).reshape(m, n_units) == t[:, None]
+    share = (still & ch).sum(dim=1).float() / ch.sum(dim=1).float()
+    return float(share.mean())

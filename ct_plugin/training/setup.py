@@ -1,0 +1,164 @@
+"""What a training run is made of, resolved before its first epoch.
+
+The config (a :class:`TrainConfig`, a dict or nothing, with keyword overrides), the dataset
+spec (a spec or a registered name, with the run's mutability constraints) and its checks, the
+model (a module or a registered architecture, optionally started from another run's weights with
+``init_from``), the in-training generator, and the stored settings of a run to resume (with the
+changes a resumed run may make). :func:`ct_plugin.training.train.train` puts them together.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ct_plugin.config import TrainConfig
+from ct_plugin.data.load import load_dataset
+from ct_plugin.data.spec import DatasetSpec
+from ct_plugin.errors import CTPluginError
+from ct_plugin.generators.base import CounterfactualGenerator
+from ct_plugin.plugins.options import build_with_options
+from ct_plugin.plugins.registry import get_registry
+from ct_plugin.runs.files import read_json
+from ct_plugin.runs.load import load_model
+from ct_plugin.runs.record import check_consistency
+
+RESUME_FIXED = (
+    "dataset", "dataset_options", "data_dir", "seed", "model", "model_options", "init_from",
+    "immutable", "increase_only", "decrease_only", "protect",
+)
+"""Settings a resumed run cannot change (they define its data and its model)."""
+
+
+def build_generator(name: str, options: dict[str, Any]) -> CounterfactualGenerator:
+    """Build a registered generator, turning bad options into a clear error."""
+    item = get_registry().get("generator", name)
+    return build_with_options("generator", name, item.factory, **options)
+
+
+def resolve_config(config: TrainConfig | dict[str, Any] | None, **overrides: Any) -> TrainConfig:
+    """Merge a config (object, dict or None) with keyword overrides and validate."""
+    if config is None:
+        config = TrainConfig()
+    elif isinstance(config, dict):
+        config = TrainConfig.from_dict(config)
+    elif not isinstance(config, TrainConfig):
+        raise CTPluginError(f"config must be a TrainConfig or a dict, got {type(config).__name__}")
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return config.replace(**overrides).validate()
+
+
+def resolve_spec(data: DatasetSpec | str | None, config: TrainConfig) -> DatasetSpec:
+    """The run's dataset spec (a given spec or the registered dataset), with the config's mutability applied."""
+    if isinstance(data, DatasetSpec):
+        spec = data
+    else:
+        name = data if isinstance(data, str) else config.dataset
+        spec = load_dataset(name, data_dir=config.data_dir, seed=config.seed, **config.dataset_options)
+    if config.immutable or config.increase_only or config.decrease_only or config.protect:
+        spec = spec.with_mutability(config.immutable, config.increase_only, config.decrease_only, config.protect)
+    return spec
+
+
+def resolve_model(
+    model: torch.nn.Module | str | None, spec: DatasetSpec, config: TrainConfig
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The module to train (given or registered; seeded; ``init_from`` weights loaded) and its ``model.json``."""
+    torch.manual_seed(config.seed)
+    if isinstance(model, torch.nn.Module):
+        description = {
+            "architecture": None,
+            "class": f"{type(model).__module__}.{type(model).__qualname__}",
+            "n_features": spec.n_features,
+            "n_classes": spec.n_classes,
+        }
+        module = model
+    else:
+        name = model if isinstance(model, str) else config.model
+        factory = get_registry().get("model", name).factory
+        module = build_with_options("model", name, factory, spec.n_features, spec.n_classes, **config.model_options)
+        description = {
+            "architecture": name,
+            "options": dict(config.model_options),
+            "n_features": spec.n_features,
+            "n_classes": spec.n_classes,
+        }
+    if config.init_from:
+        _load_initial_weights(module, description, spec, config.init_from)
+    return module, description
+
+
+def _load_initial_weights(
+    module: torch.nn.Module, description: dict[str, Any], spec: DatasetSpec, init_from: str
+) -> None:
+    """Start from a trained run's weights; a run of other data or another architecture is refused clearly."""
+    source = Path(init_from)
+    theirs = read_json(source / "dataset.json") if (source / "dataset.json").is_file() else {}
+    if theirs and (theirs.get("feature_names") != spec.feature_names or theirs.get("class_names") != spec.class_names):
+        raise CTPluginError(
+            f"init_from {source}: that run was trained on dataset {theirs.get('name')!r} "
+            f"({len(theirs.get('feature_names', []))} features, classes {theirs.get('class_names')}), this run "
+            f"uses {spec.name!r} ({spec.n_features} features, classes {spec.class_names}); fine-tuning needs "
+            "the same encoded features and classes"
+        )
+    if theirs and theirs.get("name") != spec.name:
+        warnings.warn(
+            f"init_from {source}: that run was trained on {theirs.get('name')!r}, this one uses {spec.name!r} "
+            "(same encoded features and classes, so its weights are used)",
+            UserWarning,
+            stacklevel=4,
+        )
+    start = load_model(source, model=module if description["architecture"] is None else None)
+    try:
+        module.load_state_dict(start.state_dict())
+    except RuntimeError as exc:
+        theirs_model = read_json(source / "model.json")
+        them = theirs_model.get("architecture") or theirs_model.get("class")
+        us = description.get("architecture") or description.get("class")
+        raise CTPluginError(
+            f"init_from {source}: its weights do not fit this model (that run used architecture {them!r} with "
+            f"options {theirs_model.get('options', {})}, this run {us!r} with options "
+            f"{description.get('options', {})}): {str(exc).splitlines()[0]}"
+        ) from exc
+
+
+def validate_spec(spec: DatasetSpec) -> None:
+    """Refuse a spec whose arrays cannot be trained on (shapes, labels, non-finite values)."""
+    X, y = spec.X_train, spec.y_train
+    if X.ndim != 2 or X.shape[1] != spec.n_features:
+        raise CTPluginError(f"X_train must have shape (n, {spec.n_features}), got {X.shape}")
+    if len(y) != len(X):
+        raise CTPluginError(f"X_train has {len(X)} rows but y_train has {len(y)} labels")
+    if not torch.isfinite(torch.as_tensor(X)).all():
+        raise CTPluginError("X_train contains NaN or inf values")
+    if y.min() < 0 or y.max() >= spec.n_classes:
+        raise CTPluginError(f"labels must be integers in [0, {spec.n_classes - 1}], got range [{y.min()}, {y.max()}]")
+
+
+def resumed_settings(
+    out_path: Path,
+    config: TrainConfig | dict[str, Any] | None,
+    data: DatasetSpec | str | None,
+    strategy: str | None,
+    generator: str | None,
+    overrides: dict[str, Any],
+) -> tuple[Any, dict[str, Any], DatasetSpec | str | None]:
+    """The stored config of a run to resume, with the caller's changes (those that may change) applied."""
+    if not (out_path / "config.json").is_file():
+        return config, overrides, data  # killed before its first file: start it as given
+    if all((out_path / name).is_file() for name in ("dataset.json", "model.json")):
+        check_consistency(out_path)
+    stored = TrainConfig.from_dict(read_json(out_path / "config.json"))
+    changes = {k: v for k, v in {**overrides, "strategy": strategy, "generator": generator}.items() if v is not None}
+    fixed = sorted(k for k in changes if k in RESUME_FIXED and changes[k] != getattr(stored, k, None))
+    if fixed:
+        raise CTPluginError(
+            f"cannot change {', '.join(fixed)} when resuming {out_path}: they define the run's data and model "
+            "(start a new run, or fine-tune with init_from)"
+        )
+    if (out_path / "dataset.npz").is_file() and (out_path / "dataset.json").is_file():
+        data = DatasetSpec.load(out_path)
+    return stored, changes, data
