@@ -36,6 +36,7 @@ test-fast: setup
 
 lint: setup
 	$(VENV)/bin/ruff check ct_plugin adapters tests examples benchmarks
+	$(PY) -m pytest -q tests/test_architecture.py   # the import layers of docs/architecture.md (import-linter)
 
 bench: setup
 	$(PY) benchmarks/run.py
