@@ -1,17 +1,20 @@
 """Built-in parts, registered through the same hooks (and entry point) as any third-party plugin.
 
-Registering imports neither torch nor pandas (``ct-plugin --help`` stays fast): every factory
-is a :class:`LazyFactory` that imports its module on first use.
+Registering imports neither torch nor pandas: every factory is a
+:class:`~ct_plugin.plugins.registry.LazyFactory` that imports its module on first use.
 """
 
 from __future__ import annotations
 
 from functools import partial
 
+from ct_plugin.config import TRAIN_SETTINGS
 from ct_plugin.data import tabular
 from ct_plugin.plugins.hookspecs import hookimpl
-from ct_plugin.plugins.registry import LazyFactory, PluginItem
+from ct_plugin.plugins.registry import LazyFactory, LossTerm, PluginItem
 from ct_plugin.training.strategies import BUILTIN_STRATEGIES, make_strategy
+
+CT_PLUGIN_API = "2.0"
 
 SYNTHETIC_KINDS = ("linearly_separable", "overlapping", "circles", "moons")
 
@@ -32,6 +35,39 @@ def ct_plugin_generators():
 def _strategy_factory(name: str, config=None):
     burnin = float(getattr(config, "burnin", 0.0) or 0.0)
     return make_strategy(name, burnin)
+
+
+@hookimpl
+def ct_plugin_loss_terms():
+    objective = "ct_plugin.training.objective"
+
+    def weight(term: str) -> float:  # the TrainConfig field's default is the term's default weight
+        return float(TRAIN_SETTINGS.default(f"lambda_{term}"))
+
+    energy_suspect = "lambda_reg (the energy regulariser keeps div bounded) or lr"
+    return [
+        LossTerm("yloss", LazyFactory(objective, "yloss_term"), "classification loss: cross-entropy of M(x) vs y",
+                 default_weight=weight("yloss"), uses_counterfactuals=False),
+        LossTerm("div", LazyFactory(objective, "divergence_term"),
+                 "contrastive divergence E(x+, y+) - E(x', y+): counterfactuals that look like data",
+                 default_weight=weight("div"), suspect=energy_suspect, blamed_weights=("div",)),
+        LossTerm("reg", LazyFactory(objective, "ridge_term"), "energy ridge E(x+)^2 + E(x')^2: bounded energies",
+                 default_weight=weight("reg"), explodes_above=1e8, suspect=energy_suspect, blamed_weights=("div",)),
+        LossTerm("adv", LazyFactory(objective, "adversarial_term"),
+                 "adversarial loss: cross-entropy of the nascent counterfactuals vs y", default_weight=weight("adv")),
+    ]
+
+
+@hookimpl
+def ct_plugin_update_schedules():
+    return [PluginItem("joint", LazyFactory("ct_plugin.training.schedules", "JointUpdate"),
+                       "one optimiser step on the weighted sum of every active term (the paper's)")]
+
+
+@hookimpl
+def ct_plugin_factual_selectors():
+    return [PluginItem("uniform", LazyFactory("ct_plugin.training.factuals", "UniformFactuals"),
+                       "a uniform draw of nce training rows (the paper's)")]
 
 
 @hookimpl
@@ -89,6 +125,6 @@ def ct_plugin_models():
 
 @hookimpl
 def ct_plugin_metrics():
-    from ct_plugin.evaluation.metrics import metric_items
+    from ct_plugin.evaluation.metrics import metric_items  # torch: only when the registry is built
 
     return metric_items()

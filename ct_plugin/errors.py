@@ -22,8 +22,9 @@ class UnknownNameError(CTPluginError, KeyError):
         self.name = name
         self.available = sorted(available)
         listing = ", ".join(self.available) if self.available else "(none registered)"
-        plural = "strategies" if kind == "strategy" else kind + "s"
-        super().__init__(f"unknown {kind} {name!r}; available {plural}: {listing}")
+        words = kind.replace("_", " ")
+        plural = "strategies" if kind == "strategy" else words + "s"
+        super().__init__(f"unknown {words} {name!r}; available {plural}: {listing}")
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return self.args[0]

@@ -55,6 +55,7 @@ from ct_plugin.constraints import SearchConstraints
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
 from ct_plugin.evaluation import metrics
+from ct_plugin.progress import progress_bar
 from ct_plugin.torch_utils import frozen
 
 carla = import_carla()
@@ -238,11 +239,9 @@ def run_benchmark(
     _check_same_encoding(models, dataset)
     rows = select_factuals(models, n_factuals, seed)
     pairs = [(entry, method) for entry in models for method in methods]
-    from tqdm.auto import tqdm
-
     results = []
-    bar = tqdm(pairs, desc="benchmark", unit="pair", disable=not progress)
-    for entry, method in bar:
+    bar = progress_bar(len(pairs), "benchmark", unit="pair", quiet=not progress)
+    for entry, method in pairs:
         bar.set_postfix_str(f"{entry.label} / {method}")
         try:
             row, _ = benchmark_pair(entry, method, rows, seed=seed, threads=threads)
@@ -259,6 +258,7 @@ def run_benchmark(
             }
             bar.write(f"{entry.label} / {method} failed: {row['error']}")
         results.append(row)
+        bar.update(1)
     bar.close()
     return pd.DataFrame(results)
 

@@ -1,10 +1,18 @@
-"""Registries of generators, strategies, metrics, datasets and models, filled by plugin hooks."""
+"""The registry of everything plugins provide, filled by their hooks (:mod:`ct_plugin.plugins.hookspecs`).
+
+Kinds: generators, training strategies, loss terms, update schedules, factual selectors, metrics,
+datasets and models. Each item is a :class:`PluginItem` (a loss term a :class:`LossTerm`), named,
+with a factory and the plugin that registered it. The process-wide plugin manager loads every
+``ct_plugin`` entry point; the built-ins register through the same hooks, by module name when
+they are not installed as an entry point (:data:`BUILTIN_PLUGINS`).
+"""
 
 from __future__ import annotations
 
 import importlib
 import inspect
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,10 +22,13 @@ import pluggy
 from ct_plugin.errors import CTPluginError, UnknownNameError
 from ct_plugin.plugins import hookspecs
 
-KINDS = ("generator", "strategy", "metric", "dataset", "model")
+KINDS = ("generator", "strategy", "loss_term", "update_schedule", "factual_selector", "metric", "dataset", "model")
 _HOOK_OF_KIND = {
     "generator": "ct_plugin_generators",
     "strategy": "ct_plugin_strategies",
+    "loss_term": "ct_plugin_loss_terms",
+    "update_schedule": "ct_plugin_update_schedules",
+    "factual_selector": "ct_plugin_factual_selectors",
     "metric": "ct_plugin_metrics",
     "dataset": "ct_plugin_datasets",
     "model": "ct_plugin_models",
@@ -48,6 +59,43 @@ class PluginItem:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
+@dataclass
+class LossTerm(PluginItem):
+    """A term of the training objective: ``factory(context) -> scalar tensor``, weighted by ``lambda_<name>``.
+
+    ``factory`` is the term's batched function over a
+    :class:`~ct_plugin.training.objective.BatchContext` (the batch, its logits, the counterfactual
+    batch if any, the model, the constraints, the config). Its weight is the setting
+    ``lambda_<name>`` (the flag ``--lambda-<name>``, a ``tune``/grid axis), ``default_weight``
+    unless set. A term is on when the strategy names it (after burn-in) or when the user sets its
+    weight above 0 (plugin terms, with any strategy).
+
+    Attributes:
+        default_weight: the weight when the user sets none.
+        uses_counterfactuals: the term needs the batch's counterfactuals (a search runs for it,
+            and it is skipped on batches without any).
+        explodes_above: a mean value beyond this means the run diverged (the divergence guard).
+        suspect: the setting most likely at fault when the term goes non-finite (after its own
+            weight, when that is above 100).
+        blamed_weights: terms whose weight above 10 is blamed first when this term goes non-finite.
+    """
+
+    default_weight: float = 1.0
+    uses_counterfactuals: bool = True
+    explodes_above: float = 1e4
+    suspect: str = "lr"
+    blamed_weights: tuple[str, ...] = ()
+
+    @property
+    def weight_setting(self) -> str:
+        """The setting that weights this term: ``lambda_<name>``."""
+        return f"lambda_{self.name}"
+
+    def compute(self, context: Any) -> Any:
+        """The term's value on one batch (a scalar tensor the gradient flows through)."""
+        return self.factory(context)
+
+
 class LazyFactory:
     """``module:attribute``, imported when first called (its signature is the target's).
 
@@ -57,10 +105,13 @@ class LazyFactory:
 
     def __init__(self, module: str, attribute: str):
         self.module, self.attribute = module, attribute
+        self._target: Callable[..., Any] | None = None
 
     def resolve(self) -> Any:
-        """The imported callable."""
-        return getattr(importlib.import_module(self.module), self.attribute)
+        """The imported callable (imported once)."""
+        if self._target is None:
+            self._target = getattr(importlib.import_module(self.module), self.attribute)
+        return self._target
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.resolve()(*args, **kwargs)
@@ -78,6 +129,8 @@ class Registry:
 
     def __init__(self, manager: pluggy.PluginManager):
         self.manager = manager
+        for name, plugin in manager.list_name_plugin():
+            check_api_version(name, plugin)
         self._items: dict[str, dict[str, PluginItem]] = {kind: {} for kind in KINDS}
         for kind, hook_name in _HOOK_OF_KIND.items():
             hook = getattr(manager.hook, hook_name)
@@ -86,10 +139,16 @@ class Registry:
                     self._add(kind, item, impl.plugin_name)
 
     def _add(self, kind: str, item: PluginItem, plugin_name: str) -> None:
-        if not isinstance(item, PluginItem):
+        expected = LossTerm if kind == "loss_term" else PluginItem
+        if not isinstance(item, expected):
             raise CTPluginError(
                 f"plugin {plugin_name!r} returned {type(item).__name__} from its {kind} hook; "
-                "expected ct_plugin.PluginItem objects"
+                f"expected ct_plugin.{expected.__name__} objects"
+            )
+        if kind == "loss_term" and not item.name.isidentifier():
+            raise CTPluginError(
+                f"plugin {plugin_name!r} registers loss term {item.name!r}; a term's name must be an identifier "
+                f"(its weight is the setting lambda_<name>)"
             )
         existing = self._items[kind].get(item.name)
         if existing is not None:
@@ -104,6 +163,19 @@ class Registry:
         """All items of a kind, sorted by name."""
         self._check_kind(kind)
         return sorted(self._items[kind].values(), key=lambda item: item.name)
+
+    def loss_terms(self) -> list[LossTerm]:
+        """Every registered loss term: the built-in plugin's first, then by registration order.
+
+        Terms are summed in this order, so a run's objective is the same whichever order the
+        plugins were loaded in.
+        """
+        terms = list(self._items["loss_term"].values())
+        return sorted(terms, key=lambda term: term.plugin != "builtin")  # type: ignore[return-value]
+
+    def loss_term(self, name: str) -> LossTerm:
+        """The loss term ``name`` (a clear error listing the registered ones otherwise)."""
+        return self.get("loss_term", name)  # type: ignore[return-value]
 
     def names(self, kind: str, available_only: bool = False) -> list[str]:
         """Registered names of a kind."""
@@ -126,6 +198,39 @@ class Registry:
     def _check_kind(self, kind: str) -> None:
         if kind not in KINDS:
             raise CTPluginError(f"unknown registry kind {kind!r}; kinds are {', '.join(KINDS)}")
+
+
+def check_api_version(name: str, plugin: object) -> None:
+    """Refuse a plugin written for a newer plugin API than this one; warn about one for an older major version.
+
+    A plugin declares the API it was written against as ``CT_PLUGIN_API = "MAJOR.MINOR"``
+    (see :mod:`ct_plugin.plugins.hookspecs`); without it, it is taken to fit.
+    """
+    declared = getattr(plugin, "CT_PLUGIN_API", None)
+    if declared is None:
+        return
+    ours = _version_tuple(hookspecs.API_VERSION)
+    try:
+        theirs = _version_tuple(str(declared))
+    except ValueError:
+        raise CTPluginError(f"plugin {name!r} declares CT_PLUGIN_API = {declared!r}; expected 'MAJOR.MINOR'") from None
+    if theirs[0] > ours[0] or (theirs[0] == ours[0] and theirs[1] > ours[1]):
+        raise CTPluginError(
+            f"plugin {name!r} needs plugin API {declared}, this ct-plugin provides {hookspecs.API_VERSION}: "
+            "upgrade ct-plugin (pip install -U ct-plugin) or use an older version of the plugin"
+        )
+    if theirs[0] < ours[0]:
+        warnings.warn(
+            f"plugin {name!r} was written for plugin API {declared}; this ct-plugin provides "
+            f"{hookspecs.API_VERSION} (see docs/plugins.md for what changed)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+
+
+def _version_tuple(text: str) -> tuple[int, int]:
+    major, _, minor = text.strip().partition(".")
+    return int(major), int(minor or 0)
 
 
 _manager: pluggy.PluginManager | None = None

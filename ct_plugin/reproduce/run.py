@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ct_plugin.data.load import load_dataset
 from ct_plugin.data.spec import DatasetSpec
@@ -36,6 +35,7 @@ from ct_plugin.data.tabular import table_path
 from ct_plugin.errors import CTPluginError
 from ct_plugin.evaluation.protocol import DRAW_VERSION, ProtocolConfig, evaluate_runs, load_runs
 from ct_plugin.evaluation.report import write_evaluation
+from ct_plugin.progress import progress_bar
 from ct_plugin.reproduce.plan import ABLATIONS, DATASETS, TABLES, Job, Plan, ablation_jobs
 from ct_plugin.reproduce.report import write_report
 from ct_plugin.runs.files import REQUIRED_FILES, read_json
@@ -127,7 +127,7 @@ def _run_parallel(tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]], worke
                   progress: bool) -> list[Any]:
     """Run ``(function, args)`` tasks in ``workers`` processes (in this process when 1); results in order."""
     results: list[Any] = [None] * len(tasks)
-    bar = tqdm(total=len(tasks), desc=desc, disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(len(tasks), desc, quiet=not progress)
     if workers <= 1:
         for i, (fn, args) in enumerate(tasks):
             results[i] = fn(*args)

@@ -3,10 +3,11 @@
 The Python API (:func:`ct_plugin.train`), the command line (flags and ``KEY=VALUE`` options),
 config files, grid files and plugin options all pass their settings through the functions
 here, so a bad value is coerced when the intent is clear (``"0.5"`` -> 0.5, ``1e3`` -> 1000)
-and otherwise refused with one :class:`InvalidSettingError` that names the setting, the value
-and what is allowed. Nothing unexplained reaches torch or pandas. Plugin options are typed
-against the plugin's signature in :mod:`ct_plugin.plugins.options`; settings files are read by
-:mod:`ct_plugin.settings.files`.
+and otherwise refused with one :class:`~ct_plugin.errors.InvalidSettingError` that names the
+setting, the value and what is allowed. Nothing unexplained reaches torch or pandas. Which
+setting takes which kind of value is declared once, in the settings tables
+(:mod:`ct_plugin.settings.table`); plugin options are typed against the plugin's signature in
+:mod:`ct_plugin.plugins.options`; settings files are read by :mod:`ct_plugin.settings.files`.
 """
 
 from __future__ import annotations
@@ -15,37 +16,21 @@ import json
 import math
 import os
 import re
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ct_plugin.errors import CTPluginError, InvalidSettingError
 
-#: largest accepted values of the integer settings (beyond them a run cannot finish or sample)
-INT_LIMITS: dict[str, tuple[int, int]] = {
-    "epochs": (1, 1_000_000),
-    "batch_size": (1, 100_000_000),
-    "nce": (0, 10_000_000),
-    "max_steps": (0, 1_000_000),
-    "seed": (0, 2**32 - 1),
-}
-FRACTIONS = {"tau": (0.0, 1.0, "a number in (0, 1]"), "burnin": (0.0, 1.0, "a fraction in [0, 1)")}
-NON_NEGATIVE = ("epsilon", "lambda_yloss", "lambda_div", "lambda_reg", "lambda_adv")
-NAMES = ("dataset", "model", "strategy", "generator")
-FEATURE_LISTS = ("immutable", "increase_only", "decrease_only")
-OPTION_TABLES = ("dataset_options", "model_options", "generator_options")
-#: keys of ``dataset_options`` that are settings of their own
-RESERVED_DATASET_OPTIONS = ("data_dir", "seed", "immutable", "increase_only", "decrease_only", "protect")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-#: Adam learning rates above this are warned about (they diverge on every built-in task)
-LARGE_LR = 1.0
 MAX_THREADS = 4096
 
 
 # ------------------------------------------------------------------ scalars
-def as_int(name: str, value: Any, low: int | None = None, high: int | None = None, where: str = "") -> int:
+def as_int(
+    name: str, value: Any, low: int | None = None, high: int | None = None, where: str = "", allowed: str | None = None
+) -> int:
     """``value`` as an int (integral floats and numeric strings accepted; bools refused)."""
-    allowed = _range_words("an integer", low, high)
+    allowed = allowed or range_words("an integer", low, high)
     number: Any = value
     if isinstance(number, str):
         number = _parse_number(number)
@@ -72,7 +57,7 @@ def as_float(
     where: str = "",
 ) -> float:
     """``value`` as a finite float (numeric strings accepted; bools, NaN and inf refused)."""
-    allowed = allowed or _range_words("a finite number", low, high, low_open, high_open)
+    allowed = allowed or range_words("a finite number", low, high, low_open, high_open)
     number: Any = value
     if isinstance(number, str):
         number = _parse_number(number)
@@ -157,14 +142,22 @@ def _parse_number(text: str) -> Any:
         return text
 
 
-def _range_words(kind: str, low: Any, high: Any, low_open: bool = False, high_open: bool = False) -> str:
+def range_words(kind: str, low: Any, high: Any, low_open: bool = False, high_open: bool = False) -> str:
+    """``kind`` with its range in words: ``"an integer in [1, 100]"``, ``"a finite number > 0"``."""
     if low is None and high is None:
         return kind
     if high is None:
-        return f"{kind} {'>' if low_open else '>='} {low}"
+        return f"{kind} {'>' if low_open else '>='} {_bound(low)}"
     if low is None:
-        return f"{kind} {'<' if high_open else '<='} {high}"
-    return f"{kind} in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        return f"{kind} {'<' if high_open else '<='} {_bound(high)}"
+    return f"{kind} in {'(' if low_open else '['}{_bound(low)}, {_bound(high)}{')' if high_open else ']'}"
+
+
+def _bound(value: Any) -> str:
+    """A range bound as people write it: 0 rather than 0.0, 0.5 as is."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def parse_option_value(text: str) -> Any:
@@ -188,45 +181,6 @@ def parse_key_values(pairs: Sequence[str] | None, flag: str) -> dict[str, Any]:
             raise CTPluginError(f"{flag}: {key!r} is not a valid option name (in {pair!r})")
         options[key] = parse_option_value(value)
     return options
-
-
-# ------------------------------------------------------------ train config
-def check_train_config(config: Any, where: str = "") -> Any:
-    """Coerce every field of a :class:`~ct_plugin.config.TrainConfig` in place or raise; returns it."""
-    for name, (low, high) in INT_LIMITS.items():
-        setattr(config, name, as_int(name, getattr(config, name), low, high, where))
-    config.lr = as_float("lr", config.lr, 0, low_open=True, where=where)
-    config.tau = as_float("tau", config.tau, 0.0, 1.0, low_open=True, allowed="a number in (0, 1]", where=where)
-    config.burnin = as_float(
-        "burnin", config.burnin, 0.0, 1.0, high_open=True, allowed="a fraction in [0, 1)", where=where
-    )
-    for name in NON_NEGATIVE:
-        setattr(config, name, as_float(name, getattr(config, name), 0, where=where))
-    for name in NAMES:
-        setattr(config, name, as_name(name, getattr(config, name), where))
-    if config.search_every not in ("epoch", "batch"):
-        raise InvalidSettingError("search_every", config.search_every, "'epoch' or 'batch'", where)
-    config.protect = as_bool("protect", config.protect, where)
-    config.device = as_device("device", config.device, where)
-    config.data_dir = as_path("data_dir", config.data_dir, where)
-    config.init_from = as_path("init_from", config.init_from, where)
-    for name in FEATURE_LISTS:
-        setattr(config, name, as_names(name, getattr(config, name), where))
-    for name in OPTION_TABLES:
-        setattr(config, name, check_options_table(name, getattr(config, name), where))
-    reserved = sorted(set(config.dataset_options) & set(RESERVED_DATASET_OPTIONS))
-    if reserved:
-        raise CTPluginError(
-            f"{where + ': ' if where else ''}dataset_options may not set {', '.join(reserved)}: "
-            "they are settings of their own (e.g. seed=..., data_dir=...)"
-        )
-    if config.lr > LARGE_LR:
-        warnings.warn(
-            f"lr={config.lr:g} is far above Adam's usual range (1e-5 .. 1e-1); training will likely diverge",
-            UserWarning,
-            stacklevel=4,
-        )
-    return config
 
 
 def check_options_table(name: str, table: Any, where: str = "") -> dict[str, Any]:

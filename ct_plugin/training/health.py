@@ -25,14 +25,13 @@ from typing import Any
 
 import torch
 
+from ct_plugin.config import TrainConfig
 from ct_plugin.errors import TrainingDivergedError
+from ct_plugin.plugins.registry import LossTerm
 
 MAX_SKIPPED_SHARE = 0.1
 """Largest share of an epoch's updates that may be skipped for a non-finite loss."""
 
-EXPLODED_LOSS = {"yloss": 1e4, "adv": 1e4, "div": 1e4, "reg": 1e8}
-"""Mean loss terms above these mean logits in the ten thousands: the run diverged (cross-entropy
-of a random guess is log K, a few units; ``reg`` is a sum of squared energies, hence its square)."""
 
 
 @dataclass
@@ -62,32 +61,39 @@ def non_finite_parameters(model: torch.nn.Module) -> list[str]:
     return [name for (name, _), ok in zip(named, flags, strict=True) if not ok]
 
 
-def suspect_setting(config: Any, term: str) -> str:
-    """The setting most likely at fault when ``term`` went non-finite (a heuristic, said as such)."""
-    weights = {name: float(getattr(config, f"lambda_{name}", 0.0)) for name in ("yloss", "div", "reg", "adv")}
-    if term in weights and weights[term] > 100:
-        return f"lambda_{term}"
-    if term in ("div", "reg") and float(getattr(config, "lambda_div", 0.0)) > 10:
-        return "lambda_div"
-    if term in ("div", "reg"):
-        return "lambda_reg (the energy regulariser keeps div bounded) or lr"
-    return "lr"
+def suspect_setting(config: TrainConfig, term: str, terms: Sequence[LossTerm]) -> str:
+    """The setting most likely at fault when ``term`` went non-finite (a heuristic, said as such).
+
+    A weight above 100 of the term itself, then the weight above 10 of a term it names in
+    ``blamed_weights``, then the term's own ``suspect`` (``lr`` by default).
+    """
+    by_name = {t.name: t for t in terms}
+    if term in by_name and config.term_weight(term, by_name[term].default_weight) > 100:
+        return by_name[term].weight_setting
+    if term not in by_name:
+        return "lr"
+    for blamed in by_name[term].blamed_weights:
+        if blamed in by_name and config.term_weight(blamed, by_name[blamed].default_weight) > 10:
+            return by_name[blamed].weight_setting
+    return by_name[term].suspect
 
 
 def check_epoch(
     model: torch.nn.Module,
     record: dict[str, Any],
     health: EpochHealth,
-    config: Any,
+    config: TrainConfig,
+    terms: Sequence[LossTerm],
     checkpoint: str | None,
 ) -> None:
     """Raise :class:`TrainingDivergedError` if the epoch just trained diverged."""
     epoch = int(record["epoch"])
     bad_parameters = non_finite_parameters(model)
     exploded = [
-        name for name, limit in EXPLODED_LOSS.items()
-        if isinstance(record.get(name), float) and abs(record[name]) > limit
+        term.name for term in terms
+        if isinstance(record.get(term.name), float) and abs(record[term.name]) > term.explodes_above
     ]
+    limits = {term.name: term.explodes_above for term in terms}
     share = health.skipped / max(health.batches, 1)
     if bad_parameters:
         term = health.first_bad_term or "weights"
@@ -100,10 +106,10 @@ def check_epoch(
         )
     elif exploded:
         term = exploded[0]
-        problem = f"the loss exploded ({term} = {record[term]:.3g} on average, beyond {EXPLODED_LOSS[term]:g})"
+        problem = f"the loss exploded ({term} = {record[term]:.3g} on average, beyond {limits[term]:g})"
     else:
         return
-    suspect = suspect_setting(config, term)
+    suspect = suspect_setting(config, term, terms)
     value = _setting_value(config, suspect)
     where = (
         f"; the last good checkpoint is {checkpoint}: continue from it with other settings, e.g. "
@@ -120,9 +126,12 @@ def check_epoch(
     )
 
 
-def _setting_value(config: Any, suspect: str) -> str:
+def _setting_value(config: TrainConfig, suspect: str) -> str:
     name = suspect.split(" ", 1)[0]
-    value = getattr(config, name, None)
+    if name.startswith("lambda_") and not hasattr(config, name):
+        value: Any = config.term_weights.get(name[len("lambda_"):])
+    else:
+        value = getattr(config, name, None)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return f" (= {value:g})" if math.isfinite(float(value)) else f" (= {value})"
     return ""

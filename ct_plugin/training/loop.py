@@ -1,13 +1,14 @@
 """The training loop: the :class:`Trainer` of one run, epoch by epoch.
 
-Per epoch, the strategy decides which terms are on. When counterfactual terms are on,
-``nce`` factuals are drawn from the training set, their targets drawn uniformly from the
-classes other than the model's prediction, and one observed sample x+ of each target class
-drawn; the generator searches their counterfactuals (one batched search per epoch, or per
-batch with ``search_every="batch"``), and the results are spread over the epoch's batches.
-The losses of each batch, the skipped non-finite updates, the epoch's log record, the run
-files and checkpoints it writes and restores, and its warnings about slow or idle
-counterfactual searches live here too.
+Per epoch, the strategy decides which loss terms are on (:mod:`ct_plugin.training.strategies`).
+When terms that need counterfactuals are on, the factual selector draws ``nce`` training rows, their
+targets are drawn uniformly from the classes other than the model's prediction, and one observed
+sample x+ of each target class is drawn; the generator searches their counterfactuals (one batched
+search per epoch, or per batch with ``search_every="batch"``), and the results are spread over the
+epoch's batches. Each batch's terms (:mod:`ct_plugin.training.objective`) update the model through
+the update schedule (:mod:`ct_plugin.training.schedules`); a non-finite step is skipped with a
+warning. The epoch's log record, the run files and checkpoints it writes and restores, and its
+warnings about slow or idle counterfactual searches live here too.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ import json
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from ct_plugin.atomic import atomic_write, atomic_write_json
 from ct_plugin.config import TrainConfig
@@ -30,27 +30,22 @@ from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
 from ct_plugin.generators.base import CounterfactualGenerator, SearchResult
 from ct_plugin.plugins.events import BatchEvent, EpochEvent, SearchEvent, TrainEndEvent, TrainStartEvent
-from ct_plugin.plugins.registry import call_lifecycle, get_registry
+from ct_plugin.plugins.registry import LossTerm, call_lifecycle, get_registry
+from ct_plugin.progress import progress_bar
 from ct_plugin.runs.checkpoint import load_checkpoint, save_checkpoint
 from ct_plugin.runs.files import atomic_torch_save, read_log
 from ct_plugin.runs.record import resolved_config
 from ct_plugin.sampling import ClassSampler, sample_targets
 from ct_plugin.torch_utils import check_logits, frozen, resolve_device
-from ct_plugin.training import objective
+from ct_plugin.training.factuals import FactualPool, FactualSelector
 from ct_plugin.training.health import EpochHealth, check_epoch, maturity_problems
-from ct_plugin.training.setup import build_generator
+from ct_plugin.training.objective import BatchContext, CounterfactualBatch, batch_losses, counterfactual_batch
+from ct_plugin.training.schedules import UpdateSchedule
+from ct_plugin.training.setup import build_generator, resolve_terms
 from ct_plugin.training.strategies import TrainingStrategy
 
-
-@dataclass
-class _Counterfactuals:
-    """The counterfactual batch of one optimiser step."""
-
-    x_cf: torch.Tensor
-    x_plus: torch.Tensor
-    x_adv: torch.Tensor
-    targets: torch.Tensor
-    labels: torch.Tensor
+STRATEGY_STATE = "strategy"
+"""Key of the strategy's own state (:meth:`TrainingStrategy.state_dict`) in a checkpoint, when it has any."""
 
 
 class Trainer:
@@ -82,9 +77,19 @@ class Trainer:
         if not isinstance(strategy, TrainingStrategy):
             raise CTPluginError(f"strategy {config.strategy!r} did not build a TrainingStrategy")
         self.strategy = strategy
+        self.terms = resolve_terms(strategy, config)
+        self.weights = {term.name: config.term_weight(term.name, term.default_weight) for term in self.terms}
+        self.weighted = [name for name in config.term_weights if config.weight_is_set(name)]
+        self.schedule = _build(registry, "update_schedule", config.update_schedule or strategy.update_schedule,
+                               UpdateSchedule)
+        self.selector = _build(registry, "factual_selector", config.factual_selector or strategy.factual_selector,
+                               FactualSelector)
+        self.search_every = strategy.search_every or config.search_every
         self.generator: CounterfactualGenerator | None = None
-        if strategy.terms and config.nce > 0:
+        if config.nce > 0 and any(term.uses_counterfactuals for term in self.terms):
             self.generator = build_generator(config.generator, config.generator_options)
+        self.generator = strategy.in_training_generator(self.generator)
+        if self.generator is not None:
             self.generator.fit(spec, self.device)
         self.X = torch.as_tensor(spec.X_train, dtype=torch.float32, device=self.device)
         self.y = torch.as_tensor(spec.y_train, dtype=torch.long, device=self.device)
@@ -97,6 +102,16 @@ class Trainer:
         self.log: list[dict[str, Any]] = []
         self.start_epoch = 0
         self.health = EpochHealth()
+        strategy.setup(self.model, spec, config, self.device)
+
+    def weight_of(self, name: str) -> float:
+        """The weight of loss term ``name`` in this run."""
+        return self.weights[name]
+
+    def active_terms(self, epoch: int) -> list[LossTerm]:
+        """The loss terms on in ``epoch``, in summation order."""
+        names = self.strategy.active_terms(epoch, self.config.epochs, self.weighted)
+        return [term for term in self.terms if term.name in names]
 
     # ------------------------------------------------------------ persistence
     def write_run_files(self) -> None:
@@ -114,15 +129,16 @@ class Trainer:
             return
         # the log first: a kill between the two leaves an extra record, which restore() drops
         atomic_write(self.out / "log.jsonl", "".join(json.dumps(r) + "\n" for r in self.log))
-        save_checkpoint(
-            self.out,
-            {
-                "epoch": epoch,
-                "model": self.model.state_dict(),
-                "optimiser": self.optimiser.state_dict(),
-                "rng": self.rng.get_state(),
-            },
-        )
+        state = {
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "rng": self.rng.get_state(),
+        }
+        strategy_state = self.strategy.state_dict()
+        if strategy_state:
+            state[STRATEGY_STATE] = strategy_state
+        save_checkpoint(self.out, state)
 
     def restore(self, previous: bool = False) -> None:
         """Continue from ``checkpoint.pt`` (or ``checkpoint.prev.pt``) of the output directory, if there is one."""
@@ -141,6 +157,8 @@ class Trainer:
         for group in self.optimiser.param_groups:  # a resumed run may change lr (e.g. after a divergence)
             group["lr"] = self.config.lr
         self.rng.set_state(state["rng"].cpu())
+        if STRATEGY_STATE in state:
+            self.strategy.load_state_dict(state[STRATEGY_STATE])
         self.start_epoch = int(state["epoch"])
         self.log = read_log(self.out)[: self.start_epoch]
 
@@ -149,32 +167,22 @@ class Trainer:
         """Train from ``start_epoch`` to ``config.epochs``; returns the log."""
         config = self.config
         self._warn_slow_generator()
-        bar = tqdm(
-            range(self.start_epoch, config.epochs),
-            total=config.epochs,
-            initial=self.start_epoch,
-            desc=f"{config.strategy} on {self.spec.name}",
-            disable=self.quiet,
-            leave=False,
-            dynamic_ncols=True,
-        )
+        bar = progress_bar(config.epochs, f"{config.strategy} on {self.spec.name}", initial=self.start_epoch,
+                           quiet=self.quiet, unit="epoch")
         call_lifecycle(
             "ct_plugin_train_start", TrainStartEvent(config, self.spec, self.model, self.out, self.start_epoch)
         )
-        for epoch in bar:
+        for epoch in range(self.start_epoch, config.epochs):
             record = self.train_epoch(epoch)
             last_good = self.out / "checkpoint.pt" if self.out is not None and epoch > 0 else None
-            check_epoch(self.model, record, self.health, self.config, str(last_good) if last_good else None)
+            check_epoch(self.model, record, self.health, self.config, self.terms,
+                        str(last_good) if last_good else None)
             self.log.append(record)
             self.checkpoint(epoch + 1)
             call_lifecycle("ct_plugin_epoch_end", EpochEvent(epoch, record, self.model))
-            bar.set_postfix(
-                {
-                    k: f"{record[k]:.3g}"
-                    for k in ("yloss", "div", "reg", "adv", "mature", "nascent")
-                    if record.get(k) is not None
-                }
-            )
+            shown = [*(term.name for term in self.terms), "mature", "nascent"]
+            bar.set_postfix({k: f"{record[k]:.3g}" for k in shown if record.get(k) is not None}, refresh=False)
+            bar.update(1)
         bar.close()
         if self.out is not None:
             atomic_torch_save(self.out / "model.pt", self.model.state_dict())
@@ -199,7 +207,7 @@ class Trainer:
                     stacklevel=3,
                 )
 
-    def search(self, epoch: int, index: torch.Tensor) -> tuple[_Counterfactuals, SearchResult, float]:
+    def search(self, epoch: int, index: torch.Tensor) -> tuple[CounterfactualBatch, SearchResult, float]:
         """Counterfactuals of the training rows ``index`` under the current model."""
         factuals, labels = self.X[index], self.y[index]
         start = time.perf_counter()
@@ -220,83 +228,56 @@ class Trainer:
         ).detach()
         seconds = time.perf_counter() - start
         call_lifecycle("ct_plugin_after_search", SearchEvent(epoch, factuals, targets, result, seconds))
-        x_cf, x_plus = objective.counterfactual_batch(
-            result.counterfactuals, result.converged, x_plus, self.constraints.mutability
-        )
-        return _Counterfactuals(x_cf, x_plus, result.adversarial, targets, labels), result, seconds
+        x_cf, x_plus = counterfactual_batch(result.counterfactuals, result.converged, x_plus, self.constraints.mutability)
+        batch = CounterfactualBatch(factuals, x_cf, x_plus, result.adversarial, targets, labels)
+        return self.strategy.after_search(batch, result, self.model), result, seconds
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         """One pass over the training data; returns the epoch's log record."""
         config = self.config
         t_epoch = time.perf_counter()
         self.model.train()
-        n = len(self.X)
+        X, y = self.strategy.epoch_data(epoch, self.X, self.y)
+        n = len(X)
         order = torch.randperm(n, generator=self.rng).to(self.device)
         batches = torch.split(order, config.batch_size)
-        terms = self.strategy.active_terms(epoch, config.epochs)
-        ct_on = self.generator is not None and self.strategy.needs_counterfactuals(epoch, config.epochs)
+        terms = self.active_terms(epoch)
+        ct_on = self.generator is not None and any(term.uses_counterfactuals for term in terms)
         chunks: list[torch.Tensor] = []
         if ct_on:
-            if config.nce <= n:
-                factual_index = torch.randperm(n, generator=self.rng)[: config.nce]
-            else:
-                factual_index = torch.randint(0, n, (config.nce,), generator=self.rng)
+            pool = FactualPool(self.model, self.X, self.y, config.nce, self.rng, epoch)
+            factual_index = self.selector.select(pool)
             chunks = list(torch.tensor_split(factual_index.to(self.device), len(batches)))
         timing = {"search_seconds": 0.0, "loss_seconds": 0.0, "update_seconds": 0.0}
         sums: dict[str, float] = {}
         counts = {"mature": 0, "nascent": 0, "searched": 0, "steps": 0, "repaired": 0}
-        self.health = health = EpochHealth(batches=len(batches))
+        self.health = health = EpochHealth()
         correct = 0
-        epoch_cfs: list[_Counterfactuals | None] = [None] * len(batches)
-        if ct_on and config.search_every == "epoch":
+        epoch_cfs: list[CounterfactualBatch | None] = [None] * len(batches)
+        if ct_on and self.search_every == "epoch":
             index_all = torch.cat(chunks)
             everything, result, seconds = self.search(epoch, index_all)
             timing["search_seconds"] += seconds
             self._count(counts, result, self.X[index_all])
-            epoch_cfs = self._split_counterfactuals(everything, [len(c) for c in chunks])
+            epoch_cfs = list(everything.split([len(c) for c in chunks]))
 
         for b, index in enumerate(batches):
             cf = epoch_cfs[b]
-            if ct_on and config.search_every == "batch" and len(chunks[b]):
+            if ct_on and self.search_every == "batch" and len(chunks[b]):
                 cf, result, seconds = self.search(epoch, chunks[b])
                 timing["search_seconds"] += seconds
                 self._count(counts, result, self.X[chunks[b]])
-            t0 = time.perf_counter()
-            losses, logits_batch = self._losses(index, cf, terms)
-            total = sum(self._weight(name) * value for name, value in losses.items())
-            t1 = time.perf_counter()
-            timing["loss_seconds"] += t1 - t0
-            # one read of all loss values per batch (each .item() or bool() of a tensor is a sync)
-            values = dict(zip(losses, torch.stack([v.detach() for v in losses.values()]).tolist()))
-            bad = [name for name, value in values.items() if not math.isfinite(value)]
-            if not bad and not math.isfinite(sum(self._weight(name) * value for name, value in values.items())):
-                bad = ["weighted total"]
-            if bad:
-                health.record_skip(bad)
-                shown = ", ".join(f"{name}={values[name]}" for name in bad)
-                warnings.warn(
-                    f"epoch {epoch + 1}, batch {b + 1}: non-finite loss term(s) {shown}; update skipped",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-            else:
-                self.optimiser.zero_grad(set_to_none=True)
-                total.backward()
-                self.optimiser.step()
-                for name, value in values.items():
-                    sums[name] = sums.get(name, 0.0) + value * len(index)
-            timing["update_seconds"] += time.perf_counter() - t1
-            correct += int((logits_batch.argmax(dim=1) == self.y[index]).sum())
-            call_lifecycle(
-                "ct_plugin_batch_end",
-                BatchEvent(epoch, b, values, bool(bad), self.model),
-            )
+            update = BatchUpdate(self, epoch, b, X[index], y[index], cf, terms, timing, sums)
+            self.schedule.step(update)
+            self.strategy.after_update(update)
+            correct += update.correct
+            call_lifecycle("ct_plugin_batch_end", BatchEvent(epoch, b, update.values, update.skipped, self.model))
 
         used = max(n - health.skipped * config.batch_size, 1)
         record: dict[str, Any] = {"epoch": epoch + 1, "ct_on": bool(ct_on)}
-        for name in ("yloss", "div", "reg", "adv"):
-            if name in sums:
-                record[name] = sums[name] / used
+        for term in self.terms:
+            if term.name in sums:
+                record[term.name] = sums[term.name] / used
         record["train_accuracy"] = correct / n
         record["test_accuracy"] = self.test_accuracy()
         searched = max(counts["searched"], 1)
@@ -308,40 +289,6 @@ class Trainer:
         record.update({k: round(v, 6) for k, v in timing.items()})
         record["epoch_seconds"] = round(time.perf_counter() - t_epoch, 6)
         return record
-
-    def _weight(self, name: str) -> float:
-        return float(getattr(self.config, f"lambda_{name}"))
-
-    def _losses(
-        self, index: torch.Tensor, cf: _Counterfactuals | None, terms: frozenset[str]
-    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        x, y = self.X[index], self.y[index]
-        use_cf = cf is not None and len(cf.targets) > 0 and bool(terms - {"yloss"})
-        if not use_cf:
-            logits = self.model(x)
-            return {"yloss": objective.yloss(logits, y)}, logits.detach()
-        assert cf is not None
-        m = len(cf.targets)
-        # one forward pass for the batch and the three counterfactual sets
-        logits = self.model(torch.cat([x, cf.x_plus, cf.x_cf, cf.x_adv]))
-        logits_x, logits_plus, logits_cf, logits_adv = torch.split(logits, [len(x), m, m, m])
-        losses = {"yloss": objective.yloss(logits_x, y)}
-        if "div" in terms or "reg" in terms:
-            # the energies of x+ and x' once, for both terms
-            e_plus = objective.energy(logits_plus, cf.targets)
-            e_cf = objective.energy(logits_cf, cf.targets)
-            if "div" in terms:
-                losses["div"] = (e_plus - e_cf).mean()
-            if "reg" in terms:
-                losses["reg"] = (e_plus**2 + e_cf**2).mean()
-        if "adv" in terms:
-            losses["adv"] = objective.adversarial_loss(logits_adv, cf.labels)
-        return losses, logits_x.detach()
-
-    @staticmethod
-    def _split_counterfactuals(cf: _Counterfactuals, sizes: list[int]) -> list[_Counterfactuals | None]:
-        parts = [torch.split(t, sizes) for t in (cf.x_cf, cf.x_plus, cf.x_adv, cf.targets, cf.labels)]
-        return [_Counterfactuals(*(p[i] for p in parts)) for i in range(len(sizes))]
 
     @staticmethod
     def _count(counts: dict[str, int], result: SearchResult, factuals: torch.Tensor) -> None:
@@ -356,3 +303,75 @@ class Trainer:
         """Accuracy on the test split."""
         with frozen(self.model), torch.no_grad():
             return float((self.model(self.X_test).argmax(dim=1) == self.y_test).float().mean())
+
+
+class BatchUpdate:
+    """One batch's :class:`~ct_plugin.training.schedules.UpdateStep`: what the schedule descends on.
+
+    Every :meth:`descend` is a fresh forward pass (one for the batch and its counterfactuals),
+    the weighted sum of the given terms, and one optimiser step unless a value is not finite
+    (then the step is skipped with a warning and counted). The values of the descended terms go to
+    the epoch's sums; ``correct`` counts the batch rows the first forward pass classified right.
+    """
+
+    def __init__(
+        self, trainer: Trainer, epoch: int, batch: int, x: torch.Tensor, y: torch.Tensor,
+        counterfactuals: CounterfactualBatch | None, terms: Sequence[LossTerm], timing: dict[str, float],
+        sums: dict[str, float],
+    ):
+        self.trainer, self.epoch, self.batch = trainer, epoch, batch
+        self.model, self.optimiser, self.strategy = trainer.model, trainer.optimiser, trainer.strategy
+        self.x, self.y, self.counterfactuals, self.terms = x, y, counterfactuals, tuple(terms)
+        self.timing, self.sums = timing, sums
+        self.values: dict[str, float] = {}
+        self.skipped = False
+        self.correct = 0
+        self._counted = False
+
+    def descend(self, terms: Sequence[LossTerm]) -> dict[str, float] | None:
+        """One optimiser step on the weighted sum of ``terms``; their values, or None when the step was skipped."""
+        trainer, health = self.trainer, self.trainer.health
+        t0 = time.perf_counter()
+        needs = any(term.uses_counterfactuals for term in terms)
+        context = BatchContext(self.model, self.x, self.y, self.counterfactuals if needs else None,
+                               trainer.constraints, trainer.config, self.epoch)
+        losses = batch_losses(terms, context)
+        total = sum(trainer.weight_of(name) * value for name, value in losses.items())
+        t1 = time.perf_counter()
+        self.timing["loss_seconds"] += t1 - t0
+        # one read of all loss values per step (each .item() or bool() of a tensor is a sync)
+        values = dict(zip(losses, torch.stack([v.detach() for v in losses.values()]).tolist()))
+        bad = [name for name, value in values.items() if not math.isfinite(value)]
+        if not bad and not math.isfinite(sum(trainer.weight_of(name) * value for name, value in values.items())):
+            bad = ["weighted total"]
+        health.batches += 1
+        if bad:
+            health.record_skip(bad)
+            shown = ", ".join(f"{name}={values[name]}" for name in bad)
+            warnings.warn(
+                f"epoch {self.epoch + 1}, batch {self.batch + 1}: non-finite loss term(s) {shown}; update skipped",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        else:
+            self.optimiser.zero_grad(set_to_none=True)
+            total.backward()  # type: ignore[union-attr]
+            self.optimiser.step()
+            for name, value in values.items():
+                self.sums[name] = self.sums.get(name, 0.0) + value * len(self.x)
+        self.timing["update_seconds"] += time.perf_counter() - t1
+        if not self._counted:  # training accuracy from the batch's first forward pass
+            self.correct = int((context.logits_x.detach().argmax(dim=1) == self.y).sum())
+            self._counted = True
+        self.values.update(values)
+        self.skipped = self.skipped or bool(bad)
+        return None if bad else values
+
+
+def _build(registry: Any, kind: str, name: str, expected: type) -> Any:
+    """Build the registered ``kind`` called ``name`` and check it is an ``expected``."""
+    built = registry.build(kind, name)
+    if not isinstance(built, expected):
+        raise CTPluginError(f"{kind.replace('_', ' ')} {name!r} did not build a {expected.__name__}, "
+                            f"but a {type(built).__name__}")
+    return built

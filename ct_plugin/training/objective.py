@@ -1,19 +1,31 @@
-"""The terms of the counterfactual-training objective (docs/method.md, "The loss").
+"""The counterfactual-training objective as registered loss terms (docs/method.md, "The loss").
 
-    L = yloss(M(x), y) + lambda_div * div + lambda_adv * yloss(M(x_AE), y) + lambda_reg * ridge
+    L = lambda_yloss * yloss(M(x), y) + lambda_div * div + lambda_reg * ridge + lambda_adv * yloss(M(x_AE), y)
 
-with the energy E(x, y+) = -M(x)[y+]. Counterfactuals, adversarial examples and
-target-class samples are constants here: gradients flow into the model only.
+with the energy E(x, y+) = -M(x)[y+]. Each term is a :class:`~ct_plugin.plugins.registry.LossTerm`:
+a name, a default weight (``lambda_<name>``), a docstring and one batched function over a
+:class:`BatchContext`. The four functions here are registered by the built-in plugin
+(:mod:`ct_plugin.builtin`) exactly as a third party registers its own terms
+(``ct_plugin_loss_terms``); the training loop calls :func:`batch_losses` for a batch's active terms.
+Counterfactuals, adversarial examples and target-class samples are constants here: gradients flow
+into the model only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
-from ct_plugin.constraints import DECREASE, INCREASE, NONE
+from ct_plugin.config import TrainConfig
+from ct_plugin.constraints import DECREASE, INCREASE, NONE, SearchConstraints
+from ct_plugin.plugins.registry import LossTerm
 
 
+# ------------------------------------------------------------------ the math
 def yloss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of logits against integer labels."""
     return F.cross_entropy(logits, labels)
@@ -62,3 +74,158 @@ def counterfactual_batch(
     """
     x_cf = torch.where(converged[:, None], counterfactuals, x_plus)
     return x_cf, protect_immutable(x_plus, x_cf, mutability)
+
+
+# ------------------------------------------------------------ what a term sees
+@dataclass
+class CounterfactualBatch:
+    """The counterfactuals of one optimiser step, row-aligned.
+
+    Attributes:
+        factuals: the searched training rows (x).
+        x_cf: their counterfactuals (x'; an unfinished search's row holds its x+).
+        x_plus: an observed training sample of each target class, protected against immutable features.
+        x_adv: the nascent counterfactuals (the search's last iterate within epsilon of x).
+        targets: the target classes (y+).
+        labels: the factuals' true labels.
+        adversarial_mask: the rows whose nascent example counts as adversarial (None: every row);
+            a strategy's ``after_search`` may set it (e.g. only examples that flip the label).
+    """
+
+    factuals: torch.Tensor
+    x_cf: torch.Tensor
+    x_plus: torch.Tensor
+    x_adv: torch.Tensor
+    targets: torch.Tensor
+    labels: torch.Tensor
+    adversarial_mask: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def split(self, sizes: Sequence[int]) -> list[CounterfactualBatch]:
+        """Consecutive pieces of ``sizes`` rows each (one per mini-batch of an epoch)."""
+        names = ("factuals", "x_cf", "x_plus", "x_adv", "targets", "labels")
+        parts = [torch.split(getattr(self, name), list(sizes)) for name in names]
+        masks = torch.split(self.adversarial_mask, list(sizes)) if self.adversarial_mask is not None else None
+        return [CounterfactualBatch(*(p[i] for p in parts), adversarial_mask=None if masks is None else masks[i])
+                for i in range(len(sizes))]
+
+
+class BatchContext:
+    """What a loss term may use for one batch: the rows, the model's logits, the counterfactuals.
+
+    The model runs once for the batch and the three counterfactual sets together
+    (``logits_x``, ``logits_plus``, ``logits_cf``, ``logits_adv``), on first use; terms share
+    those logits and the energies of x+ and x' (:meth:`energies`), so a batch costs one forward
+    pass whatever the number of terms. ``counterfactuals`` is None when the batch has none (a
+    vanilla epoch, burn-in, or a batch without counterfactuals); terms that need them are then
+    not computed.
+
+    Attributes:
+        model: the classifier being trained (in train mode; gradients flow into its parameters).
+        x, y: the batch's rows and labels.
+        counterfactuals: the batch's :class:`CounterfactualBatch`, or None.
+        constraints: the dataset's mutability, bounds and one-hot groups (a :class:`SearchConstraints`).
+        config: the run's :class:`~ct_plugin.config.TrainConfig`.
+        epoch: the 0-based epoch.
+    """
+
+    def __init__(
+        self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+        counterfactuals: CounterfactualBatch | None, constraints: SearchConstraints, config: TrainConfig, epoch: int,
+    ):
+        self.model, self.x, self.y = model, x, y
+        self.counterfactuals = counterfactuals if counterfactuals is not None and len(counterfactuals) else None
+        self.constraints, self.config, self.epoch = constraints, config, epoch
+        self._logits: tuple[torch.Tensor, ...] | None = None
+        self._energies: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.cache: dict[str, Any] = {}
+        """Room for plugin terms to share what they compute within the batch."""
+
+    def _forward(self) -> tuple[torch.Tensor, ...]:
+        if self._logits is None:
+            cf = self.counterfactuals
+            if cf is None:
+                self._logits = (self.model(self.x),)
+            else:  # one forward pass for the batch and the three counterfactual sets
+                m = len(cf)
+                logits = self.model(torch.cat([self.x, cf.x_plus, cf.x_cf, cf.x_adv]))
+                self._logits = tuple(torch.split(logits, [len(self.x), m, m, m]))
+        return self._logits
+
+    @property
+    def logits_x(self) -> torch.Tensor:
+        """Logits of the batch's rows."""
+        return self._forward()[0]
+
+    def _counterfactual_logits(self, index: int) -> torch.Tensor:
+        if self.counterfactuals is None:
+            raise RuntimeError("this batch has no counterfactuals (the term should declare uses_counterfactuals)")
+        return self._forward()[index]
+
+    @property
+    def logits_plus(self) -> torch.Tensor:
+        """Logits of x+ (the observed target-class samples)."""
+        return self._counterfactual_logits(1)
+
+    @property
+    def logits_cf(self) -> torch.Tensor:
+        """Logits of x' (the counterfactuals)."""
+        return self._counterfactual_logits(2)
+
+    @property
+    def logits_adv(self) -> torch.Tensor:
+        """Logits of x_AE (the nascent counterfactuals)."""
+        return self._counterfactual_logits(3)
+
+    def energies(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """E(x+, y+) and E(x', y+), computed once per batch for every term that needs them."""
+        if self._energies is None:
+            assert self.counterfactuals is not None
+            targets = self.counterfactuals.targets
+            self._energies = (energy(self.logits_plus, targets), energy(self.logits_cf, targets))
+        return self._energies
+
+
+# ----------------------------------------------------------------- the terms
+def yloss_term(ctx: BatchContext) -> torch.Tensor:
+    """Cross-entropy of the batch's logits against its labels."""
+    return yloss(ctx.logits_x, ctx.y)
+
+
+def divergence_term(ctx: BatchContext) -> torch.Tensor:
+    """Contrastive divergence: the mean of E(x+, y+) - E(x', y+)."""
+    e_plus, e_cf = ctx.energies()
+    return (e_plus - e_cf).mean()
+
+
+def ridge_term(ctx: BatchContext) -> torch.Tensor:
+    """Energy ridge: the mean of E(x+, y+)^2 + E(x', y+)^2 (keeps the energies bounded)."""
+    e_plus, e_cf = ctx.energies()
+    return (e_plus**2 + e_cf**2).mean()
+
+
+def adversarial_term(ctx: BatchContext) -> torch.Tensor:
+    """Cross-entropy of the nascent counterfactuals against the factuals' true labels.
+
+    With an ``adversarial_mask``, only the masked rows count (zero when none does).
+    """
+    cf = ctx.counterfactuals
+    assert cf is not None
+    if cf.adversarial_mask is None:
+        return adversarial_loss(ctx.logits_adv, cf.labels)
+    per_row = F.cross_entropy(ctx.logits_adv, cf.labels, reduction="none")
+    mask = cf.adversarial_mask.to(per_row.dtype)
+    return (per_row * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def batch_losses(terms: Sequence[LossTerm], context: BatchContext) -> dict[str, torch.Tensor]:
+    """The value of each term on the batch, in the order given (terms needing counterfactuals skipped without)."""
+    return {term.name: term.compute(context) for term in terms
+            if context.counterfactuals is not None or not term.uses_counterfactuals}
+
+
+def weighted_total(losses: dict[str, torch.Tensor], weight_of: Callable[[str], float]) -> torch.Tensor:
+    """The objective: the weighted sum of the terms (summed in the order of ``losses``)."""
+    return sum(weight_of(name) * value for name, value in losses.items())  # type: ignore[return-value]

@@ -15,21 +15,19 @@ from typing import Any
 
 import torch
 
-from ct_plugin.config import TrainConfig
+from ct_plugin.config import TRAIN_SETTINGS, TrainConfig
 from ct_plugin.data.load import load_dataset
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
 from ct_plugin.generators.base import CounterfactualGenerator
 from ct_plugin.plugins.options import build_with_options
-from ct_plugin.plugins.registry import get_registry
+from ct_plugin.plugins.registry import LossTerm, get_registry
 from ct_plugin.runs.files import read_json
 from ct_plugin.runs.load import load_model
 from ct_plugin.runs.record import check_consistency
+from ct_plugin.training.strategies import CLASSIFICATION_TERM, TrainingStrategy
 
-RESUME_FIXED = (
-    "dataset", "dataset_options", "data_dir", "seed", "model", "model_options", "init_from",
-    "immutable", "increase_only", "decrease_only", "protect",
-)
+RESUME_FIXED = tuple(row.name for row in TRAIN_SETTINGS.where(fixed_on_resume=True))
 """Settings a resumed run cannot change (they define its data and its model)."""
 
 
@@ -37,6 +35,35 @@ def build_generator(name: str, options: dict[str, Any]) -> CounterfactualGenerat
     """Build a registered generator, turning bad options into a clear error."""
     item = get_registry().get("generator", name)
     return build_with_options("generator", name, item.factory, **options)
+
+
+def resolve_terms(strategy: TrainingStrategy, config: TrainConfig) -> list[LossTerm]:
+    """The loss terms a run may switch on, in summation order: yloss, the strategy's, the weighted plugin terms.
+
+    A strategy naming a term no plugin registered, or a weight set for such a term, is refused
+    with the registered terms listed.
+    """
+    registry = get_registry()
+    registered = registry.loss_terms()
+    known = {term.name for term in registered}
+    listing = ", ".join(sorted(known))
+    unknown = sorted(set(strategy.terms) - known)
+    if unknown:
+        raise CTPluginError(f"strategy {strategy.name!r} names loss term(s) {unknown} that no plugin registered; "
+                            f"registered loss terms: {listing}")
+    check_term_weights(config)
+    wanted = {CLASSIFICATION_TERM, *strategy.terms, *(t for t in config.term_weights if config.weight_is_set(t))}
+    return [term for term in registered if term.name in wanted]
+
+
+def check_term_weights(config: TrainConfig) -> None:
+    """Refuse a weight set for a loss term that no plugin registered (naming the registered ones)."""
+    known = {term.name for term in get_registry().loss_terms()}
+    unknown = sorted(set(config.term_weights) - known)
+    if unknown:
+        flags = ", ".join(f"lambda_{name}" for name in unknown)
+        raise CTPluginError(f"{flags}: no plugin registered a loss term called {', '.join(map(repr, unknown))}; "
+                            f"registered loss terms: {', '.join(sorted(known))} (`ct-plugin plugins` lists them)")
 
 
 def resolve_config(config: TrainConfig | dict[str, Any] | None, **overrides: Any) -> TrainConfig:

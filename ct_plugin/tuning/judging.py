@@ -8,11 +8,10 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from ct_plugin.atomic import atomic_write_json
 from ct_plugin.evaluation.protocol import DRAW_VERSION, ProtocolConfig, evaluate_runs
 from ct_plugin.grid import Cell
+from ct_plugin.progress import progress_bar
 from ct_plugin.runs.load import load_run
 
 #: CT runs evaluated together with the baseline in one ``evaluate_runs`` call (and cached together): the
@@ -42,8 +41,7 @@ def evaluate_cells(
         return results
     reference = load_run(out / "cells" / vanilla.cell_id)
     chunks = [todo[i:i + EVALUATION_CHUNK] for i in range(0, len(todo), EVALUATION_CHUNK)]
-    bar = tqdm(total=len(cells), initial=len(results), desc="tune: evaluating", disable=not progress,
-               dynamic_ncols=True)
+    bar = progress_bar(len(cells), "tune: evaluating", initial=len(results), quiet=not progress, unit="run")
     try:
         for chunk in chunks:  # the baseline is evaluated once per chunk; draws are the same in every call
             runs = [reference, *(load_run(out / "cells" / cell.cell_id) for cell in chunk)]

@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ct_plugin.config import TrainConfig
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
 from ct_plugin.grid import CT_ONLY_SETTINGS, Cell, make_cell_id, read_result, run_local, run_ray
+from ct_plugin.progress import progress_bar
 from ct_plugin.runs.files import read_log
 from ct_plugin.tuning.axes import grid_points, overrides_of, protocol_config, validate_grid
 from ct_plugin.tuning.judging import evaluate_cells
@@ -128,8 +128,7 @@ def _train_cells(
 ) -> dict[str, dict[str, Any]]:
     done = {c.cell_id: row for c in cells if (row := read_result(out, c)) is not None}
     todo = [c for c in cells if c.cell_id not in done]
-    bar = tqdm(total=len(cells), initial=len(done), desc="tune: training", disable=not progress,
-               dynamic_ncols=True)
+    bar = progress_bar(len(cells), "tune: training", initial=len(done), quiet=not progress, unit="run")
 
     def tick(row: dict[str, Any], i: int, n: int) -> None:
         bar.update(1)
@@ -230,7 +229,7 @@ def tune(
         rule: thresholds of the selection rule (default: 1 accuracy point, 50% maturity over the
             last 10 epochs, 5 validity points).
         data_dir, dataset_options: how a named dataset is loaded (recorded in the chosen config).
-        progress: tqdm progress bars (False: silent).
+        progress: progress bars on a terminal (False: silent; see :mod:`ct_plugin.progress`).
         rescue: while no configuration passes the rule, train rescue stages and choose from all:
             stage 2 sets lambda_reg to half and a tenth of the grid's smallest (at the tau values that
             matured), stage 3 scales lambda_div and lambda_adv by 1/5 and 1/25 at the two
