@@ -92,7 +92,8 @@ class Setting:
         if self.kind == "choice":
             return "one of " + ", ".join(self.choices)
         return {"bool": "true or false", "name": "a non-empty name", "path": "a path", "names": "a list of names",
-                "options": "a mapping of option name to value", "device": "auto, cpu, cuda, cuda:INDEX or mps"}[self.kind]
+                "options": "a mapping of option name to value",
+                "device": "auto, cpu, cuda, cuda:INDEX or mps"}[self.kind]
 
     def coerce(self, value: Any, where: str = "") -> Any:
         """``value`` as this setting's type, or :class:`InvalidSettingError` naming the setting."""
@@ -100,8 +101,8 @@ class Setting:
             return None
         name, kind = self.name, self.kind
         if kind == "int":
-            return as_int(name, value, _int_bound(self.low, self.low_open, +1), _int_bound(self.high, self.high_open, -1),
-                          where=where, allowed=self.allowed)
+            low, high = _int_bound(self.low, self.low_open, +1), _int_bound(self.high, self.high_open, -1)
+            return as_int(name, value, low, high, where=where, allowed=self.allowed)
         if kind == "float":
             return self._number(name, value, where)
         if kind == "bool":

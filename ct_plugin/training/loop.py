@@ -228,7 +228,8 @@ class Trainer:
         ).detach()
         seconds = time.perf_counter() - start
         call_lifecycle("ct_plugin_after_search", SearchEvent(epoch, factuals, targets, result, seconds))
-        x_cf, x_plus = counterfactual_batch(result.counterfactuals, result.converged, x_plus, self.constraints.mutability)
+        mutability = self.constraints.mutability
+        x_cf, x_plus = counterfactual_batch(result.counterfactuals, result.converged, x_plus, mutability)
         batch = CounterfactualBatch(factuals, x_cf, x_plus, result.adversarial, targets, labels)
         return self.strategy.after_search(batch, result, self.model), result, seconds
 

@@ -43,7 +43,7 @@ class UpdateStep(Protocol):
     batch: int
 
     def descend(self, terms: Sequence[LossTerm]) -> dict[str, float] | None:
-        """One optimiser step on the weighted sum of ``terms`` (fresh forward pass); their values, or None if skipped."""
+        """One optimiser step on the weighted sum of ``terms`` (a fresh forward pass); their values, None if skipped."""
         ...
 
 
