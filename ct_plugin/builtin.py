@@ -79,7 +79,7 @@ def ct_plugin_strategies():
 
 
 def _synthetic_loader(kind: str, data_dir=None, seed: int = 0, **options):
-    from ct_plugin.data import synthetic
+    from ct_plugin.data import synthetic  # numpy and scikit-learn: when a synthetic set is loaded
 
     return synthetic.make_synthetic(kind, seed=seed, **options)
 

@@ -27,6 +27,7 @@ from ct_plugin.config import TrainConfig
 from ct_plugin.data.builder import from_dataframe
 from ct_plugin.errors import CTPluginError
 from ct_plugin.torch_utils import frozen
+from ct_plugin.training.train import train
 
 
 class CTClassifier(ClassifierMixin, BaseEstimator):
@@ -119,8 +120,6 @@ class CTClassifier(ClassifierMixin, BaseEstimator):
             class_names=[str(c) for c in self.classes_],
             test_size=float(self.validation_fraction), seed=int(self.random_state), name="CTClassifier",
         )
-        from ct_plugin.training.train import train
-
         config = self._config()
         result = train(spec, self.model, config=config, quiet=True)
         self.model_ = result.model.eval()

@@ -17,9 +17,9 @@ from ct_plugin.tuning.axes import (
     DEFAULT_GRID,
     grid_points,
     overrides_of,
-    protocol_config,
     validate_grid,
 )
+from ct_plugin.tuning.judging import protocol_config
 from ct_plugin.tuning.rescue import rescue_points, weaker_terms_points
 from ct_plugin.tuning.selection import SelectionRule, apply_rule, choose
 from ct_plugin.tuning.split import validation_split

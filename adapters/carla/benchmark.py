@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,7 +57,10 @@ from ct_plugin.constraints import SearchConstraints
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
 from ct_plugin.evaluation import metrics
+from ct_plugin.plugins.registry import get_registry
 from ct_plugin.progress import progress_bar
+from ct_plugin.runs.load import load_run
+from ct_plugin.threads import resolve_threads
 from ct_plugin.torch_utils import frozen
 
 carla = import_carla()
@@ -264,24 +269,12 @@ def run_benchmark(
 
 
 def _available_methods() -> list[str]:
-    from ct_plugin.plugins.registry import get_registry
-
     registry = get_registry()
     return [item.name for item in registry.items("generator") if item.extra.get("host") == "carla" and item.available]
 
 
 def run_benchmark_command(args: argparse.Namespace) -> int:
     """The ``ct-plugin benchmark`` command."""
-    import shlex
-    import sys
-
-    from ct_plugin.plugins.registry import get_registry
-    from ct_plugin.threads import resolve_threads
-
-    try:
-        from ct_plugin import load_run
-    except ImportError as exc:  # pragma: no cover - the core provides it
-        raise CTPluginError("this ct-plugin has no load_run; cannot read run directories") from exc
 
     methods = (
         _available_methods()

@@ -11,6 +11,7 @@ import importlib.util
 from collections.abc import Callable
 from typing import Any
 
+from ct_plugin.errors import CTPluginError, MissingDependencyError
 from ct_plugin.plugins.hookspecs import hookimpl
 from ct_plugin.plugins.registry import PluginItem
 
@@ -49,7 +50,7 @@ def _installed(module: str) -> bool:
 
 def carla_available() -> tuple[bool, str]:
     """Whether carla-recourse 0.0.5 is installed (without importing it), and why not."""
-    from ct_plugin.adapters.carla.compat import CARLA_VERSION, carla_version
+    from ct_plugin.adapters.carla.compat import CARLA_VERSION, carla_version  # light; imported when asked
 
     found = carla_version()
     if found is None or not _installed("carla"):
@@ -81,7 +82,7 @@ def _method_available(method: str) -> tuple[bool, str]:
 
 def _factory(method: str) -> Callable[..., Any]:
     def build(**options: Any) -> Any:
-        from ct_plugin.adapters.carla.generators import CarlaGenerator
+        from ct_plugin.adapters.carla.generators import CarlaGenerator  # CARLA: only when a generator is built
 
         return CarlaGenerator(method, **options)
 
@@ -95,8 +96,6 @@ def _factory(method: str) -> Callable[..., Any]:
 
 def _unsupported(method: str, reason: str) -> Callable[..., Any]:
     def build(**options: Any) -> Any:
-        from ct_plugin.errors import CTPluginError
-
         raise CTPluginError(f"carla-{method} is unavailable: {reason}")
 
     return build
@@ -135,7 +134,7 @@ def ct_plugin_generators() -> list[PluginItem]:
 @hookimpl
 def ct_plugin_add_commands(subparsers: Any) -> None:
     """``ct-plugin benchmark ...`` and ``ct-plugin carla install``."""
-    from ct_plugin.adapters.carla import install as install_module
+    from ct_plugin.adapters.carla import install as install_module  # only for the carla commands
 
     bench = subparsers.add_parser(
         "benchmark",
@@ -178,7 +177,7 @@ def ct_plugin_add_commands(subparsers: Any) -> None:
 
 
 def _run_install(args: argparse.Namespace) -> int:
-    from ct_plugin.adapters.carla import install as install_module
+    from ct_plugin.adapters.carla import install as install_module  # only for the carla commands
 
     return install_module.install(
         dry_run=args.dry_run,
@@ -193,7 +192,7 @@ def _run_status(args: argparse.Namespace) -> int:
     if not ok:
         print(reason)
         return 1
-    from ct_plugin.adapters.carla import compat
+    from ct_plugin.adapters.carla import compat  # CARLA: only for `ct-plugin carla status`
 
     carla = compat.import_carla()
     print(f"carla-recourse {carla.__version__} imports through ct_plugin.adapters.carla.compat")
@@ -207,9 +206,7 @@ def _run_status(args: argparse.Namespace) -> int:
 def _run_benchmark(args: argparse.Namespace) -> int:
     ok, _ = carla_available()
     if not ok:
-        from ct_plugin.errors import MissingDependencyError
-
         raise MissingDependencyError("carla-recourse 0.0.5", INSTALL_COMMAND)
-    from ct_plugin.adapters.carla.benchmark import run_benchmark_command
+    from ct_plugin.adapters.carla.benchmark import run_benchmark_command  # CARLA: only when the command runs
 
     return run_benchmark_command(args)

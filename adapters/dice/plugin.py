@@ -39,7 +39,7 @@ def dice_status() -> tuple[bool, str]:
 
 def _factory(method: str) -> Callable[..., Any]:
     def build(**options: Any) -> Any:
-        from ct_plugin.adapters.dice.generator import DiceGenerator
+        from ct_plugin.adapters.dice.generator import DiceGenerator  # dice-ml: only when a generator is built
 
         return DiceGenerator(method, **options)
 

@@ -3,22 +3,64 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
 from ct_plugin.cli.common import DATA_DIR_HELP, add_threads_argument, key_values, names
-from ct_plugin.config import TrainConfig, load_config_file
+from ct_plugin.config import TERM_WEIGHT_PREFIX, TRAIN_SETTINGS, TrainConfig, load_config_file
 from ct_plugin.errors import CTPluginError
+from ct_plugin.plugins.registry import LossTerm, get_registry
 from ct_plugin.settings.files import read_settings_file
+from ct_plugin.settings.table import Setting
 from ct_plugin.tracking import add_tracking_arguments, tracking_from_args
 
 COMMANDS = ("train",)
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments shared by ``train`` (and reused by commands that train)."""
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset", help="registered dataset name (see `ct-plugin datasets`); default moons")
-    data.add_argument("--data-dir", help=DATA_DIR_HELP)
+GROUPS = ("data", "model", "counterfactual training", "optimisation and output")
+"""The ``--help`` groups of the training flags, in order (each setting names its group in the table)."""
+
+GENERATOR_SHORTCUTS = {
+    "lambda_cost": "the generator's L1 cost weight (generator option lambda_cost; default: the generator's)",
+    "lambda_energy": "ECCCo's energy weight (generator option lambda_energy; default: the generator's)",
+    "step_size": "the search step size (generator option step_size; default: the generator's)",
+}
+"""Flags that set a generator option (``--step-size 0.1`` is ``--generator-option step_size=0.1``)."""
+
+SPECIAL_HELP = {
+    "dataset": "registered dataset name (see `ct-plugin datasets`; default moons); or --csv",
+    "data_dir": DATA_DIR_HELP,
+    "immutable": "features that must not change (comma-separated)",
+    "increase_only": "features that may only increase (comma-separated)",
+    "decrease_only": "features that may only decrease (comma-separated)",
+}
+"""Help lines that say more than the settings table's (the table's default still applies)."""
+
+
+def add_setting_argument(group: Any, row: Setting, help_text: str) -> None:
+    """The flag of one row of the settings table, typed by the row's kind."""
+    flag = row.cli_flag
+    assert flag is not None
+    if row.kind == "bool":
+        group.add_argument(flag, dest=row.name, action="store_true", default=None, help=help_text)
+    elif row.kind in ("names", "options"):
+        metavar = "NAMES" if row.kind == "names" else "KEY=VALUE"
+        group.add_argument(flag, dest=row.name, action="append", metavar=metavar, help=help_text + " (repeatable)")
+    elif row.kind == "choice":
+        group.add_argument(flag, dest=row.name, choices=row.choices, help=help_text)
+    else:
+        kind = {"int": int, "float": float}.get(row.kind, str)
+        group.add_argument(flag, dest=row.name, type=kind, help=help_text)
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, terms: Sequence[LossTerm] = ()) -> None:
+    """Arguments shared by ``train`` (and reused by commands that train): one flag per setting of the table.
+
+    ``terms``: the registered loss terms; each one that is not a field of the config (a plugin's)
+    gets its ``--lambda-<term>`` flag.
+    """
+    groups = {name: parser.add_argument_group(name) for name in GROUPS}
+    data = groups["data"]
     data.add_argument("--csv", metavar="FILE", help="train on your own CSV file (needs --target) instead of --dataset")
     data.add_argument("--target", metavar="COLUMN", help="label column of --csv")
     data.add_argument("--test-csv", metavar="FILE", help="a given test split for --csv (default: 20%% held out)")
@@ -26,51 +68,21 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--categorical", action="append", metavar="NAMES",
         help="--csv columns to one-hot encode (default: every non-numeric column)",
     )
-    data.add_argument(
-        "--dataset-option",
-        action="append",
-        metavar="KEY=VALUE",
-        help="loader option, e.g. n_samples=1000 or max_rows=5000 (repeatable)",
-    )
-    data.add_argument("--immutable", action="append", metavar="NAMES", help="features that must not change")
-    data.add_argument("--increase-only", action="append", metavar="NAMES", help="features that may only increase")
-    data.add_argument("--decrease-only", action="append", metavar="NAMES", help="features that may only decrease")
-    data.add_argument(
-        "--protect",
-        action="store_true",
-        default=None,
-        help="make the dataset's protected features (e.g. age) immutable",
-    )
-
-    model = parser.add_argument_group("model")
-    model.add_argument("--model", help="architecture: mlp (default), logreg, cnn or a plugin's")
-    model.add_argument("--hidden", help="MLP hidden sizes, comma-separated (default 32)")
-    model.add_argument("--model-option", action="append", metavar="KEY=VALUE", help="architecture option")
-    model.add_argument("--init-from", metavar="RUN_DIR", help="start from the weights of a trained run (fine-tuning)")
-
-    ct = parser.add_argument_group("counterfactual training")
-    ct.add_argument("--strategy", help="vanilla, ct (default), energy, adversarial or a plugin's")
-    ct.add_argument("--generator", help="in-training generator: eccco (default), generic, revise or a plugin's")
-    ct.add_argument("--generator-option", action="append", metavar="KEY=VALUE", help="generator option")
-    ct.add_argument("--lambda-cost", type=float, help="generator's L1 cost weight (default 0.001)")
-    ct.add_argument("--lambda-energy", type=float, help="ECCCo's energy weight (default 5.0)")
-    ct.add_argument("--step-size", type=float, help="search step size (default 0.25)")
-    ct.add_argument("--nce", type=int, help="counterfactuals per epoch (default 1000)")
-    ct.add_argument("--tau", type=float, help="decision threshold of a mature counterfactual (default 0.75)")
-    ct.add_argument("--max-steps", type=int, help="search steps T (default 30)")
-    ct.add_argument("--epsilon", type=float, help="L-inf radius of nascent adversarial examples (default 0.3)")
-    ct.add_argument("--search-every", choices=["epoch", "batch"], help="one search per epoch (default) or per batch")
-    ct.add_argument("--burnin", type=float, help="fraction of epochs with yloss only before CT switches on")
-    for term, default in (("yloss", 1.0), ("div", 0.5), ("reg", 0.1), ("adv", 0.25)):
-        ct.add_argument(f"--lambda-{term}", type=float, help=f"weight of the {term} term (default {default})")
-
-    opt = parser.add_argument_group("optimisation and output")
+    groups["model"].add_argument("--hidden", help="MLP hidden sizes, comma-separated (default 32)")
+    for row in TRAIN_SETTINGS:
+        if row.cli_flag is not None:
+            help_text = SPECIAL_HELP.get(row.name) or TRAIN_SETTINGS.help(row.name)
+            add_setting_argument(groups[row.group], row, help_text.replace("%", "%%"))
+    ct = groups["counterfactual training"]
+    for term in terms:
+        if term.weight_setting not in TRAIN_SETTINGS:
+            ct.add_argument(f"--lambda-{term.name}", dest=term.weight_setting, type=float,
+                            help=f"weight of the {term.name} term ({term.description}; plugin {term.plugin}); "
+                                 f"setting it above 0 switches the term on with any strategy")
+    for name, help_text in GENERATOR_SHORTCUTS.items():
+        ct.add_argument("--" + name.replace("_", "-"), dest=name, type=float, help=help_text)
+    opt = groups["optimisation and output"]
     opt.add_argument("--config", help="TOML/YAML/JSON file of settings (command-line flags win)")
-    opt.add_argument("--epochs", type=int, help="epochs (default 100)")
-    opt.add_argument("--batch-size", type=int, help="mini-batch size (default 30)")
-    opt.add_argument("--lr", type=float, help="Adam learning rate (default 0.001)")
-    opt.add_argument("--seed", type=int, help="seed of data, initialisation and sampling (default 0)")
-    opt.add_argument("--device", help="auto (default), cpu or cuda")
     opt.add_argument("--out", help="run directory to write (weights, config, dataset spec, log, checkpoints)")
     opt.add_argument(
         "--resume",
@@ -89,7 +101,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add_tracking_arguments(parser)
 
 
-def config_from_args(args: argparse.Namespace):
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Resolve a TrainConfig from a config file plus command-line flags."""
     values: dict[str, Any] = load_config_file(args.config) if args.config else {}
     config = TrainConfig.from_dict(values)
@@ -99,54 +111,30 @@ def config_from_args(args: argparse.Namespace):
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The settings given explicitly as command-line flags (not the config file)."""
     overrides: dict[str, Any] = {}
-    direct = (
-        "dataset",
-        "data_dir",
-        "model",
-        "init_from",
-        "strategy",
-        "generator",
-        "nce",
-        "tau",
-        "max_steps",
-        "epsilon",
-        "search_every",
-        "burnin",
-        "lambda_yloss",
-        "lambda_div",
-        "lambda_reg",
-        "lambda_adv",
-        "epochs",
-        "batch_size",
-        "lr",
-        "seed",
-        "device",
-        "protect",
-    )
-    for name in direct:
-        value = getattr(args, name, None)
-        if value is not None:
-            overrides[name] = value
-    for flag in ("immutable", "increase_only", "decrease_only"):
-        features = names(getattr(args, flag, None))
-        if features:
-            overrides[flag] = features
-    dataset_options = key_values(args.dataset_option, "--dataset-option")
-    model_options = key_values(args.model_option, "--model-option")
-    if args.hidden:
+    for row in TRAIN_SETTINGS:
+        value = getattr(args, row.name, None) if row.cli_flag is not None else None
+        if value is None:
+            continue
+        if row.kind == "names":
+            value = names(value)
+        elif row.kind == "options":
+            value = key_values(value, row.cli_flag)
+        if value or value is False or value == 0:
+            overrides[row.name] = value
+    overrides.update({key: value for key, value in vars(args).items()
+                      if key.startswith(TERM_WEIGHT_PREFIX) and key not in TRAIN_SETTINGS and value is not None})
+    model_options = dict(overrides.get("model_options", {}))
+    if getattr(args, "hidden", None):
         try:
             model_options["hidden"] = [int(h) for h in args.hidden.split(",")]
         except ValueError as exc:
             raise CTPluginError(f"--hidden expects comma-separated integers, got {args.hidden!r}") from exc
-    generator_options = key_values(args.generator_option, "--generator-option")
-    for name in ("lambda_cost", "lambda_energy", "step_size"):
+        overrides["model_options"] = model_options
+    generator_options = dict(overrides.get("generator_options", {}))
+    for name in GENERATOR_SHORTCUTS:
         value = getattr(args, name, None)
         if value is not None:
             generator_options[name] = value
-    if dataset_options:
-        overrides["dataset_options"] = dataset_options
-    if model_options:
-        overrides["model_options"] = model_options
     if generator_options:
         overrides["generator_options"] = generator_options
     return overrides
@@ -208,5 +196,5 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
         help="train a model (vanilla or counterfactual training) and write a run directory",
         description="Train a classifier with counterfactual training (or a baseline) and write a run directory.",
     )
-    add_train_arguments(p)
+    add_train_arguments(p, get_registry().loss_terms() if with_plugins else ())
     p.set_defaults(func=cmd_train)

@@ -7,7 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from ct_plugin.cli.common import DATA_DIR_HELP, key_values
+from ct_plugin.cli.train import GENERATOR_SHORTCUTS, add_setting_argument
+from ct_plugin.config import TRAIN_SETTINGS
 from ct_plugin.errors import CTPluginError
+from ct_plugin.plugins.registry import get_registry
+from ct_plugin.settings.table import Setting
+from ct_plugin.tuning.axes import DEFAULT_GRID, tuning_axes
 from ct_plugin.tuning.seeds import DEFAULT_TUNE_SEEDS
 
 COMMANDS = ("tune",)
@@ -20,14 +25,19 @@ examples:
   ct-plugin train --config runs/tune-circles/chosen.json --out runs/circles-ct   # train the choice
 """
 
-#: --grid-X flags: axis name -> type of its values
-GRID_FLAGS = {"tau": float, "lambda_reg": float, "lambda_div": float, "lambda_adv": float, "max_steps": int,
-              "nce": int, "step_size": float}
+TRAINING_FLAGS = ("epochs", "batch_size", "nce", "max_steps", "lr", "generator", "generator_options", "seed")
+"""Training settings ``tune`` takes as flags of their own (``--train-option KEY=VALUE`` takes any other)."""
 
 
-def _values(text: str, kind: type, flag: str) -> list[Any]:
+def grid_values(text: str, row: Setting) -> list[Any]:
+    """The comma-separated values of a ``--grid-<axis>`` flag, typed by the axis (range-checked by ``tune``)."""
+    flag = "--grid-" + row.name.replace("_", "-")
+    kind = int if row.kind == "int" else float
+    values = [v.strip() for v in text.split(",")]
+    if not all(values):
+        raise CTPluginError(f"{flag} expects comma-separated {kind.__name__}s, got {text!r} (an empty value)")
     try:
-        return [kind(v) for v in text.split(",") if v.strip()]
+        return [kind(v) for v in values]
     except ValueError as exc:
         raise CTPluginError(f"{flag} expects comma-separated {kind.__name__}s, got {text!r}") from exc
 
@@ -43,13 +53,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise CTPluginError("give exactly one of --dataset NAME or --csv FILE --target COLUMN")
     if args.target and not args.csv:
         raise CTPluginError("--target goes with --csv")
-    grid = {axis: _values(getattr(args, f"grid_{axis}"), kind, f"--grid-{axis.replace('_', '-')}")
-            for axis, kind in GRID_FLAGS.items() if getattr(args, f"grid_{axis}")}
+    axes = tuning_axes()
+    grid = {axis[len("grid_"):]: grid_values(text, axes[axis[len("grid_"):]])
+            for axis, text in vars(args).items() if axis.startswith("grid_") and text is not None}
     train: dict[str, Any] = key_values(args.train_option, "--train-option")
-    for name in ("epochs", "batch_size", "nce", "max_steps", "generator", "seed", "lr"):
-        if getattr(args, name) is not None:
+    for name in TRAINING_FLAGS:
+        if name != "generator_options" and getattr(args, name) is not None:
             train[name] = getattr(args, name)
-    generator_options = key_values(args.generator_option, "--generator-option")
+    generator_options = key_values(args.generator_options, "--generator-option")
     if args.step_size is not None:
         generator_options["step_size"] = args.step_size
     if generator_options:
@@ -108,14 +119,12 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
     data.add_argument("--dataset-option", action="append", metavar="KEY=VALUE", help="loader option (repeatable)")
     data.add_argument("--validation-size", type=int, help="validation rows (default min(5000, 20%% of training))")
     data.add_argument("--validation-seed", type=int, default=0, help="seed of the validation carve (default 0)")
-    grid = p.add_argument_group("grid (comma-separated values)")
-    grid.add_argument("--grid-tau", help="default 0.5,0.75,0.9")
-    grid.add_argument("--grid-lambda-reg", help="default 0.1,0.25,0.5")
-    grid.add_argument("--grid-lambda-div", help="divergence weight (default: fixed, 0.5)")
-    grid.add_argument("--grid-lambda-adv", help="adversarial weight (default: fixed, 0.25)")
-    grid.add_argument("--grid-max-steps", help="search steps T (default: fixed --max-steps)")
-    grid.add_argument("--grid-nce", help="counterfactuals per epoch (default: fixed --nce)")
-    grid.add_argument("--grid-step-size", help="generator step size (default: fixed, 0.25 for eccco)")
+    grid = p.add_argument_group("grid (comma-separated values; an axis not given stays at its training setting)")
+    for axis, row in tuning_axes(get_registry().loss_terms() if with_plugins else []).items():
+        default = DEFAULT_GRID.get(axis)
+        shown = f"default {','.join(f'{v:g}' for v in default)}" if default else "default: not tuned"
+        grid.add_argument("--grid-" + axis.replace("_", "-"), dest=f"grid_{axis}", metavar="VALUES",
+                          help=f"{row.help}; each {row.words()} ({shown})".replace("%", "%%"))
     grid.add_argument("--no-rescue", action="store_true",
                       help="when no grid configuration passes the rule, take the least violation at once "
                            "(default: first try lambda_reg at 1/2 and 1/10 of the grid's smallest, then "
@@ -124,15 +133,9 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
                       help="write the best CT configuration into chosen.json even when tune recommends vanilla "
                            "(no configuration passes the rule and lowers validation IP)")
     train = p.add_argument_group("training (fixed for every cell)")
-    train.add_argument("--epochs", type=int, help="epochs (default 100)")
-    train.add_argument("--batch-size", type=int, help="mini-batch size (default 30)")
-    train.add_argument("--nce", type=int, help="counterfactuals per epoch (default 1000)")
-    train.add_argument("--max-steps", type=int, help="search steps T (default 30)")
-    train.add_argument("--lr", type=float, help="Adam learning rate (default 0.001)")
-    train.add_argument("--generator", help="in-training generator (default eccco)")
-    train.add_argument("--generator-option", action="append", metavar="KEY=VALUE", help="generator option")
-    train.add_argument("--step-size", type=float, help="generator step size (default 0.25)")
-    train.add_argument("--seed", type=int, help="seed of data, initialisation and sampling (default 0)")
+    for name in TRAINING_FLAGS:
+        add_setting_argument(train, TRAIN_SETTINGS[name], TRAIN_SETTINGS.help(name).replace("%", "%%"))
+    train.add_argument("--step-size", type=float, help=GENERATOR_SHORTCUTS["step_size"])
     train.add_argument("--seeds", type=int, default=DEFAULT_TUNE_SEEDS,
                        help=f"training seeds per configuration and for vanilla, --seed and up; every criterion "
                             f"is their mean (default {DEFAULT_TUNE_SEEDS}; 1 halves the time)")

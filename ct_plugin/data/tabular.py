@@ -145,7 +145,7 @@ def load_table(
     import numpy as np
     import pandas as pd
 
-    from ct_plugin.data.builder import from_dataframe
+    from ct_plugin.data.builder import from_dataframe  # pandas: the table list is read at registration
 
     if not isinstance(balance, bool):
         raise CTPluginError(f"balance must be true or false, got {balance!r}")

@@ -19,16 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ct_plugin.config import TrainConfig
+from ct_plugin.config import TRAIN_SETTINGS, TrainConfig
 from ct_plugin.errors import CTPluginError
 from ct_plugin.plugins.registry import get_registry
 from ct_plugin.settings.files import read_settings_file
 
 #: settings that only matter when counterfactuals are searched (vanilla cells ignore them)
-CT_ONLY_SETTINGS = frozenset({
-    "generator", "generator_options", "nce", "search_every", "tau", "max_steps", "epsilon", "burnin",
-    "lambda_div", "lambda_reg", "lambda_adv",
-})
+CT_ONLY_SETTINGS = frozenset(row.name for row in TRAIN_SETTINGS.where(ct_only=True))
 #: keys of the optional [evaluate] table (see :func:`ct_plugin.grid.results.evaluate_model`)
 EVALUATE_KEYS = frozenset({"enabled", "n_factuals", "epsilon", "seed", "max_samples"})
 
@@ -152,7 +149,8 @@ def parse_grid(values: dict[str, Any]) -> GridConfig:
     params = grid.get("params", {})
     if not isinstance(params, dict):
         raise CTPluginError("[grid.params] must be a table of setting = [values]")
-    valid_keys = set(TrainConfig().to_dict())
+    # the config's fields and the weight of every registered plugin loss term (lambda_<term>)
+    valid_keys = set(TrainConfig().to_dict()) | {term.weight_setting for term in get_registry().loss_terms()}
     reserved = {"dataset", "strategy", "generator", "seed"}
     for key, axis in params.items():
         if key in reserved:

@@ -125,20 +125,37 @@ class LazyFactory:
 
 
 class Registry:
-    """All items of every kind, collected from the plugin manager's hook implementations."""
+    """All items of every kind, collected from the plugin manager's hook implementations.
+
+    A kind is collected when it is first asked for (the loss terms a command line needs for its
+    flags do not load the metrics, which import torch); :meth:`collect_all` collects every kind.
+    """
 
     def __init__(self, manager: pluggy.PluginManager):
         self.manager = manager
         for name, plugin in manager.list_name_plugin():
             check_api_version(name, plugin)
-        self._items: dict[str, dict[str, PluginItem]] = {kind: {} for kind in KINDS}
-        for kind, hook_name in _HOOK_OF_KIND.items():
-            hook = getattr(manager.hook, hook_name)
-            for impl in hook.get_hookimpls():  # registration order
-                for item in impl.function() or []:
-                    self._add(kind, item, impl.plugin_name)
+        self._items: dict[str, dict[str, PluginItem]] = {}
 
-    def _add(self, kind: str, item: PluginItem, plugin_name: str) -> None:
+    def _kind(self, kind: str) -> dict[str, PluginItem]:
+        """The items of ``kind`` by name, in registration order (collected on first use)."""
+        self._check_kind(kind)
+        if kind not in self._items:
+            collected: dict[str, PluginItem] = {}
+            for impl in getattr(self.manager.hook, _HOOK_OF_KIND[kind]).get_hookimpls():  # registration order
+                for item in impl.function() or []:
+                    self._add(collected, kind, item, impl.plugin_name)
+            self._items[kind] = collected
+        return self._items[kind]
+
+    def collect_all(self) -> Registry:
+        """Collect every kind now (a bad item of any plugin raises here); returns self."""
+        for kind in KINDS:
+            self._kind(kind)
+        return self
+
+    @staticmethod
+    def _add(collected: dict[str, PluginItem], kind: str, item: PluginItem, plugin_name: str) -> None:
         expected = LossTerm if kind == "loss_term" else PluginItem
         if not isinstance(item, expected):
             raise CTPluginError(
@@ -150,19 +167,18 @@ class Registry:
                 f"plugin {plugin_name!r} registers loss term {item.name!r}; a term's name must be an identifier "
                 f"(its weight is the setting lambda_<name>)"
             )
-        existing = self._items[kind].get(item.name)
+        existing = collected.get(item.name)
         if existing is not None:
             raise CTPluginError(
                 f"{kind} {item.name!r} is registered twice: by plugin {existing.plugin!r} and by "
                 f"plugin {plugin_name!r}; rename one of them"
             )
         item.plugin = plugin_name
-        self._items[kind][item.name] = item
+        collected[item.name] = item
 
     def items(self, kind: str) -> list[PluginItem]:
         """All items of a kind, sorted by name."""
-        self._check_kind(kind)
-        return sorted(self._items[kind].values(), key=lambda item: item.name)
+        return sorted(self._kind(kind).values(), key=lambda item: item.name)
 
     def loss_terms(self) -> list[LossTerm]:
         """Every registered loss term: the built-in plugin's first, then by registration order.
@@ -170,7 +186,7 @@ class Registry:
         Terms are summed in this order, so a run's objective is the same whichever order the
         plugins were loaded in.
         """
-        terms = list(self._items["loss_term"].values())
+        terms = list(self._kind("loss_term").values())
         return sorted(terms, key=lambda term: term.plugin != "builtin")  # type: ignore[return-value]
 
     def loss_term(self, name: str) -> LossTerm:
@@ -183,10 +199,10 @@ class Registry:
 
     def get(self, kind: str, name: str) -> PluginItem:
         """The item of ``kind`` called ``name``; unknown or unavailable names raise a clear error."""
-        self._check_kind(kind)
-        item = self._items[kind].get(name)
+        items = self._kind(kind)
+        item = items.get(name)
         if item is None:
-            raise UnknownNameError(kind, name, self._items[kind])
+            raise UnknownNameError(kind, name, items)
         if not item.available:
             raise CTPluginError(f"{kind} {name!r} (plugin {item.plugin!r}) is unavailable: {item.reason}")
         return item
@@ -269,7 +285,7 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
         raise CTPluginError(f"plugin {name or plugin!r} is already registered or blocked")
     _registry = None
     try:
-        get_registry()
+        get_registry().collect_all()
     except CTPluginError:
         manager.unregister(plugin)
         _registry = None

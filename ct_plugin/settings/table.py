@@ -123,7 +123,7 @@ class Setting:
             raise InvalidSettingError(name, value, self.words(), where)
         if kind == "floats":
             if isinstance(value, str | bytes) or not isinstance(value, Sequence) or not len(value):
-                raise InvalidSettingError(name, value, "a non-empty " + self.words()[2:], where)
+                raise InvalidSettingError(name, value, self.allowed or "a non-empty " + self.words()[2:], where)
             return tuple(self._number(name, v, where) for v in value)
         # weights: loss-term name -> weight
         if not isinstance(value, Mapping) or not all(isinstance(k, str) and k.isidentifier() for k in value):
@@ -192,7 +192,7 @@ class SettingsTable:
     def help(self, name: str) -> str:
         """The setting's help line with its default: ``"search steps T (default 30)"``."""
         row, default = self[name], self.default(name)
-        if default is None or default == {} or default == []:
+        if default is None or default is False or default == {} or default == []:
             return row.help
         shown = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in default) \
             if isinstance(default, tuple) else (f"{default:g}" if isinstance(default, float) else str(default))

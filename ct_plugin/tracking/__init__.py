@@ -16,11 +16,13 @@ the install command.
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ct_plugin.errors import CTPluginError
+from ct_plugin.plugins.registry import register_plugin, unregister_plugin
 
 TRACKERS: dict[str, str] = {
     "mlflow": "ct_plugin.tracking.mlflow_tracker:MLflowTracker",
@@ -32,8 +34,6 @@ def make_tracker(name: str, uri: str | Path | None = None, experiment: str = "ct
     """Build the tracker ``name`` (``mlflow`` or ``tensorboard``); a missing extra raises with the install command."""
     if name not in TRACKERS:
         raise CTPluginError(f"unknown tracker {name!r}; choose from {', '.join(TRACKERS)}")
-    import importlib
-
     module_name, class_name = TRACKERS[name].split(":")
     return getattr(importlib.import_module(module_name), class_name)(uri=uri, experiment=experiment)
 
@@ -41,8 +41,6 @@ def make_tracker(name: str, uri: str | Path | None = None, experiment: str = "ct
 @contextlib.contextmanager
 def tracking(name: str, uri: str | Path | None = None, experiment: str = "ct-plugin") -> Iterator[Any]:
     """Register a tracker plugin while the block runs; a run still open when it raises is marked FAILED."""
-    from ct_plugin.plugins.registry import register_plugin, unregister_plugin
-
     tracker = make_tracker(name, uri, experiment)
     plugin_name = register_plugin(tracker, name=f"tracker-{name}-{id(tracker)}")
     failed = True

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from ct_plugin.errors import MissingDependencyError
+from ct_plugin.evaluation.report import markdown_table
 from ct_plugin.plugins.events import EpochEvent, EvaluationEvent, TrainEndEvent, TrainStartEvent
 from ct_plugin.plugins.hookspecs import hookimpl
 from ct_plugin.tracking.base import evaluation_figures, numeric_items, write_tracking
@@ -40,8 +41,6 @@ def _summary_writer() -> Any:
 
 
 def _markdown(frame: Any) -> str:
-    from ct_plugin.evaluation.report import markdown_table
-
     return markdown_table(frame)
 
 

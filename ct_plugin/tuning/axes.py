@@ -1,51 +1,57 @@
-"""The tuning grid: which settings can be tuned, their allowed ranges, and the fast evaluation protocol."""
+"""The tuning grid: which settings can be tuned (read from the settings table and the registered loss terms)
+and their allowed ranges."""
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ct_plugin.config import TRAIN_SETTINGS
 from ct_plugin.errors import CTPluginError
-from ct_plugin.evaluation.protocol import ProtocolConfig
+from ct_plugin.plugins.registry import LossTerm, get_registry
+from ct_plugin.settings.table import Setting
 
 #: the paper's grid (METHOD.md section 4)
 DEFAULT_GRID: dict[str, list[Any]] = {"tau": [0.5, 0.75, 0.9], "lambda_reg": [0.1, 0.25, 0.5]}
-#: axes that are options of the in-training generator (``generator_options``), not TrainConfig fields
-GENERATOR_AXES = frozenset({"step_size", "lambda_energy", "lambda_cost"})
 
-
-def _real(check: Callable[[float], bool], text: str) -> tuple[Callable[[Any], bool], str]:
-    def ok(value: Any) -> bool:
-        return (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-                and check(float(value)))
-    return ok, text
-
-
-def _count() -> tuple[Callable[[Any], bool], str]:
-    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1), "a positive integer"
-
-
-#: axis -> (test, description of the allowed values)
-AXES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "tau": _real(lambda v: 0.0 < v <= 1.0, "a number in (0, 1]"),
-    "lambda_reg": _real(lambda v: v >= 0.0, "a non-negative number"),
-    "lambda_div": _real(lambda v: v >= 0.0, "a non-negative number"),
-    "lambda_adv": _real(lambda v: v >= 0.0, "a non-negative number"),
-    "epsilon": _real(lambda v: v >= 0.0, "a non-negative number"),
-    "burnin": _real(lambda v: 0.0 <= v < 1.0, "a fraction in [0, 1)"),
-    "nce": _count(),
-    "max_steps": _count(),
-    "step_size": _real(lambda v: v > 0.0, "a positive number"),
-    "lambda_energy": _real(lambda v: v >= 0.0, "a non-negative number"),
-    "lambda_cost": _real(lambda v: v >= 0.0, "a non-negative number"),
+GENERATOR_AXES: dict[str, Setting] = {
+    "step_size": Setting("step_size", "float", "the generator's search step size", low=0.0, low_open=True,
+                         allowed="a positive number"),
+    "lambda_energy": Setting("lambda_energy", "float", "ECCCo's energy weight", low=0.0,
+                             allowed="a non-negative number"),
+    "lambda_cost": Setting("lambda_cost", "float", "the generator's L1 cost weight", low=0.0,
+                           allowed="a non-negative number"),
 }
+"""Axes that are options of the in-training generator (``generator_options``), not TrainConfig fields."""
+
+COUNT_AXES = ("nce", "max_steps")
+"""Tunable counts that must be positive as axes (zero counterfactuals or steps would switch CT off)."""
 
 
-def validate_grid(grid: Mapping[str, Sequence[Any]] | None) -> dict[str, list[Any]]:
+def tuning_axes(terms: Sequence[LossTerm] | None = None) -> dict[str, Setting]:
+    """Every axis ``tune`` accepts, with its range: the tunable training settings (the settings table),
+    the generator axes, and ``lambda_<term>`` of every registered loss term (``terms``; default: the registry's)."""
+    axes: dict[str, Setting] = {}
+    for row in TRAIN_SETTINGS.where(tunable=True):
+        if row.name in COUNT_AXES:
+            row = dataclasses.replace(row, low=1, allowed="a positive integer")
+        elif row.kind == "float" and row.low == 0 and not row.low_open and row.high is None:
+            row = dataclasses.replace(row, allowed="a non-negative number")
+        axes[row.name] = row
+    axes.update(GENERATOR_AXES)
+    for term in get_registry().loss_terms() if terms is None else terms:
+        if term.weight_setting not in TRAIN_SETTINGS:  # a plugin's term (the built-ins' rows say whether they tune)
+            axes[term.weight_setting] = Setting(term.weight_setting, "float", f"weight of the {term.name} term",
+                                                low=0.0, allowed="a non-negative number")
+    return axes
+
+
+def validate_grid(grid: Mapping[str, Any] | None, terms: Sequence[LossTerm] | None = None) -> dict[str, list[Any]]:
     """Check a tuning grid (axis -> values); return it as a dict of lists (default: :data:`DEFAULT_GRID`).
+
+    Values are coerced as every setting is (numeric strings, numpy scalars and arrays accepted).
 
     Raises:
         CTPluginError: an unknown axis, an empty or repeated list, or a value out of range
@@ -55,20 +61,27 @@ def validate_grid(grid: Mapping[str, Sequence[Any]] | None) -> dict[str, list[An
         return {k: list(v) for k, v in DEFAULT_GRID.items()}
     if not isinstance(grid, Mapping) or not grid:
         raise CTPluginError(f"the tuning grid must be a non-empty mapping axis -> values, got {grid!r}")
+    axes = tuning_axes(terms)
     checked: dict[str, list[Any]] = {}
     for axis, values in grid.items():
-        if axis not in AXES:
-            raise CTPluginError(f"unknown tuning axis {axis!r}; valid axes: {', '.join(sorted(AXES))}")
-        values = list(values) if isinstance(values, list | tuple) else [values]
+        if axis not in axes:
+            raise CTPluginError(f"unknown tuning axis {axis!r}; valid axes: {', '.join(sorted(axes))}")
+        if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+            values = [values]
+        values = list(values)
         if not values:
             raise CTPluginError(f"tuning axis {axis} has no values")
-        test, allowed = AXES[axis]
-        bad = [v for v in values if not test(v)]
+        row, coerced, bad = axes[axis], [], []
+        for value in values:
+            try:
+                coerced.append(row.coerce(value.item() if hasattr(value, "item") else value))
+            except CTPluginError:
+                bad.append(value)
         if bad:
-            raise CTPluginError(f"tuning axis {axis}: value(s) {bad} out of range; each must be {allowed}")
-        if len(set(values)) < len(values):
-            raise CTPluginError(f"tuning axis {axis} repeats values: {values}")
-        checked[axis] = values
+            raise CTPluginError(f"tuning axis {axis}: value(s) {bad} out of range; each must be {row.words()}")
+        if len(set(coerced)) < len(coerced):
+            raise CTPluginError(f"tuning axis {axis} repeats values: {coerced}")
+        checked[axis] = coerced
     return checked
 
 
@@ -85,34 +98,3 @@ def overrides_of(point: Mapping[str, Any], generator_options: Mapping[str, Any])
     if options:
         overrides["generator_options"] = {**generator_options, **options}
     return overrides
-
-
-# ---------------------------------------------------------------- evaluation protocol
-#: the fast validation protocol of tuning: the paper's five test-time energies with 4 rounds of 100
-#: factuals each (20 searches, a fifth of the final evaluation's 100 rounds x 5 energies). A single
-#: energy misjudges validity: Credit's lambda_reg 0.01 kept 82% validity at lambda_energy 1 but 24% at
-#: 10. Robustness and integrated gradients (computed by ``evaluate_runs`` but not used to choose)
-#: reduced to a minimum, and no search paths drawn
-TUNE_PROTOCOL: dict[str, Any] = {
-    "protocol": "paper", "rounds": 4, "n_factuals": 100, "lambda_energies": (0.1, 0.5, 1.0, 5.0, 10.0),
-    "epsilons": (0.0,),
-    "attack_rows": 1, "ig_rows": 2, "ig_steps": 2, "ig_rounds": 1, "path_rows": 0,
-}
-
-
-def protocol_config(options: Mapping[str, Any] | None = None) -> ProtocolConfig:
-    """The ``ProtocolConfig`` of tuning: :data:`TUNE_PROTOCOL` updated by ``options``.
-
-    Keys of :data:`TUNE_PROTOCOL` that this version's ``ProtocolConfig`` lacks (e.g. ``protocol``
-    before the paper protocol lands) are dropped; unknown keys given in ``options`` are an error.
-    """
-    fields = {f.name for f in dataclasses.fields(ProtocolConfig)}
-    options = dict(options or {})
-    unknown = sorted(set(options) - fields)
-    if unknown:
-        raise CTPluginError(f"unknown evaluation protocol option(s) {unknown}; valid: {', '.join(sorted(fields))}")
-    merged = {k: v for k, v in {**TUNE_PROTOCOL, **options}.items() if k in fields}
-    for key in ("lambda_energies", "epsilons"):
-        if key in merged and isinstance(merged[key], list | tuple):
-            merged[key] = tuple(merged[key])
-    return ProtocolConfig(**merged).validate()

@@ -102,6 +102,8 @@ def fill_axes(table: pd.DataFrame, axes: Sequence[str], base: TrainConfig) -> pd
     table = table.copy()
     for axis in axes:
         default = getattr(base, axis, None)
+        if default is None and axis.startswith("lambda_"):  # a plugin term's weight
+            default = base.term_weights.get(axis[len("lambda_"):], 0.0)
         if default is None and axis in base.generator_options:
             default = base.generator_options[axis]
         if axis in table.columns and default is not None:

@@ -8,7 +8,7 @@
    (:mod:`ct_plugin.grid`: local processes or Ray, one run directory per cell, one thread per
    worker). A re-run skips finished cells and resumes interrupted ones from their checkpoint.
 3. Each CT run is compared with the baseline by ``evaluate_runs`` on factuals drawn from the
-   validation rows (a fast protocol setting, :data:`~ct_plugin.tuning.axes.TUNE_PROTOCOL`;
+   validation rows (a fast protocol setting, :data:`~ct_plugin.tuning.judging.TUNE_PROTOCOL`;
    results are cached per cell, keyed by the protocol settings); each seed's CT run against the
    same seed's baseline, the criteria averaged over the seeds.
 4. :mod:`ct_plugin.tuning.selection` picks the configuration. While none passes, rescue stages
@@ -33,13 +33,17 @@ from typing import Any
 import pandas as pd
 
 from ct_plugin.config import TrainConfig
+from ct_plugin.data.load import load_dataset
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
 from ct_plugin.grid import CT_ONLY_SETTINGS, Cell, make_cell_id, read_result, run_local, run_ray
+from ct_plugin.plugins.registry import get_registry
 from ct_plugin.progress import progress_bar
 from ct_plugin.runs.files import read_log
-from ct_plugin.tuning.axes import grid_points, overrides_of, protocol_config, validate_grid
-from ct_plugin.tuning.judging import evaluate_cells
+from ct_plugin.training.setup import build_generator, check_term_weights
+from ct_plugin.tuning import report
+from ct_plugin.tuning.axes import grid_points, overrides_of, validate_grid
+from ct_plugin.tuning.judging import evaluate_cells, protocol_config
 from ct_plugin.tuning.rescue import fill_axes, rescue_stages
 from ct_plugin.tuning.result import TuneResult
 from ct_plugin.tuning.seeds import DEFAULT_TUNE_SEEDS, mean_figures, mean_of, seed_list
@@ -59,8 +63,6 @@ def _resolve_data(
         return data, {"dataset": data.name}
     if not isinstance(data, str):
         raise CTPluginError(f"tune expects a dataset name or a DatasetSpec, got {type(data).__name__}")
-    from ct_plugin.data.load import load_dataset
-
     if data_dir is not None:
         data_dir = str(Path(data_dir).resolve())
     spec = load_dataset(data, data_dir=data_dir, seed=seed, **dict(dataset_options))
@@ -71,17 +73,17 @@ def _base_config(train_options: Mapping[str, Any], data_settings: Mapping[str, A
     reserved = sorted(set(train_options) & RESERVED)
     if reserved:
         raise CTPluginError(f"tune sets {reserved} itself; do not pass them as training options")
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    known = {f.name for f in dataclasses.fields(TrainConfig)} | {t.weight_setting for t in get_registry().loss_terms()}
     unknown = sorted(set(train_options) - known)
     if unknown:
         raise CTPluginError(f"unknown training option(s) {unknown}; valid: {', '.join(sorted(known - RESERVED))}")
-    return TrainConfig.from_dict({**train_options, **data_settings, "strategy": "ct"}).validate()
+    config = TrainConfig.from_dict({**train_options, **data_settings, "strategy": "ct"}).validate()
+    check_term_weights(config)
+    return config
 
 
 def _check_generator(config: TrainConfig) -> None:
     """Fail before any training on an unknown generator or option name."""
-    from ct_plugin.training.setup import build_generator
-
     build_generator(config.generator, config.generator_options)
 
 
@@ -329,8 +331,6 @@ def tune(
     table["pass"] = table["pass"].astype(bool)
     table["chosen"] = table.cell == chosen_cell
     table["stage"] = [stage[c] for c in table.cell]
-    from ct_plugin.tuning import report
-
     table = report.order_columns(fill_axes(table, shown_axes, base), shown_axes)
 
     point = next(p for p, cs in ct_cells if cs[0].cell_id == chosen_cell)

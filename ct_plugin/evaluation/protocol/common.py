@@ -23,6 +23,7 @@ from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
 from ct_plugin.evaluation.protocol.config import MAIN, PROTECTED, ProtocolConfig
 from ct_plugin.generators.base import CounterfactualGenerator
+from ct_plugin.plugins.options import build_with_options
 from ct_plugin.plugins.registry import get_registry
 from ct_plugin.runs.load import Run, load_run
 
@@ -138,8 +139,6 @@ def build_posthoc(name: str, options: dict[str, Any], lambda_energy: float | Non
     opts = dict(options)
     if lambda_energy is not None:
         opts["lambda_energy"] = lambda_energy
-    from ct_plugin.plugins.options import build_with_options
-
     return build_with_options("post-hoc generator", name, item.factory, **opts)
 
 

@@ -7,11 +7,11 @@ in :mod:`ct_plugin.evaluation.protocol`, which re-exports every name here.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ct_plugin.errors import CTPluginError
+from ct_plugin.settings.table import Setting, SettingsTable
 
 MAIN, PROTECTED = "main", "protected"
 PROTOCOLS = ("paper", "strict")
@@ -77,41 +77,10 @@ class ProtocolConfig:
     path_rows: int = 8
 
     def validate(self) -> ProtocolConfig:
-        """Coerce every setting through :mod:`ct_plugin.settings.coerce` or raise naming it; return self."""
-        from ct_plugin.settings.coerce import as_float, as_int, as_name, check_options_table
-
+        """Coerce every setting through :data:`PROTOCOL_SETTINGS` or raise naming it; return self."""
         if self.protocol not in PROTOCOLS:
             raise CTPluginError(f"unknown evaluation protocol {self.protocol!r}; choose from {', '.join(PROTOCOLS)}")
-        if self.main_mutability is not None and self.main_mutability not in MAIN_MUTABILITY:
-            raise CTPluginError(
-                f"main_mutability must be one of {', '.join(MAIN_MUTABILITY)}, got {self.main_mutability!r}"
-            )
-        for name in ("rounds", "max_steps", "attack_rows", "ig_rows", "ig_steps", "max_class_samples", "ig_rounds"):
-            setattr(self, name, as_int(name, getattr(self, name), 1))
-        for name in ("n_factuals", "pgd_steps"):  # None: the protocol's default
-            if getattr(self, name) is not None:
-                setattr(self, name, as_int(name, getattr(self, name), 1))
-        if self.rounds < 2:
-            raise CTPluginError(f"rounds must be at least 2 for standard errors, got {self.rounds}")
-        if self.ig_steps < 2:
-            raise CTPluginError(f"ig_steps must be at least 2 (captum's integrated gradients), got {self.ig_steps}")
-        self.seed = as_int("seed", self.seed, 0, 2**32 - 1)
-        self.path_rows = as_int("path_rows", self.path_rows, 0)
-        for name in ("tau", "cost_tau"):
-            setattr(self, name, as_float(name, getattr(self, name), 0, 1, low_open=True))
-        self.confidence = as_float("confidence", self.confidence, 0, 1, low_open=True, high_open=True)
-        self.generator = as_name("generator", self.generator)
-        if self.generator_options is not None:  # None: the protocol's default options
-            self.generator_options = check_options_table("generator_options", self.generator_options)
-        for name in ("lambda_energies", "epsilons", "length_scales"):
-            values = getattr(self, name)
-            if isinstance(values, str | bytes) or not isinstance(values, Sequence) or not values:
-                raise CTPluginError(f"{name} must be a non-empty list of non-negative numbers, got {values!r}")
-            setattr(self, name, tuple(as_float(name, v, 0) for v in values))
-        if any(v <= 0 for v in self.length_scales):
-            raise CTPluginError(f"length_scales must be positive numbers, got {self.length_scales}")
-        if self.pgd_step_size is not None:
-            self.pgd_step_size = as_float("pgd_step_size", self.pgd_step_size, 0, low_open=True)
+        PROTOCOL_SETTINGS.validate(self)
         return self
 
     @property
@@ -139,6 +108,43 @@ class ProtocolConfig:
             "step_size": self.pgd_step_size if self.pgd_step_size is not None else (0.01 if paper else None),
             "random_start": self.pgd_random_start if self.pgd_random_start is not None else paper,
         }
+
+
+_COUNT = {"kind": "int", "low": 1}
+_SHARE = {"kind": "float", "low": 0.0, "high": 1.0, "low_open": True}
+
+PROTOCOL_SETTINGS = SettingsTable(ProtocolConfig, [
+    Setting("protocol", "choice", "evaluation protocol: paper (the reference's) or strict", choices=PROTOCOLS),
+    Setting("main_mutability", "choice", "main search: free (nothing frozen) or spec (as trained)",
+            choices=MAIN_MUTABILITY, optional=True),
+    Setting("generator", "name", "post-hoc generator"),
+    Setting("generator_options", "options", "options of the post-hoc generator", optional=True),
+    Setting("lambda_energies", "floats", "ECCCo energy weights, one search each", low=0.0,
+            allowed="a non-empty list of non-negative numbers"),
+    Setting("tau", help="decision threshold of the main setting", **_SHARE),
+    Setting("max_steps", help="search steps T", **_COUNT),
+    Setting("cost_tau", help="decision threshold of the protected (cost) setting", **_SHARE),
+    Setting("rounds", "int", "bootstrap rounds", low=2, allowed="at least 2 (for standard errors)"),
+    Setting("n_factuals", help="factuals per round (None: the protocol's default)", optional=True, **_COUNT),
+    Setting("length_scales", "floats", "fixed Gaussian-kernel length-scales of IP*", low=0.0, low_open=True,
+            allowed="a non-empty list of positive numbers (length_scales)"),
+    Setting("pgd_steps", help="PGD steps (None: the protocol's)", optional=True, **_COUNT),
+    Setting("pgd_step_size", "float", "PGD step size (None: the protocol's)", low=0.0, low_open=True, optional=True),
+    Setting("pgd_random_start", "bool", "PGD random start (None: the protocol's)", optional=True),
+    Setting("ig_rounds", help="rounds of the integrated-gradient draw", **_COUNT),
+    Setting("epsilons", "floats", "robust-accuracy grid", low=0.0,
+            allowed="a non-empty list of non-negative numbers"),
+    Setting("attack_rows", help="test rows attacked", **_COUNT),
+    Setting("ig_rows", help="rows of integrated gradients", **_COUNT),
+    Setting("ig_steps", "int", "Riemann steps of integrated gradients", low=2,
+            allowed="at least 2 (captum's integrated gradients)"),
+    Setting("max_class_samples", help="observed samples per class (X+ of IP / IP*)", **_COUNT),
+    Setting("confidence", "float", "level of the bootstrap interval", low=0.0, high=1.0, low_open=True,
+            high_open=True),
+    Setting("seed", "int", "seed of every draw", low=0, high=2**32 - 1),
+    Setting("path_rows", "int", "factuals whose search paths are drawn", low=0),
+])
+"""The settings table of :class:`ProtocolConfig` (:mod:`ct_plugin.settings.table`)."""
 
 
 def replace_config(config: ProtocolConfig, **changes: Any) -> ProtocolConfig:
