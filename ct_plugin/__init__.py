@@ -33,6 +33,7 @@ _LAZY = {
     "CounterfactualGenerator": "ct_plugin.generators.base",
     "SearchResult": "ct_plugin.generators.base",
     "hookimpl": "ct_plugin.plugins.hookspecs",
+    "LossTerm": "ct_plugin.plugins.registry",
     "PluginItem": "ct_plugin.plugins.registry",
     "get_registry": "ct_plugin.plugins.registry",
     "register_plugin": "ct_plugin.plugins.registry",
@@ -70,7 +71,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from ct_plugin.estimator import CTClassifier
     from ct_plugin.generators.base import CounterfactualGenerator, SearchResult
     from ct_plugin.plugins.hookspecs import hookimpl
-    from ct_plugin.plugins.registry import PluginItem, get_registry, register_plugin, unregister_plugin
+    from ct_plugin.plugins.registry import LossTerm, PluginItem, get_registry, register_plugin, unregister_plugin
     from ct_plugin.runs.load import Run, load_model, load_run
     from ct_plugin.threads import thread_scope
     from ct_plugin.training.strategies import TrainingStrategy
@@ -101,6 +102,7 @@ __all__ = [
     "CounterfactualGenerator",
     "DatasetSpec",
     "InvalidSettingError",
+    "LossTerm",
     "MissingDependencyError",
     "PluginItem",
     "Run",

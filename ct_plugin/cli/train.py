@@ -180,7 +180,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"trained {result.config.strategy} ({source}) "
         f"on {result.spec.name}: {len(result.log)} epochs"
     )
-    keys = ("yloss", "div", "reg", "adv", "train_accuracy", "test_accuracy", "mature", "nascent", "mean_steps")
+    terms = [term.name for term in get_registry().loss_terms()]
+    keys = (*terms, "train_accuracy", "test_accuracy", "mature", "nascent", "mean_steps")
     print("last epoch: " + ", ".join(f"{k}={last[k]:.4g}" for k in keys if last.get(k) is not None))
     seconds = sum(r["epoch_seconds"] for r in result.log)
     print(f"training time: {seconds:.1f} s ({seconds / max(len(result.log), 1):.3f} s/epoch)")

@@ -1,0 +1,1 @@
+"""ct-smooth-example: a third-party ct-plugin plugin (see ``plugin.py``)."""
