@@ -23,7 +23,7 @@ from ct_plugin.errors import CTPluginError, UnknownNameError
 from ct_plugin.plugins import hookspecs
 
 KINDS = ("generator", "strategy", "loss_term", "update_schedule", "factual_selector", "metric", "dataset", "model")
-_HOOK_OF_KIND = {
+HOOK_OF_KIND = {
     "generator": "ct_plugin_generators",
     "strategy": "ct_plugin_strategies",
     "loss_term": "ct_plugin_loss_terms",
@@ -142,7 +142,7 @@ class Registry:
         self._check_kind(kind)
         if kind not in self._items:
             collected: dict[str, PluginItem] = {}
-            for impl in getattr(self.manager.hook, _HOOK_OF_KIND[kind]).get_hookimpls():  # registration order
+            for impl in getattr(self.manager.hook, HOOK_OF_KIND[kind]).get_hookimpls():  # registration order
                 for item in impl.function() or []:
                     self._add(collected, kind, item, impl.plugin_name)
             self._items[kind] = collected
