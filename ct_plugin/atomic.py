@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from ct_plugin.errors import CTPluginError
+
 # the permissions a plain open() would give (mkstemp creates 0600 files)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -58,3 +60,15 @@ def atomic_write_json(path: str | Path, payload: Any, indent: int | None = 2) ->
 def temporaries(folder: str | Path, name: str) -> list[Path]:
     """The temporaries of ``name`` in ``folder`` that an interrupted :func:`atomic_write` left behind."""
     return sorted(Path(folder).glob(f".{name}.*.tmp"))
+
+
+def make_folder(folder: Path) -> Path:
+    """``folder`` (and its parents) created if missing; a clear error when a file is in the way."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocking = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), folder)
+        raise CTPluginError(f"cannot use {folder} as an output folder: {blocking} is a file, not a folder") from None
+    except OSError as exc:
+        raise CTPluginError(f"cannot create the output folder {folder}: {exc.strerror}") from None
+    return folder

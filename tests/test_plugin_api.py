@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import ClassVar
 
 import pytest
 import torch
@@ -213,7 +214,7 @@ class CountingSchedule(UpdateSchedule):
     """Two steps per batch: yloss, then the other terms; counts the steps and what each saw."""
 
     name = "counting"
-    steps: list[list[str]] = []
+    steps: ClassVar[list[list[str]]] = []
 
     def step(self, update):
         first = [t for t in update.terms if t.name == "yloss"]
@@ -228,7 +229,7 @@ class LastRows(FactualSelector):
     """The last ``count`` training rows (a deterministic rule, to see the trainer use it)."""
 
     name = "last-rows"
-    seen: list[int] = []
+    seen: ClassVar[list[int]] = []
 
     def select(self, pool: FactualPool) -> torch.Tensor:
         LastRows.seen.append(pool.count)
@@ -262,7 +263,8 @@ def test_the_update_schedule_and_the_factual_selector_are_used_per_batch_and_epo
 
 
 def test_uniform_selection_draws_without_replacement_until_it_must():
-    pool = FactualPool(torch.nn.Identity(), torch.zeros(10, 2), torch.zeros(10), 10, torch.Generator().manual_seed(0), 0)
+    rng = torch.Generator().manual_seed(0)
+    pool = FactualPool(torch.nn.Identity(), torch.zeros(10, 2), torch.zeros(10), 10, rng, 0)
     assert sorted(UniformFactuals().select(pool).tolist()) == list(range(10))
     pool.count = 25
     drawn = UniformFactuals().select(pool)

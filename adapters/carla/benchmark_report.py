@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ct_plugin.atomic import atomic_write
+
 if TYPE_CHECKING:
     from ct_plugin.adapters.carla.benchmark import BenchmarkModel
 
@@ -81,7 +83,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     axes[-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.suptitle(f"CARLA benchmark: {table['dataset'].iloc[0]}, {int(table['n_factuals'].iloc[0])} factuals")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=120))
     plt.close(fig)
 
 
@@ -90,7 +92,7 @@ def write_outputs(table: pd.DataFrame, out: str | Path, command: str = "", wall:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     csv_path, md_path, png_path = out / "benchmark.csv", out / "benchmark.md", out / "benchmark.png"
-    table.to_csv(csv_path, index=False)
+    atomic_write(csv_path, table.to_csv(index=False))
     header = ""
     if command:
         header += f"Command: `{command}`\n\n"
@@ -102,7 +104,7 @@ def write_outputs(table: pd.DataFrame, out: str | Path, command: str = "", wall:
     problems = failure_summary(table)
     if problems:
         text += "\nNo result:\n\n" + "".join(f"- {line}\n" for line in problems)
-    md_path.write_text(text)
+    atomic_write(md_path, text)
     plot(table, png_path)
     return [csv_path, md_path, png_path]
 

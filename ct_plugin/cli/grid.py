@@ -15,9 +15,9 @@ def cmd_grid(args: argparse.Namespace) -> int:
     """``ct-plugin grid``: run a grid file and print where the table is."""
     # torch and pandas: imported when the command runs, not for --help
     from ct_plugin.grid.cells import load_grid
-    from ct_plugin.grid.executors import import_ray
     from ct_plugin.grid.results import format_value
     from ct_plugin.grid.run import run_grid
+    from ct_plugin.jobs import import_ray
 
     config = load_grid(args.config)
     if args.executor == "ray":

@@ -46,7 +46,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     """Run the tuning and print the outcome and where the files are."""
     # torch and pandas: imported when the command runs, not for --help
     from ct_plugin.data.csvfile import load_csv
-    from ct_plugin.grid.executors import import_ray
+    from ct_plugin.jobs import import_ray
     from ct_plugin.tuning.run import tune
 
     if bool(args.dataset) == bool(args.csv):

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ct_plugin.atomic import atomic_write
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.torch_utils import frozen
 
@@ -24,7 +25,7 @@ COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 def _save(fig: plt.Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=110, bbox_inches="tight"))
     plt.close(fig)
     return path
 

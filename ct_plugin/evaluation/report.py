@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ct_plugin.atomic import atomic_write, make_folder
 from ct_plugin.evaluation import plots
 from ct_plugin.evaluation.metrics.directions import change_cell, metric_names
 from ct_plugin.evaluation.protocol import Evaluation, accepts_lambda_energy
@@ -107,17 +108,13 @@ def robustness_markdown(ev: Evaluation) -> str:
 
 def write_evaluation(ev: Evaluation, out: str | Path) -> list[Path]:
     """Write CSVs, ``evaluation.md`` and the figures of one evaluation into ``out``; return the paths."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(Path(out))
     spec = ev.spec
     files: list[Path] = []
     for name in ("rounds", "summary", "comparison", "robustness", "attribution"):
-        path = out / f"{name}.csv"
-        getattr(ev, name).to_csv(path, index=False)
-        files.append(path)
+        files.append(atomic_write(out / f"{name}.csv", getattr(ev, name).to_csv(index=False)))
     if ev.row_attribution is not None:
-        ev.row_attribution.to_csv(out / "attribution_rows.csv", index=False)
-        files.append(out / "attribution_rows.csv")
+        files.append(atomic_write(out / "attribution_rows.csv", ev.row_attribution.to_csv(index=False)))
     figures = [
         plots.plot_robustness(ev.robustness, out / "robust_accuracy.png", f"{ev.dataset}: robust accuracy"),
         plots.plot_attribution(ev.attribution, out / "integrated_gradients.png", f"{ev.dataset}: IG on protected",
@@ -164,6 +161,6 @@ def write_evaluation(ev: Evaluation, out: str | Path) -> list[Path]:
         "",
     ]
     md = out / "evaluation.md"
-    md.write_text("\n".join(text))
+    atomic_write(md, "\n".join(text))
     files.append(md)
     return files

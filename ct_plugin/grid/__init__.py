@@ -24,12 +24,12 @@ complete settings, so changing a fixed setting makes new cells instead of reusin
 Vanilla cells do not depend on the generator or on counterfactual-only settings (nce, tau, ...),
 so the grid holds one vanilla cell per dataset, other axes and seed.
 
-Executors: ``local`` (default) runs the cells one after the other, or in a process pool with
-``--workers N``; ``ray`` submits one Ray task per cell (``--address`` joins an existing
-cluster; otherwise a local Ray instance with ``--workers`` CPUs is started). Every cell writes
-``result.json`` when it finishes (status ``ok`` or ``failed`` with the error); a re-run skips
-cells whose ``result.json`` says ``ok``, resumes interrupted runs from their checkpoint and
-retries failed ones. Cells are seeded, so any executor gives the same table.
+Executors (the job runner of :mod:`ct_plugin.jobs`): ``local`` (default) runs the cells one after
+the other, or in a process pool with ``--workers N``; ``ray`` submits one Ray task per cell
+(``--address`` joins an existing cluster; otherwise a local Ray instance with ``--workers`` CPUs is
+started). Every cell writes its done-marker ``result.json`` when it finishes (status ``ok`` or
+``failed`` with the error); a re-run skips cells whose marker says ``ok``, resumes interrupted runs
+from their checkpoint and retries failed ones. Cells are seeded, so any executor gives the same table.
 
 The pieces: :mod:`~ct_plugin.grid.cells` (the grid file and its cells),
 :mod:`~ct_plugin.grid.executors` (running a cell; the local and Ray executors),
@@ -39,12 +39,11 @@ the public names.
 """
 
 from ct_plugin.grid.cells import CT_ONLY_SETTINGS, EVALUATE_KEYS, Cell, GridConfig, load_grid, make_cell_id, parse_grid
-from ct_plugin.grid.executors import RAY_INSTALL, Progress, import_ray, run_cell, run_local, run_ray
+from ct_plugin.grid.executors import Progress, read_result, run_cell, run_cells
 from ct_plugin.grid.results import (
     BASE_COLUMNS,
     TIMING_COLUMNS,
     evaluate_model,
-    read_result,
     results_table,
     summarise_log,
     write_results,
@@ -55,22 +54,19 @@ __all__ = [
     "BASE_COLUMNS",
     "CT_ONLY_SETTINGS",
     "EVALUATE_KEYS",
-    "RAY_INSTALL",
     "TIMING_COLUMNS",
     "Cell",
     "GridConfig",
     "Progress",
     "evaluate_model",
-    "import_ray",
     "load_grid",
     "make_cell_id",
     "parse_grid",
     "read_result",
     "results_table",
     "run_cell",
+    "run_cells",
     "run_grid",
-    "run_local",
-    "run_ray",
     "summarise_log",
     "write_results",
 ]

@@ -1,14 +1,15 @@
 """The results of a grid: each cell's row, its stored ``result.json``, and the results table.
 
 A cell's row holds its final-epoch figures and timing (:func:`summarise_log`) and, with
-``[evaluate]``, a few seeded test-time figures (:func:`evaluate_model`); :func:`read_result`
-reads back the row of a completed cell; :func:`results_table` puts the rows in grid order with
-a fixed set of columns and :func:`write_results` writes ``results.csv`` and ``results.md``.
+``[evaluate]``, a few seeded test-time figures (:func:`evaluate_model`); :func:`results_table` puts
+the rows in grid order with a fixed set of columns and :func:`write_results` writes ``results.csv``
+and ``results.md``.
 """
 
 from __future__ import annotations
 
-import json
+import csv
+import io
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import torch
 
+from ct_plugin.atomic import atomic_write
 from ct_plugin.constraints import SearchConstraints
 from ct_plugin.evaluation import metrics
 from ct_plugin.generators.gradient import ECCCoGenerator
@@ -93,19 +95,6 @@ def evaluate_model(run_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
 
 
 
-def read_result(out: str | Path, cell: Cell) -> dict[str, Any] | None:
-    """The stored result row of a cell, if it completed."""
-    path = Path(out) / "cells" / cell.cell_id / "result.json"
-    if not path.is_file():
-        return None
-    try:
-        row = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return None
-    return row if row.get("status") == "ok" else None
-
-
-
 # ------------------------------------------------------------------ results
 def format_value(value: Any) -> str:
     """A table cell: empty for None and NaN, 4 significant digits for floats."""
@@ -127,20 +116,17 @@ def results_table(rows: Sequence[dict[str, Any]], order: Sequence[Cell]) -> list
 
 def write_results(table: list[dict[str, Any]], out: Path) -> tuple[Path, Path]:
     """``results.csv`` and ``results.md`` in ``out``."""
-    import csv
-
     columns = list(table[0]) if table else list(BASE_COLUMNS)
-    csv_path = out / "results.csv"
-    with csv_path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        for row in table:
-            writer.writerow({k: format_value(v) for k, v in row.items()})
-    md_path = out / "results.md"
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in table:
+        writer.writerow({k: format_value(v) for k, v in row.items()})
+    csv_path = atomic_write(out / "results.csv", text.getvalue())
     shown = [c for c in columns if c not in ("cell", "error") or any(r.get(c) for r in table)]
     lines = ["| " + " | ".join(shown) + " |", "|" + "|".join("---" for _ in shown) + "|"]
     for row in table:
         cells = [format_value(row.get(c)).replace("|", "/").replace("\n", " ")[:200] for c in shown]
         lines.append("| " + " | ".join(cells) + " |")
-    md_path.write_text("\n".join(lines) + "\n")
+    md_path = atomic_write(out / "results.md", "\n".join(lines) + "\n")
     return csv_path, md_path

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ct_plugin.errors import CTPluginError
+from ct_plugin.atomic import atomic_write_json
 from ct_plugin.grid.cells import GridConfig
-from ct_plugin.grid.executors import Progress, run_local, run_ray
-from ct_plugin.grid.results import read_result, results_table, write_results
+from ct_plugin.grid.executors import Progress, read_result, run_cells
+from ct_plugin.grid.results import results_table, write_results
+from ct_plugin.jobs import folder_lock
 
 
 def run_grid(
@@ -26,27 +26,19 @@ def run_grid(
 ) -> list[dict[str, Any]]:
     """Run every cell not completed yet and return the whole results table (grid order).
 
-    ``threads``: torch threads per cell of the local executor (default 1: cells run side by side).
+    ``threads``: torch threads per cell (default 1: cells run side by side). A second grid run in
+    the same ``out`` at the same time is refused (:func:`ct_plugin.jobs.folder_lock`).
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     cells = config.cells()
-    done = {c.cell_id: row for c in cells if (row := read_result(out, c)) is not None}
-    todo = [c for c in cells if c.cell_id not in done]
-    log(f"grid {config.name!r}: {len(cells)} cells, {len(done)} already completed, {len(todo)} to run "
-        f"({executor} executor)")
-    (out / "grid.json").write_text(json.dumps(
-        {"name": config.name, "cells": [{"cell": c.cell_id, "config": c.config} for c in cells]}, indent=2
-    ))
-    if todo:
-        if executor == "local":
-            rows = run_local(todo, str(out), workers or 1, progress, threads)
-        elif executor == "ray":
-            rows = run_ray(todo, str(out), workers, address, progress, gpus_per_cell)
-        else:
-            raise CTPluginError(f"unknown executor {executor!r}; choose local or ray")
-    else:
-        rows = []
-    table = results_table([*done.values(), *rows], cells)
-    write_results(table, out)
+    with folder_lock(out, "running a grid in"):
+        done = {c.cell_id: row for c in cells if (row := read_result(out, c)) is not None}
+        todo = [c for c in cells if c.cell_id not in done]
+        log(f"grid {config.name!r}: {len(cells)} cells, {len(done)} already completed, {len(todo)} to run "
+            f"({executor} executor)")
+        atomic_write_json(out / "grid.json",
+                          {"name": config.name, "cells": [{"cell": c.cell_id, "config": c.config} for c in cells]})
+        rows = run_cells(todo, out, executor, workers, address, progress, gpus_per_cell, threads)
+        table = results_table([*done.values(), *rows], cells)
+        write_results(table, out)
     return table

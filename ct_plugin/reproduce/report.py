@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -12,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from ct_plugin.atomic import atomic_write, atomic_write_json
 from ct_plugin.evaluation.report import markdown_table
 from ct_plugin.reproduce.cost import cost_section
 from ct_plugin.reproduce.plan import DATA_NOTES, FORCED_CT, TABLE_C1, Plan
@@ -121,7 +121,7 @@ def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames,
         elif source not in plan.sources or (protocol == "strict" and source not in plan.strict_sources):
             continue
         shown, raw = source_table(frames, groups, datasets, source, protocol)
-        raw.to_csv(results / f"table_{source}_{protocol}.csv", index=False)
+        atomic_write(results / f"table_{source}_{protocol}.csv", raw.to_csv(index=False))
         if protocol == "paper":
             paper_protocol_raw[source] = raw
         sections += [f"## {titles[(source, protocol)]}", "", markdown_table(shown), ""]
@@ -181,12 +181,12 @@ def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames,
     cost_lines, cost_raw = cost_section(frames, datasets, [s for s in ("tune", "paper") if s in plan.sources],
                                         kept_vanilla)
     if len(cost_raw):
-        cost_raw.to_csv(results / "cost_decomposition.csv", index=False)
+        atomic_write(results / "cost_decomposition.csv", cost_raw.to_csv(index=False))
     lines += cost_lines
     if plan.seeds > 1:
         first = plan.sources[0]
         seeds = per_seed_table(frames, datasets, first)
-        seeds.to_csv(results / f"per_seed_{first}.csv", index=False)
+        atomic_write(results / f"per_seed_{first}.csv", seeds.to_csv(index=False))
         lines += [f"## Per seed (`{first}` settings, paper protocol)", "",
                   "Reduction in % and, in brackets, the 99% percentile interval over rounds of the per-round "
                   "difference (baseline minus CT, in the metric's units; above 0 = CT lower).", "",
@@ -227,9 +227,9 @@ def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames,
                           for name in folders)
         lines.append(f"* {dataset}: {links}")
     lines.append("")
-    (results / "settings.json").write_text(json.dumps(settings, indent=2, default=str))
+    atomic_write_json(results / "settings.json", settings)
     md = out / "results.md"
-    md.write_text("\n".join(lines))
+    atomic_write(md, "\n".join(lines))
     return md
 
 

@@ -16,62 +16,51 @@ Complete runs trained with the same settings are reused, so an interrupted repro
 
 from __future__ import annotations
 
-import json
-import multiprocessing
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from ct_plugin import jobs as runner
+from ct_plugin.atomic import atomic_write_json
 from ct_plugin.data.load import load_dataset
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.data.tabular import table_path
 from ct_plugin.errors import CTPluginError
 from ct_plugin.evaluation.protocol import DRAW_VERSION, ProtocolConfig, evaluate_runs, load_runs
 from ct_plugin.evaluation.report import write_evaluation
-from ct_plugin.progress import progress_bar
 from ct_plugin.reproduce.plan import ABLATIONS, DATASETS, TABLES, Job, Plan, ablation_jobs
 from ct_plugin.reproduce.report import write_report
 from ct_plugin.runs.files import REQUIRED_FILES, read_json
 from ct_plugin.training.train import train
 from ct_plugin.tuning.run import tune
 
-FINGERPRINT = "reproduce.json"
+MARKER = "reproduce.json"
+"""The done-marker (:mod:`ct_plugin.jobs`) of a trained run and of an evaluation."""
 SECONDS = "reproduce_seconds.json"
 """Compute seconds of the work a folder holds, kept when it is reused so the report can total them."""
 EVALUATION_PARTS = ("comparison", "summary", "robustness", "attribution")
 
 
-def _thread_init() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
-def _same(a: Any, b: Any) -> bool:
-    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
-
-
 def train_job(spec: DatasetSpec, options: dict[str, Any], out: str) -> tuple[str, float, bool]:
     """Train one run into ``out`` (or reuse it when complete with the same settings); (path, seconds, reused)."""
-    _thread_init()
     path = Path(out)
     wanted = {"options": options, "data": spec.options}
-    complete = all((path / n).is_file() for n in REQUIRED_FILES) and (path / FINGERPRINT).is_file()
-    if complete and _same(read_json(path / FINGERPRINT), wanted):
+    key = runner.fingerprint(wanted)
+    complete = all((path / n).is_file() for n in REQUIRED_FILES)
+    if complete and runner.read_marker(path, MARKER, key) is not None:
         return out, stored_seconds(path), True
     if path.exists():
         shutil.rmtree(path)
     start = time.perf_counter()
     train(spec, out=path, quiet=True, **options)
     seconds = time.perf_counter() - start
-    (path / FINGERPRINT).write_text(json.dumps(wanted, indent=2, sort_keys=True, default=str))
+    runner.write_marker(path, MARKER, key, {"settings": wanted})
     store_seconds(path, seconds)
     return out, seconds, False
 
@@ -83,27 +72,26 @@ def stored_seconds(folder: Path) -> float:
 
 def store_seconds(folder: Path, seconds: float) -> None:
     """Record the compute seconds of the work in ``folder``."""
-    (folder / SECONDS).write_text(json.dumps({"seconds": round(seconds, 3)}))
+    atomic_write_json(folder / SECONDS, {"seconds": round(seconds, 3)}, indent=None)
 
 
 def evaluate_job(run_dirs: list[str], labels: list[str], protocols: dict[str, dict[str, Any]], out: str
                  ) -> dict[str, dict[str, pd.DataFrame]]:
     """Evaluate the runs once per protocol; write each into ``out/<protocol>``; return their frames."""
-    _thread_init()
     runs = None
     frames: dict[str, dict[str, pd.DataFrame]] = {}
     for name, settings in protocols.items():
         folder = Path(out) / name
-        wanted = {"runs": [read_json(Path(d) / FINGERPRINT) for d in run_dirs], "labels": labels, "protocol": settings,
-                  "draw_version": DRAW_VERSION}
-        stamp = folder / FINGERPRINT
-        if stamp.is_file() and _same(read_json(stamp), wanted):
+        wanted = {"runs": [runner.marker_fingerprint(d, MARKER) for d in run_dirs], "labels": labels,
+                  "protocol": settings, "draw_version": DRAW_VERSION}
+        key = runner.fingerprint(wanted)
+        if runner.read_marker(folder, MARKER, key) is not None:
             frames[name] = {part: pd.read_csv(folder / f"{part}.csv") for part in EVALUATION_PARTS}
         else:
             runs = runs or load_runs(run_dirs)
             ev = evaluate_runs(runs, ProtocolConfig(**settings), labels=labels)
             write_evaluation(ev, folder)
-            stamp.write_text(json.dumps(wanted, indent=2, sort_keys=True, default=str))
+            runner.write_marker(folder, MARKER, key, {"settings": wanted})
             store_seconds(folder, ev.seconds)
             frames[name] = {part: getattr(ev, part) for part in EVALUATION_PARTS}
         frames[name]["seconds"] = pd.DataFrame([{"seconds": stored_seconds(folder)}])
@@ -116,30 +104,6 @@ def protocol_settings(plan: Plan, rounds: int | None) -> dict[str, dict[str, Any
     if plan.quick:
         common.update(attack_rows=500, ig_rows=100, n_factuals=40)
     return {"paper": {"protocol": "paper", **common}, "strict": {"protocol": "strict", **common}}
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_thread_init)
-
-
-def _run_parallel(tasks: list[tuple[Callable[..., Any], tuple[Any, ...]]], workers: int, desc: str,
-                  progress: bool) -> list[Any]:
-    """Run ``(function, args)`` tasks in ``workers`` processes (in this process when 1); results in order."""
-    results: list[Any] = [None] * len(tasks)
-    bar = progress_bar(len(tasks), desc, quiet=not progress)
-    if workers <= 1:
-        for i, (fn, args) in enumerate(tasks):
-            results[i] = fn(*args)
-            bar.update()
-    else:
-        with _pool(workers) as pool:
-            futures = {pool.submit(fn, *args): i for i, (fn, args) in enumerate(tasks)}
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                bar.update()
-    bar.close()
-    return results
 
 
 def check_tables(datasets: Iterable[str], data_dir: str | None) -> None:
@@ -221,8 +185,8 @@ def run_reproduce(
             ablation_rows.append({"ablation": name, "data": dataset, "change": what, "variant": extra[0].variant})
     t0 = time.perf_counter()
     unique = {str(runs_dir / job.dataset / job.name): (job, spec) for job, spec in jobs}
-    trained = _run_parallel([(train_job, (spec, job.options, path)) for path, (job, spec) in unique.items()],
-                            workers, "train", progress)
+    training = [runner.Job(path, train_job, (spec, job.options, path)) for path, (job, spec) in unique.items()]
+    trained = runner.run_jobs(training, workers=workers, progress="train", quiet=not progress)
     train_seconds = {path: seconds for path, seconds, _ in trained}
     reused_runs = sum(r for _, _, r in trained)
     log(f"trained {len(trained) - reused_runs} runs, reused {reused_runs}, in {time.perf_counter() - t0:.0f} s")
@@ -243,9 +207,9 @@ def run_reproduce(
         dirs = groups[(dataset, variant, source, seed)]
         target = out / "results" / dataset / f"{variant + '-' if variant else ''}{source}-seed{seed}"
         wanted = protocols if source in plan.strict_sources and not variant else {"paper": protocols["paper"]}
-        tasks.append((evaluate_job, ([dirs["baseline"], dirs["ct_free"], dirs["ct_protected"]],
-                                     ["baseline", "ct_free", "ct_protected"], wanted, str(target))))
-    evaluated = _run_parallel(tasks, workers, "evaluate", progress)
+        tasks.append(runner.Job(str(target), evaluate_job, ([dirs["baseline"], dirs["ct_free"], dirs["ct_protected"]],
+                                                     ["baseline", "ct_free", "ct_protected"], wanted, str(target))))
+    evaluated = runner.run_jobs(tasks, workers=workers, progress="evaluate", quiet=not progress)
     log(f"evaluated {len(tasks)} groups in {time.perf_counter() - t0:.0f} s")
     frames = dict(zip(keys, evaluated, strict=True))
     wall = time.perf_counter() - t_start
@@ -256,7 +220,7 @@ def run_reproduce(
     }
     ledger = runs_dir / "reproduce_wall.json"
     if reused_runs == 0:  # a run from scratch: its wall time is the measured cost of the whole reproduction
-        ledger.write_text(json.dumps({"wall_seconds": wall, "command": command, "datasets": datasets}))
+        atomic_write_json(ledger, {"wall_seconds": wall, "command": command, "datasets": datasets}, indent=None)
     from_scratch = read_json(ledger) if ledger.is_file() else None
     settings = {"plan": asdict(plan), "protocols": protocols, "command": command, "workers": workers,
                 "wall_seconds": wall, "tune_seconds": tune_seconds, "tuned": tune_info, "compute_seconds": compute,

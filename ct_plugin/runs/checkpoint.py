@@ -2,8 +2,8 @@
 
 :func:`save_checkpoint` serialises the new state, keeps the current ``checkpoint.pt`` as
 ``checkpoint.prev.pt`` (a hard link, or a copy where links are not supported) and writes the new
-file into place with :func:`~ct_plugin.atomic.atomic_write`, so at every instant ``checkpoint.pt`` is complete (or absent before the
-first epoch) and the epoch before it is kept too. :func:`load_checkpoint` turns a truncated or
+file into place with :func:`~ct_plugin.atomic.atomic_write`, so at every instant ``checkpoint.pt``
+is complete (or absent before the first epoch) and the epoch before it is kept too. :func:`load_checkpoint` turns a truncated or
 corrupted file into a :class:`~ct_plugin.errors.CheckpointError` that names the intact older
 one and the flag that uses it (``--resume-from-previous``).
 """
@@ -13,19 +13,18 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ct_plugin.atomic import atomic_write
-from ct_plugin.errors import CheckpointError, RunDirectoryError, RunLockedError
+from ct_plugin.errors import CheckpointError, RunDirectoryError
+from ct_plugin.jobs import folder_lock
 from ct_plugin.runs.files import safe_torch_load
 
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"
-LOCK = ".lock"
 REQUIRED_KEYS = ("epoch", "model", "optimiser", "rng")
 
 
@@ -90,42 +89,10 @@ def load_checkpoint(run_dir: Path, device: torch.device | str, previous: bool = 
         raise CheckpointError(f"checkpoint {current} is truncated or corrupted ({exc}){advice}", fallback) from exc
 
 
-@contextlib.contextmanager
-def run_lock(run_dir: Path | None) -> Iterator[None]:
+def run_lock(run_dir: Path | None) -> contextlib.AbstractContextManager[None]:
     """Hold an exclusive lock on ``run_dir`` while training; a second process gets :class:`RunLockedError`.
 
-    The lock is an OS file lock (``flock``): it is released when the process ends, even by SIGKILL,
-    so a killed run never leaves a stale lock behind.
+    An OS file lock (:func:`ct_plugin.jobs.folder_lock`): released when the process ends, even by
+    SIGKILL, so a killed run never leaves a stale lock behind.
     """
-    if run_dir is None:
-        yield
-        return
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no flock; training proceeds unlocked
-        yield
-        return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / LOCK
-    try:  # O_NOFOLLOW: a link planted as the lock is refused, never written through
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    except OSError as exc:
-        raise RunDirectoryError(f"cannot lock {run_dir}: {path} cannot be opened as a plain file ({exc.strerror})") from None
-    handle = os.fdopen(descriptor, "r+")
-    try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise RunLockedError(
-                f"another process (pid {holder}) is training into {run_dir}; wait for it to finish, "
-                "or choose another --out"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        yield
-    finally:
-        handle.close()
+    return folder_lock(run_dir, "training into")

@@ -18,6 +18,7 @@ from ct_plugin.plugins.registry import get_registry
 from ct_plugin.runs.files import REQUIRED_FILES, read_json, read_log, safe_torch_load
 from ct_plugin.runs.record import check_consistency
 
+
 def check_run_dir(run_dir: str | Path) -> Path:
     """Raise a clear error unless ``run_dir`` holds a complete run."""
     run_dir = Path(run_dir)

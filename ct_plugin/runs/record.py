@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ct_plugin.data.spec import DatasetSpec
 from ct_plugin._version import __version__
+from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import RunDirectoryError
 from ct_plugin.plugins.registry import get_registry
 from ct_plugin.runs.files import read_json

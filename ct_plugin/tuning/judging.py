@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ct_plugin.atomic import atomic_write_json
 from ct_plugin.errors import CTPluginError
 from ct_plugin.evaluation.protocol import DRAW_VERSION, ProtocolConfig, evaluate_runs
 from ct_plugin.grid import Cell
+from ct_plugin.jobs import fingerprint, read_marker, write_marker
 from ct_plugin.progress import progress_bar
 from ct_plugin.runs.load import load_run
 
@@ -46,6 +44,9 @@ def protocol_config(options: Mapping[str, Any] | None = None) -> ProtocolConfig:
     return ProtocolConfig(**merged).validate()
 
 
+JUDGEMENT = "tune_eval.json"
+"""A CT cell's done-marker of its validation judgement (:mod:`ct_plugin.jobs`), fingerprinted by the protocol."""
+
 #: CT runs evaluated together with the baseline in one ``evaluate_runs`` call (and cached together): the
 #: default grid's 9 in one call, so the baseline is evaluated once (each run costs about 7 CPU-seconds)
 EVALUATION_CHUNK = 9
@@ -56,16 +57,13 @@ def evaluate_cells(
 ) -> dict[str, dict[str, float]]:
     """Per CT cell: IP, IP*, validity vs the baseline (cached in the cell's ``tune_eval.json``)."""
     # the draw version too: a cached judgement made with other random draws is redone
-    key = hashlib.sha1(json.dumps(
-        {"protocol": dataclasses.asdict(protocol), "reference": vanilla.cell_id, "draw_version": DRAW_VERSION},
-        sort_keys=True, default=str,
-    ).encode()).hexdigest()[:12]
+    key = fingerprint({"protocol": dataclasses.asdict(protocol), "reference": vanilla.cell_id,
+                       "draw_version": DRAW_VERSION})
     results: dict[str, dict[str, float]] = {}
     todo = []
     for cell in cells:
-        path = out / "cells" / cell.cell_id / "tune_eval.json"
-        cached = json.loads(path.read_text()) if path.is_file() else {}
-        if cached.get("key") == key:
+        cached = read_marker(out / "cells" / cell.cell_id, JUDGEMENT, key)
+        if cached is not None and isinstance(cached.get("figures"), dict):
             results[cell.cell_id] = cached["figures"]
         else:
             todo.append(cell)
@@ -88,7 +86,7 @@ def evaluate_cells(
                         f"{metric}_reduction_pct": float(row["reduction_pct"]),
                         f"{metric}_significant": bool(row["significant"]),
                     })
-                atomic_write_json(out / "cells" / cell.cell_id / "tune_eval.json", {"key": key, "figures": figures})
+                write_marker(out / "cells" / cell.cell_id, JUDGEMENT, key, {"figures": figures})
                 results[cell.cell_id] = figures
             bar.update(len(chunk))
     finally:

@@ -54,7 +54,7 @@ def write_tables(table: pd.DataFrame, out: Path, header: list[str]) -> tuple[Pat
     for _, row in table.iterrows():
         lines.append("| " + " | ".join(_format(row[c]).replace("|", "/") for c in shown) + " |")
     md_path = out / "tune.md"
-    md_path.write_text("\n".join(lines) + "\n")
+    atomic_write(md_path, "\n".join(lines) + "\n")
     return csv_path, md_path
 
 
@@ -90,8 +90,8 @@ def plot_grid(table: pd.DataFrame, axes: list[str], out: Path, title: str, max_v
     ax.set_ylabel("validation IP reduction vs vanilla (%; higher is better)")
     ax.set_title(title)
     ax.legend(fontsize=8, loc="best")
-    path = out / "tune.png"
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    path = atomic_write(out / "tune.png",
+                        lambda handle: fig.savefig(handle, format="png", dpi=110, bbox_inches="tight"))
     plt.close(fig)
     return path
 

@@ -32,11 +32,13 @@ from typing import Any
 
 import pandas as pd
 
+from ct_plugin.atomic import atomic_write
 from ct_plugin.config import TrainConfig
 from ct_plugin.data.load import load_dataset
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
-from ct_plugin.grid import CT_ONLY_SETTINGS, Cell, make_cell_id, read_result, run_local, run_ray
+from ct_plugin.grid import CT_ONLY_SETTINGS, Cell, make_cell_id, read_result, run_cells
+from ct_plugin.jobs import folder_lock
 from ct_plugin.plugins.registry import get_registry
 from ct_plugin.progress import progress_bar
 from ct_plugin.runs.files import read_log
@@ -121,7 +123,7 @@ def _save_validation_spec(spec: DatasetSpec, directory: Path) -> None:
     if marker.is_file() and marker.read_text().strip() == digest:
         return
     spec.save(directory)
-    marker.write_text(digest + "\n")
+    atomic_write(marker, digest + "\n")
 
 
 # ---------------------------------------------------------------- training
@@ -137,14 +139,7 @@ def _train_cells(
         bar.set_postfix_str(f"{row.get('cell', '')[:40]}: {row.get('status')}")
 
     try:
-        if not todo:
-            rows: list[dict[str, Any]] = []
-        elif executor == "local":
-            rows = run_local(todo, str(out), workers, tick)
-        elif executor == "ray":
-            rows = run_ray(todo, str(out), workers, address, tick)
-        else:
-            raise CTPluginError(f"unknown executor {executor!r}; choose local or ray")
+        rows = run_cells(todo, out, executor, workers, address, tick)
     finally:
         bar.close()
     return {**done, **{row["cell"]: row for row in rows}}
@@ -267,85 +262,87 @@ def tune(
     base = _base_config(train_options, data_settings)
     carved = validation_split(spec, validation_size, validation_seed)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    spec_dir = out / "validation_spec"
-    _save_validation_spec(carved, spec_dir)
-    vanillas, ct_cells = _cells(base, points, carved, spec_dir, training_seeds)
+    with folder_lock(out, "tuning into"):  # two tune processes on one folder would share its cells
+        spec_dir = out / "validation_spec"
+        _save_validation_spec(carved, spec_dir)
+        vanillas, ct_cells = _cells(base, points, carved, spec_dir, training_seeds)
 
-    rows = _train_cells([*vanillas, *(c for _, cs in ct_cells for c in cs)], out, executor, workers, address,
-                        progress)
-    for vanilla in vanillas:
-        if rows[vanilla.cell_id].get("status") != "ok":
-            error = rows[vanilla.cell_id].get("error")
-            raise CTPluginError(f"the vanilla baseline (seed {vanilla.seed}) failed, nothing to compare with: {error}")
-    figures: dict[str, dict[str, float]] = {}
+        rows = _train_cells([*vanillas, *(c for _, cs in ct_cells for c in cs)], out, executor, workers, address,
+                            progress)
+        for vanilla in vanillas:
+            if rows[vanilla.cell_id].get("status") != "ok":
+                error = rows[vanilla.cell_id].get("error")
+                raise CTPluginError(
+                    f"the vanilla baseline (seed {vanilla.seed}) failed, nothing to compare with: {error}"
+                )
+        figures: dict[str, dict[str, float]] = {}
 
-    def judge(configs: list[Config]) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
-        for i, vanilla in enumerate(vanillas):  # each seed's CT runs against the same seed's baseline
-            todo = [cs[i] for _, cs in configs
-                    if rows.get(cs[i].cell_id, {}).get("status") == "ok" and cs[i].cell_id not in figures]
-            figures.update(evaluate_cells(vanilla, todo, out, protocol_cfg, progress))
-        table = _criteria_table(configs, rows, figures, reference_of(figures), out, rule)
-        ok = table[table.status == "ok"]
-        if ok.empty:
-            raise CTPluginError(f"every CT configuration failed to train; see {out / 'cells'}: "
-                                f"{table.reasons.iloc[0] if 'reasons' in table else ''}")
-        judged = apply_rule(ok, rule)
-        return table, judged, choose(judged)
+        def judge(configs: list[Config]) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
+            for i, vanilla in enumerate(vanillas):  # each seed's CT runs against the same seed's baseline
+                todo = [cs[i] for _, cs in configs
+                        if rows.get(cs[i].cell_id, {}).get("status") == "ok" and cs[i].cell_id not in figures]
+                figures.update(evaluate_cells(vanilla, todo, out, protocol_cfg, progress))
+            table = _criteria_table(configs, rows, figures, reference_of(figures), out, rule)
+            ok = table[table.status == "ok"]
+            if ok.empty:
+                raise CTPluginError(f"every CT configuration failed to train; see {out / 'cells'}: "
+                                    f"{table.reasons.iloc[0] if 'reasons' in table else ''}")
+            judged = apply_rule(ok, rule)
+            return table, judged, choose(judged)
 
-    def reference_of(figures: Mapping[str, dict[str, float]]) -> dict[str, float]:
-        """Vanilla's criteria, the mean over its seeds (validity and IP from any CT run's evaluation of a seed)."""
-        per_seed = [next((figures[cs[i].cell_id] for _, cs in ct_cells if cs[i].cell_id in figures), None)
-                    for i in range(len(vanillas))]
-        return {
-            "accuracy": mean_of([_accuracy(out / "cells" / v.cell_id) for v in vanillas]),
-            "validity": mean_of([f["validity_reference"] for f in per_seed if f is not None]),
-            "ip": mean_of([f["ip_reference"] for f in per_seed if f is not None]),
-        }
+        def reference_of(figures: Mapping[str, dict[str, float]]) -> dict[str, float]:
+            """Vanilla's criteria, the mean over its seeds (validity and IP from any CT run's evaluation of a seed)."""
+            per_seed = [next((figures[cs[i].cell_id] for _, cs in ct_cells if cs[i].cell_id in figures), None)
+                        for i in range(len(vanillas))]
+            return {
+                "accuracy": mean_of([_accuracy(out / "cells" / v.cell_id) for v in vanillas]),
+                "validity": mean_of([f["validity_reference"] for f in per_seed if f is not None]),
+                "ip": mean_of([f["ip_reference"] for f in per_seed if f is not None]),
+            }
 
-    stage = {cs[0].cell_id: 1 for _, cs in ct_cells}
-    table, judged, choice = judge(ct_cells)
-    rescues: list[dict[str, Any]] = []
-    shown_axes = list(axes)
-    for number, (change, propose) in enumerate(rescue_stages(checked, base) if rescue else [], start=2):
-        if choice.passed:
-            break
-        extra = propose(judged, shown_axes)
-        _, rescue_cells = _cells(base, extra, carved, spec_dir, training_seeds)
-        rescue_cells = [(p, cs) for p, cs in rescue_cells if cs[0].cell_id not in stage]
-        if not rescue_cells:
-            continue
-        rows.update(_train_cells([c for _, cs in rescue_cells for c in cs], out, executor, workers, address,
-                                 progress))
-        stage.update({cs[0].cell_id: number for _, cs in rescue_cells})
-        rescues.append({"stage": number, "change": change, "points": [p for p, _ in rescue_cells]})
-        shown_axes = list(dict.fromkeys([*shown_axes, *(a for p, _ in rescue_cells for a in p)]))
-        ct_cells = [*ct_cells, *rescue_cells]
+        stage = {cs[0].cell_id: 1 for _, cs in ct_cells}
         table, judged, choice = judge(ct_cells)
-    reference = reference_of(figures)
-    chosen_cell = judged.iloc[choice.index]["cell"]
-    failed = table[table.status != "ok"].assign(**{"pass": False})
-    parts = [judged, failed] if len(failed) else [judged]
-    order = [cs[0].cell_id for _, cs in ct_cells]
-    table = pd.concat(parts).set_index("cell").loc[order].reset_index()
-    table["pass"] = table["pass"].astype(bool)
-    table["chosen"] = table.cell == chosen_cell
-    table["stage"] = [stage[c] for c in table.cell]
-    table = report.order_columns(fill_axes(table, shown_axes, base), shown_axes)
+        rescues: list[dict[str, Any]] = []
+        shown_axes = list(axes)
+        for number, (change, propose) in enumerate(rescue_stages(checked, base) if rescue else [], start=2):
+            if choice.passed:
+                break
+            extra = propose(judged, shown_axes)
+            _, rescue_cells = _cells(base, extra, carved, spec_dir, training_seeds)
+            rescue_cells = [(p, cs) for p, cs in rescue_cells if cs[0].cell_id not in stage]
+            if not rescue_cells:
+                continue
+            rows.update(_train_cells([c for _, cs in rescue_cells for c in cs], out, executor, workers, address,
+                                     progress))
+            stage.update({cs[0].cell_id: number for _, cs in rescue_cells})
+            rescues.append({"stage": number, "change": change, "points": [p for p, _ in rescue_cells]})
+            shown_axes = list(dict.fromkeys([*shown_axes, *(a for p, _ in rescue_cells for a in p)]))
+            ct_cells = [*ct_cells, *rescue_cells]
+            table, judged, choice = judge(ct_cells)
+        reference = reference_of(figures)
+        chosen_cell = judged.iloc[choice.index]["cell"]
+        failed = table[table.status != "ok"].assign(**{"pass": False})
+        parts = [judged, failed] if len(failed) else [judged]
+        order = [cs[0].cell_id for _, cs in ct_cells]
+        table = pd.concat(parts).set_index("cell").loc[order].reset_index()
+        table["pass"] = table["pass"].astype(bool)
+        table["chosen"] = table.cell == chosen_cell
+        table["stage"] = [stage[c] for c in table.cell]
+        table = report.order_columns(fill_axes(table, shown_axes, base), shown_axes)
 
-    point = next(p for p, cs in ct_cells if cs[0].cell_id == chosen_cell)
-    overrides = overrides_of(point, base.generator_options)
-    ct_config = base.replace(**overrides).validate()
-    recommendation = "ct" if choice.recommend_ct else "vanilla"
-    chosen_config = ct_config if choice.recommend_ct or always_ct else base.replace(strategy="vanilla").validate()
-    paths = report.write_outputs(out, table, shown_axes, spec, base, chosen_config, overrides, choice, rule,
-                                 protocol_cfg, carved, reference, checked, rescues=rescues,
-                                 ct_config=ct_config, seeds=training_seeds)
-    return TuneResult(
-        dataset=spec.name, overrides=overrides, config=chosen_config, ct_config=ct_config,
-        recommendation=recommendation, passed=choice.passed,
-        fallback=choice.fallback, message=choice.message, table=table, reference=reference,
-        paths={**paths, "validation_spec": spec_dir, "cells": out / "cells"},
-        seconds=time.perf_counter() - start,
-    )
+        point = next(p for p, cs in ct_cells if cs[0].cell_id == chosen_cell)
+        overrides = overrides_of(point, base.generator_options)
+        ct_config = base.replace(**overrides).validate()
+        recommendation = "ct" if choice.recommend_ct else "vanilla"
+        chosen_config = ct_config if choice.recommend_ct or always_ct else base.replace(strategy="vanilla").validate()
+        paths = report.write_outputs(out, table, shown_axes, spec, base, chosen_config, overrides, choice, rule,
+                                     protocol_cfg, carved, reference, checked, rescues=rescues,
+                                     ct_config=ct_config, seeds=training_seeds)
+        return TuneResult(
+            dataset=spec.name, overrides=overrides, config=chosen_config, ct_config=ct_config,
+            recommendation=recommendation, passed=choice.passed,
+            fallback=choice.fallback, message=choice.message, table=table, reference=reference,
+            paths={**paths, "validation_spec": spec_dir, "cells": out / "cells"},
+            seconds=time.perf_counter() - start,
+        )
 

@@ -83,4 +83,5 @@ def smooth_ct(config=None) -> TrainingStrategy:
 
 @hookimpl
 def ct_plugin_strategies():
-    return [PluginItem("smooth-ct", smooth_ct, "CT + input-gradient penalty, two-step updates, least-confident factuals")]
+    return [PluginItem("smooth-ct", smooth_ct,
+                       "CT + input-gradient penalty, two-step updates, least-confident factuals")]
