@@ -48,8 +48,3 @@ class ClassSampler:
     def sample(self, classes: torch.Tensor, rng: torch.Generator | None = None) -> torch.Tensor:
         """One random training sample of each requested class, shape (len(classes), d)."""
         return self.X[self.indices(classes, rng)]
-
-    def of_class(self, cls: int) -> torch.Tensor:
-        """All training samples of one class."""
-        start, count = int(self.starts[cls]), int(self.counts[cls])
-        return self.X[start : start + count]

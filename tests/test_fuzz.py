@@ -256,3 +256,69 @@ def test_fuzzing_helpers_accept_a_clean_frame(tmp_path):
     frame = pd.DataFrame({"a": rng.normal(size=40), "ä": rng.normal(size=40), "target": [0, 1] * 20})
     assert _pipeline(frame, "target", None, "ct", tmp_path / "run") == "ok"
     assert math.isfinite(float(frame["a"].sum()))
+
+
+# ------------------------------------------------------------ the settings tables
+def _values_for(row) -> st.SearchStrategy:
+    """Values around a settings-table row's range (inside, on and past its bounds), of its type and of others."""
+    around = [v for v in (row.low, row.high) if v is not None]
+    edges = [b + d for b in around for d in (-1, -1e-9, 0, 1e-9, 1)]
+    numbers = st.one_of(st.sampled_from(edges or [0, 1]), NUMBERS, st.sampled_from([np.int64(3), np.float32(0.5)]))
+    others = st.one_of(STRINGS, st.booleans(), st.none(), st.lists(NUMBERS, max_size=2), st.just({"a": 1}))
+    return st.one_of(numbers, numbers.map(str), others, st.sampled_from(list(row.choices) or ["epoch"]))
+
+
+@st.composite
+def setting_values(draw, table):
+    row = draw(st.sampled_from(list(table)))
+    return row, draw(_values_for(row))
+
+
+def _check_table(table, build, examples: int) -> dict[str, int]:
+    """Every value either coerces to the setting's kind within its range, or is refused naming the setting."""
+    outcomes: dict[str, int] = {}
+
+    @settings(max_examples=examples, **COMMON)
+    @given(case=setting_values(table))
+    def run(case):
+        row, value = case
+        try:
+            config = build(row.name, value)
+        except CTPluginError as exc:
+            assert row.name in str(exc), (row.name, value, str(exc))
+            outcomes["refused"] = outcomes.get("refused", 0) + 1
+            return
+        coerced = getattr(config, row.name)
+        if row.kind in ("int", "float") and coerced is not None:
+            assert isinstance(coerced, int if row.kind == "int" else float) and not isinstance(coerced, bool)
+            assert math.isfinite(coerced)
+            if row.low is not None:
+                assert coerced > row.low if row.low_open else coerced >= row.low
+            if row.high is not None:
+                assert coerced < row.high if row.high_open else coerced <= row.high
+        if row.kind == "choice" and coerced is not None:
+            assert coerced in row.choices
+        outcomes["accepted"] = outcomes.get("accepted", 0) + 1
+
+    run()
+    return outcomes
+
+
+def test_fuzz_every_training_setting_from_its_table():
+    from ct_plugin.config import TRAIN_SETTINGS, TrainConfig
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a huge lr is accepted with a warning
+        outcomes = _check_table(TRAIN_SETTINGS, lambda name, value: TrainConfig(**{name: value}).validate(),
+                                FAST_EXAMPLES * 4)
+    _report("training settings (table)", outcomes)
+    assert outcomes.get("accepted") and outcomes.get("refused")
+
+
+def test_fuzz_every_protocol_setting_from_its_table():
+    from ct_plugin.evaluation.protocol.config import PROTOCOL_SETTINGS
+
+    outcomes = _check_table(PROTOCOL_SETTINGS, lambda name, value: ProtocolConfig(**{name: value}).validate(),
+                            FAST_EXAMPLES * 4)
+    _report("protocol settings (table)", outcomes)
+    assert outcomes.get("accepted") and outcomes.get("refused")

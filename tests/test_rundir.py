@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 
 import pytest
 import torch
@@ -59,3 +61,29 @@ def test_incomplete_and_missing_run_dirs(run_dir, tmp_path):
 def test_weights_that_do_not_fit(run_dir, tmp_path):
     with pytest.raises(RunDirectoryError, match="do not fit the model"):
         ct_plugin.load_model(run_dir, model=torch.nn.Linear(3, 2))
+
+
+def test_a_run_written_before_plugin_terms_existed_still_loads(run_dir, tmp_path):
+    """config.json of older runs has no term_weights, update_schedule or factual_selector: the defaults apply."""
+    old = tmp_path / "old"
+    shutil.copytree(run_dir, old)
+    config = json.loads((old / "config.json").read_text())
+    for key in ("term_weights", "update_schedule", "factual_selector"):
+        config.pop(key)
+    (old / "config.json").write_text(json.dumps(config))
+    run = ct_plugin.load_run(old)
+    assert run.config.term_weights == {} and run.config.update_schedule is None
+    resumed = ct_plugin.train(out=old, resume=True, quiet=True, epochs=len(run.log) + 1)
+    assert len(resumed.log) == len(run.log) + 1
+
+
+def test_overwrite_removes_every_file_of_the_old_run(tmp_path):
+    out = tmp_path / "run"
+    ct_plugin.train("moons", strategy="vanilla", epochs=3, out=out, quiet=True, dataset_options={"n_samples": 200})
+    assert (out / "checkpoint.prev.pt").is_file()
+    (out / ".checkpoint.pt.1234.tmp").write_bytes(b"left by a killed writer")
+    ct_plugin.train("moons", strategy="vanilla", epochs=1, out=out, quiet=True, overwrite=True,
+                    dataset_options={"n_samples": 200})
+    assert not (out / "checkpoint.prev.pt").exists()  # one epoch: no previous checkpoint of this run yet
+    assert not (out / ".checkpoint.pt.1234.tmp").exists()
+    assert len(ct_plugin.load_run(out).log) == 1

@@ -13,7 +13,6 @@ warnings about slow or idle counterfactual searches live here too.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
@@ -23,7 +22,6 @@ from typing import Any
 
 import torch
 
-from ct_plugin.atomic import atomic_write, atomic_write_json
 from ct_plugin.config import TrainConfig
 from ct_plugin.constraints import SearchConstraints
 from ct_plugin.data.spec import DatasetSpec
@@ -33,7 +31,7 @@ from ct_plugin.plugins.events import BatchEvent, EpochEvent, SearchEvent, TrainE
 from ct_plugin.plugins.registry import LossTerm, call_lifecycle, get_registry
 from ct_plugin.progress import progress_bar
 from ct_plugin.runs.checkpoint import load_checkpoint, save_checkpoint
-from ct_plugin.runs.files import atomic_torch_save, read_log
+from ct_plugin.runs.files import read_log, write_log, write_run_files, write_weights
 from ct_plugin.runs.record import resolved_config
 from ct_plugin.sampling import ClassSampler, sample_targets
 from ct_plugin.torch_utils import check_logits, frozen, resolve_device
@@ -118,17 +116,15 @@ class Trainer:
         """Config, dataset spec and model description (written before the first epoch)."""
         if self.out is None:
             return
-        self.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.out / "config.json", resolved_config(self.config, self.spec, self.generator))
-        atomic_write_json(self.out / "model.json", self.model_description)
-        self.spec.save(self.out)
+        write_run_files(self.out, resolved_config(self.config, self.spec, self.generator), self.model_description,
+                        self.spec)
 
     def checkpoint(self, epoch: int) -> None:
         """Atomically save everything needed to continue after ``epoch`` (1-based count of done epochs)."""
         if self.out is None:
             return
         # the log first: a kill between the two leaves an extra record, which restore() drops
-        atomic_write(self.out / "log.jsonl", "".join(json.dumps(r) + "\n" for r in self.log))
+        write_log(self.out, self.log)
         state = {
             "epoch": epoch,
             "model": self.model.state_dict(),
@@ -185,7 +181,7 @@ class Trainer:
             bar.update(1)
         bar.close()
         if self.out is not None:
-            atomic_torch_save(self.out / "model.pt", self.model.state_dict())
+            write_weights(self.out, self.model.state_dict())
         self._warn_idle_counterfactuals()
         call_lifecycle("ct_plugin_train_end", TrainEndEvent(config, self.spec, self.model, self.log, self.out))
         return self.log
