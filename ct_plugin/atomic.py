@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -72,3 +73,32 @@ def make_folder(folder: Path) -> Path:
     except OSError as exc:
         raise CTPluginError(f"cannot create the output folder {folder}: {exc.strerror}") from None
     return folder
+
+
+def safe_name(text: str, fallback: str = "output") -> str:
+    """``text`` as one harmless path component: letters, digits, ``_ . -`` only, no leading dot (never ``..``).
+
+    For folder names derived from a file's contents (a run's dataset name), which must not steer a
+    write anywhere else.
+    """
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("._")
+    return name[:100] or fallback
+
+
+def claim_folder(folder: Path, own: tuple[str, ...], overwrite: bool, what: str) -> Path:
+    """``folder`` as an output folder: new, empty, holding a previous ``what`` (one of ``own``), or ``overwrite``.
+
+    A command writes into an existing folder only to redo its own work (recognised by the files in
+    ``own`` it leaves there) or when asked (``--overwrite``); files of others are never removed.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise CTPluginError(f"cannot use {folder} as an output folder: it is a file, not a folder")
+    if folder.is_dir() and not overwrite:
+        entries = sorted(p.name for p in folder.iterdir())
+        if entries and not any((folder / name).exists() for name in own):
+            shown = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
+            raise CTPluginError(
+                f"{folder} already holds files that are not a previous {what} ({shown}); choose another --out, "
+                "or pass --overwrite to write into it anyway"
+            )
+    return make_folder(folder)

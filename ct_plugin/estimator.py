@@ -132,11 +132,13 @@ class CTClassifier(ClassifierMixin, BaseEstimator):
         options = dict(self.train_options or {})
         model_options = dict(options.pop("model_options", {}))
         if self.model == "mlp":
-            model_options.setdefault("hidden", [int(h) for h in np.atleast_1d(self.hidden)])
+            hidden = np.atleast_1d(self.hidden).tolist()
+            model_options.setdefault("hidden", hidden)
+        # the values go to the settings table as given: a bad one is refused by its name (epochs='abc')
         values = {
             "strategy": self.strategy, "generator": self.generator, "model": self.model,
-            "model_options": model_options, "epochs": int(self.epochs), "batch_size": int(self.batch_size),
-            "lr": float(self.lr), "nce": int(self.nce), "seed": int(self.random_state), "device": self.device,
+            "model_options": model_options, "epochs": self.epochs, "batch_size": self.batch_size,
+            "lr": self.lr, "nce": self.nce, "seed": self.random_state, "device": self.device,
             **options,
         }
         try:
@@ -198,10 +200,16 @@ class CTClassifier(ClassifierMixin, BaseEstimator):
         else:
             array = validate_data(self, X, dtype=np.float64, reset=False)
             frame = pd.DataFrame(array, columns=self._names)
-        return torch.as_tensor(self.spec_.encode(frame), dtype=torch.float32)
+        # a category level never seen in fit: an all-zero one-hot group (scikit-learn's handle_unknown="ignore")
+        return torch.as_tensor(self.spec_.encode(frame, unknown="ignore"), dtype=torch.float32)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities (n, n_classes), columns in the order of ``classes_``."""
+        """Class probabilities (n, n_classes), columns in the order of ``classes_``.
+
+        A category level that ``fit`` never saw is encoded as an all-zero one-hot group, the
+        convention of scikit-learn's ``OneHotEncoder(handle_unknown="ignore")``: the row is still
+        predicted, from its other features.
+        """
         encoded = self._encode(X)
         device = next(iter(self.model_.parameters()), torch.zeros(0)).device
         with frozen(self.model_), torch.no_grad():

@@ -38,6 +38,20 @@ def predict_classes(model: torch.nn.Module, x: torch.Tensor, chunk: int = 65536)
         return torch.cat([model(part).argmax(dim=1) for part in torch.split(x, chunk)])
 
 
+def check_finite_outputs(model: torch.nn.Module, x: torch.Tensor, what: str, rows: int = 256) -> None:
+    """Refuse a model whose weights or logits on (up to ``rows`` of) ``x`` are NaN or infinite.
+
+    Such a model cannot be evaluated or benchmarked: every metric of it would be meaningless.
+    """
+    bad = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p.detach()).all())]
+    if bad:
+        raise CTPluginError(f"{what} has non-finite weights ({', '.join(bad[:3])}): it cannot be evaluated")
+    with frozen(model), torch.no_grad():
+        logits = model(x[:rows].to(model_device(model)))
+    if not bool(torch.isfinite(logits).all()):
+        raise CTPluginError(f"{what} outputs NaN or infinite logits on its test rows: it cannot be evaluated")
+
+
 def model_device(model: torch.nn.Module) -> torch.device:
     """Device of the model's first parameter (CPU for a parameter-free module)."""
     for parameter in model.parameters():

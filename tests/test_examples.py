@@ -34,7 +34,7 @@ def test_sklearn_estimator_example_runs():
 def test_tracking_example_runs(tmp_path):
     out = _run_example("tracking.py", "--epochs", "2", "--out", str(tmp_path))
     assert "run vanilla: strategy=vanilla, test_accuracy per epoch [" in out
-    assert "run ct: strategy=ct" in out and "6 model artifacts" in out
+    assert "run ct: strategy=ct" in out and "7 model artifacts" in out  # the run files and their manifest
     assert "TensorBoard log dir" in out and (tmp_path / "ct-tensorboard" / "tensorboard").is_dir()
 
 

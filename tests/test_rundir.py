@@ -71,6 +71,7 @@ def test_a_run_written_before_plugin_terms_existed_still_loads(run_dir, tmp_path
     for key in ("term_weights", "update_schedule", "factual_selector"):
         config.pop(key)
     (old / "config.json").write_text(json.dumps(config))
+    (old / "manifest.json").unlink()  # runs of format 1 have none
     run = ct_plugin.load_run(old)
     assert run.config.term_weights == {} and run.config.update_schedule is None
     resumed = ct_plugin.train(out=old, resume=True, quiet=True, epochs=len(run.log) + 1)

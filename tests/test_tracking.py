@@ -71,7 +71,7 @@ def test_mlflow_train_and_evaluate_read_back_from_a_file_store(tmp_path):
     assert {a.path for a in client.list_artifacts(info["run_id"])} == {"config.json", "model"}
     downloaded = Path(client.download_artifacts(info["run_id"], "model", str(tmp_path / "download")))
     assert sorted(p.name for p in downloaded.iterdir()) == sorted(
-        ["config.json", "dataset.json", "dataset.npz", "log.jsonl", "model.json", "model.pt"])
+        ["config.json", "dataset.json", "dataset.npz", "log.jsonl", "manifest.json", "model.json", "model.pt"])
     again, original = ct_plugin.load_run(downloaded), ct_plugin.load_run(ct)
     probe = torch.as_tensor(original.spec.X_test)
     torch.testing.assert_close(again.model(probe), original.model(probe))

@@ -61,7 +61,7 @@ from ct_plugin.plugins.registry import get_registry
 from ct_plugin.progress import progress_bar
 from ct_plugin.runs.load import load_run
 from ct_plugin.threads import resolve_threads
-from ct_plugin.torch_utils import frozen
+from ct_plugin.torch_utils import check_finite_outputs, frozen
 
 carla = import_carla()
 
@@ -289,6 +289,8 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
     models = []
     for run_dir in args.runs:
         run = load_run(run_dir)
+        test_rows = torch.as_tensor(run.spec.X_test, dtype=torch.float32)
+        check_finite_outputs(run.model, test_rows, f"the model of {run_dir}")
         models.append(
             BenchmarkModel(label=Path(run_dir).name, model=run.model, spec=run.spec, strategy=run.config.strategy)
         )

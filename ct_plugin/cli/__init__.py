@@ -87,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CTPluginError as exc:
         print(f"ct-plugin: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, a read-only or missing folder, a permission: said in one line
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"ct-plugin: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("ct-plugin: interrupted", file=sys.stderr)
         return 130

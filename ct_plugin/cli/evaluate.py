@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ct_plugin.atomic import claim_folder, safe_name
 from ct_plugin.cli.common import THREADS_HELP, floats, key_values
 from ct_plugin.plugins.events import EvaluationEvent
 from ct_plugin.plugins.registry import call_lifecycle
@@ -48,11 +49,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         epsilons=floats(args.epsilons),
         seed=args.seed,
     )
+    # the default folder's name comes from the runs' files: only a harmless name is used
+    out = Path(args.out) if args.out else Path("evaluation") / safe_name(runs[0].spec.name, "dataset")
+    claim_folder(out, ("evaluation.md", "summary.csv"), args.overwrite, "evaluation")
     with tracking_from_args(args):
         # small models get one thread (the library's default), unless --threads or the user says otherwise
         with thread_scope(args.threads, runs[0].model, max(config.attack_rows, config.n_factuals or 100)):
             evaluation = evaluate_runs(runs, config)
-        out = Path(args.out) if args.out else Path("evaluation") / evaluation.dataset
         files = write_evaluation(evaluation, out)
         announce_evaluation(evaluation, out, files)
     print(summary_markdown(evaluation))
@@ -89,7 +92,10 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
                     help="post-hoc generator for test-time counterfactuals (default eccco)")
     ev.add_argument("--posthoc-option", action="append", metavar="KEY=VALUE",
                     help="option of the post-hoc generator, e.g. step_size=0.05 (repeatable)")
-    ev.add_argument("--out", help="output folder (default evaluation/<dataset>)")
+    ev.add_argument("--out", help="output folder (default evaluation/<dataset>); an existing one is reused only "
+                    "when it holds a previous evaluation")
+    ev.add_argument("--overwrite", action="store_true",
+                    help="write into an existing --out that holds other files (none of them is removed)")
     ev.add_argument("--lambda-energy", help="comma-separated ECCCo energy weights (default 0.1,0.5,1,5,10)")
     ev.add_argument("--tau", type=float, help="decision threshold of the main setting (default 0.95)")
     ev.add_argument("--max-steps", type=int, help="search steps T (default 50)")

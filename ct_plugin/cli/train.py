@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ct_plugin.cli.common import DATA_DIR_HELP, add_threads_argument, key_values, names
@@ -95,6 +96,12 @@ def add_train_arguments(parser: argparse.ArgumentParser, terms: Sequence[LossTer
         action="store_true",
         help="like --resume, from the checkpoint before the last (checkpoint.prev.pt), e.g. when the last is corrupted",
     )
+    opt.add_argument(
+        "--restart",
+        action="store_true",
+        help="like --resume, but a run whose checkpoints are gone trains again from its first epoch with its "
+        "stored settings (instead of being refused)",
+    )
     opt.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     add_threads_argument(opt)
     opt.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -153,11 +160,14 @@ def _tune_note(config_path: str | None) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from ct_plugin.training.train import train  # torch: imported when a command runs, not for --help
 
-    if args.resume or args.resume_from_previous:
+    if args.resume or args.resume_from_previous or args.restart:
         if not args.out:
             raise CTPluginError("--resume needs --out RUN_DIR (the run to continue)")
+        if not (Path(args.out) / "config.json").is_file():
+            raise CTPluginError(f"nothing to resume in {args.out}: it holds no run (no config.json); "
+                                "train without --resume")
         changes = {**(load_config_file(args.config) if args.config else {}), **overrides_from_args(args)}
-        resume = "previous" if args.resume_from_previous else True
+        resume = "previous" if args.resume_from_previous else "restart" if args.restart else True
         with tracking_from_args(args):
             result = train(out=args.out, resume=resume, quiet=args.quiet, threads=args.threads, **changes)
     else:

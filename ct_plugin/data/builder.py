@@ -140,6 +140,13 @@ def from_dataframe(
         if feature in categorical:
             values = data[feature].astype(str).to_numpy()
             feature_levels = sorted(set(values.tolist()))
+            if n_given_train is not None:  # a given test split may not bring levels the training rows never show
+                unseen = sorted(set(values[test_idx].tolist()) - set(values[train_idx].tolist()))
+                if unseen:
+                    raise CTPluginError(
+                        f"column {feature!r} of the test split holds level(s) {unseen[:5]} that the training rows "
+                        "never show; the model could not have learnt them (add such rows to the training split)"
+                    )
             levels[feature] = feature_levels
             for level in feature_levels:
                 columns.append(f"{feature}={level}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,14 @@ def read_csv(path: str | Path, what: str = "--csv") -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise CTPluginError(f"{what} file {str(path)!r} not found")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle), [])
+    except (UnicodeDecodeError, csv.Error, OSError) as exc:
+        raise CTPluginError(f"cannot read the header of {path}: {exc}") from None
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise CTPluginError(f"{path} has duplicate column names {duplicates}; every column needs a name of its own")
     try:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

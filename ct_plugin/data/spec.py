@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from ct_plugin.atomic import atomic_write
 from ct_plugin.data.frame_prep import check_finite
 from ct_plugin.data.split import resolve_size, stratified_carve
 from ct_plugin.errors import CTPluginError, RunDirectoryError
+from ct_plugin.untrusted import Fields, npz_shapes, read_json_object
 
 MUTABILITY_KINDS = ("both", "increase", "decrease", "none")
 """Allowed per-feature mutability values, in the order of their integer codes."""
@@ -158,8 +160,15 @@ class DatasetSpec:
                 out[name] = raw[:, columns[0]]
         return pd.DataFrame(out)
 
-    def encode(self, frame: pd.DataFrame) -> np.ndarray:
-        """Encode a DataFrame in original units with this spec's fitted standardiser."""
+    def encode(self, frame: pd.DataFrame, unknown: str = "error") -> np.ndarray:
+        """Encode a DataFrame in original units with this spec's fitted standardiser.
+
+        ``unknown``: what a category level never seen in training does: ``"error"`` (the default)
+        refuses it naming the column and the level; ``"ignore"`` encodes it as an all-zero one-hot
+        group (scikit-learn's ``OneHotEncoder(handle_unknown="ignore")`` convention).
+        """
+        if unknown not in ("error", "ignore"):
+            raise CTPluginError(f"unknown must be 'error' or 'ignore', got {unknown!r}")
         missing = [name for name in self.raw_feature_names if name not in frame.columns]
         if missing:
             raise CTPluginError(f"columns missing from the frame: {', '.join(missing)}")
@@ -168,6 +177,10 @@ class DatasetSpec:
             columns = self.columns_of(name)
             if name in self.categorical:
                 values = frame[name].astype(str).to_numpy()
+                unseen = sorted(set(values.tolist()) - set(self.categorical[name]))
+                if unseen and unknown == "error":
+                    raise CTPluginError(f"column {name!r} holds level(s) {unseen[:5]} never seen in training; "
+                                        f"known levels: {', '.join(self.categorical[name])}")
                 for column, level in zip(columns, self.categorical[name], strict=True):
                     encoded[:, column] = values == level
             else:
@@ -228,36 +241,60 @@ class DatasetSpec:
 
     @classmethod
     def load(cls, directory: str | Path) -> DatasetSpec:
-        """Read a spec written by :meth:`save` (no pickles are loaded)."""
+        """Read a spec written by :meth:`save`, checking every field and array (no pickles are loaded).
+
+        A field of the wrong type, a length that does not match the features, a non-finite value, an
+        array of the wrong shape or kind, or labels outside the classes raise :class:`RunDirectoryError`
+        naming the file and the field.
+        """
         directory = Path(directory)
         meta_path, array_path = directory / "dataset.json", directory / "dataset.npz"
         for path in (meta_path, array_path):
             if not path.is_file():
                 raise RunDirectoryError(f"{directory} is incomplete: {path.name} is missing")
-        meta = json.loads(meta_path.read_text())
-        try:
-            with np.load(array_path, allow_pickle=False) as arrays:
-                data = {key: arrays[key] for key in ("X_train", "y_train", "X_test", "y_test")}
-        except (ValueError, KeyError) as exc:
-            raise RunDirectoryError(f"{array_path} is not a valid dataset archive: {exc}") from exc
-        return cls(
-            name=meta["name"],
-            feature_names=list(meta["feature_names"]),
-            continuous=list(meta["continuous"]),
-            categorical={k: list(v) for k, v in meta["categorical"].items()},
-            mutability=list(meta["mutability"]),
-            lower=np.asarray(meta["lower"], dtype=np.float32),
-            upper=np.asarray(meta["upper"], dtype=np.float32),
-            mean=np.asarray(meta["mean"], dtype=np.float64),
-            scale=np.asarray(meta["scale"], dtype=np.float64),
-            class_names=list(meta["class_names"]),
-            target=meta["target"],
-            protected=list(meta.get("protected", [])),
-            options=dict(meta.get("options", {})),
-            image_shape=tuple(meta["image_shape"]) if meta.get("image_shape") else None,
-            integer=list(meta.get("integer", [])),
-            **data,
+        fields = Fields(read_json_object(meta_path), meta_path)
+        feature_names = fields.texts("feature_names")
+        d = len(feature_names)
+        if d == 0 or len(set(feature_names)) < d:
+            raise fields.fail("feature_names", "a non-empty list of distinct names")
+        class_names = [str(c) for c in fields.payload.get("class_names") or []]
+        if not isinstance(fields.payload.get("class_names"), list) or len(class_names) < 2:
+            raise fields.fail("class_names", "a list of at least two class names")
+        categorical = fields.mapping("categorical")
+        if not all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in categorical.values()):
+            raise fields.fail("categorical", "a JSON object of feature -> list of levels")
+        image_shape = fields.payload.get("image_shape")
+        if image_shape is not None and not (isinstance(image_shape, list) and image_shape
+                                            and all(isinstance(n, int) and n > 0 for n in image_shape)):
+            raise fields.fail("image_shape", "null or a list of positive integers")
+        arrays = _read_arrays(array_path, d, len(class_names))
+        spec = cls(
+            name=fields.text("name"),
+            feature_names=feature_names,
+            continuous=fields.texts("continuous"),
+            categorical={k: list(v) for k, v in categorical.items()},
+            mutability=fields.choice("mutability", MUTABILITY_KINDS, fields.texts("mutability")),
+            lower=fields.numbers("lower", d).astype(np.float32),
+            upper=fields.numbers("upper", d).astype(np.float32),
+            mean=fields.numbers("mean", d),
+            scale=fields.numbers("scale", d, positive=True),
+            class_names=class_names,
+            target=fields.text("target"),
+            protected=fields.texts("protected", optional=True),
+            options=fields.mapping("options", optional=True),
+            image_shape=tuple(image_shape) if image_shape else None,
+            integer=fields.texts("integer", optional=True),
+            **arrays,
         )
+        if len(spec.mutability) != d:
+            raise fields.fail("mutability", f"a list of {d} mutabilities (one per feature)")
+        try:
+            for feature in [*spec.protected, *spec.integer]:
+                spec.columns_of(feature)
+            spec.onehot_groups  # noqa: B018 - every level's column must exist
+        except CTPluginError as exc:
+            raise RunDirectoryError(f"{meta_path} names features that are not among its columns: {exc}") from None
+        return spec
 
     def summary(self) -> str:
         """One line: sizes, classes, feature kinds."""
@@ -266,3 +303,41 @@ class DatasetSpec:
             f"{self.n_features} encoded features ({len(self.continuous)} continuous, "
             f"{len(self.categorical)} categorical), {self.n_classes} classes"
         )
+
+
+ARRAYS = {"X_train": 2, "y_train": 1, "X_test": 2, "y_test": 1}
+"""The arrays of ``dataset.npz`` and their number of dimensions."""
+
+
+def _read_arrays(path: Path, n_features: int, n_classes: int) -> dict[str, np.ndarray]:
+    """The four arrays of ``dataset.npz``, their shapes, kinds and values checked before and after reading."""
+    shapes = npz_shapes(path)  # refuses an archive too large to read before decompressing anything
+    for name, ndim in ARRAYS.items():
+        if name not in shapes:
+            raise RunDirectoryError(f"{path} has no array {name!r} (it holds {sorted(shapes)})")
+        shape, dtype = shapes[name]
+        kind = "f" if name.startswith("X") else "i"
+        kinds = ("f",) if kind == "f" else ("i", "u")
+        if len(shape) != ndim or (ndim == 2 and shape[1] != n_features) or dtype.kind not in kinds:
+            wanted = f"({'n, ' + str(n_features) if ndim == 2 else 'n'}) of {'floats' if kind == 'f' else 'integers'}"
+            raise RunDirectoryError(f"{path}: {name} must be an array {wanted}, got shape {shape} of {dtype}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            data = {name: archive[name] for name in ARRAYS}
+    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise RunDirectoryError(f"{path} is not a valid dataset archive: {exc}") from None
+    for split in ("train", "test"):
+        X, y = data[f"X_{split}"], data[f"y_{split}"]
+        if len(X) != len(y):
+            raise RunDirectoryError(f"{path}: X_{split} has {len(X)} rows but y_{split} {len(y)} labels")
+        if not np.isfinite(X).all():
+            raise RunDirectoryError(f"{path}: X_{split} holds NaN or infinite values")
+        if len(y) and (y.min() < 0 or y.max() >= n_classes):
+            raise RunDirectoryError(f"{path}: y_{split} holds labels outside 0..{n_classes - 1}")
+    if len(data["y_train"]) == 0:
+        raise RunDirectoryError(f"{path}: the training split is empty")
+    data["X_train"] = data["X_train"].astype(np.float32, copy=False)
+    data["X_test"] = data["X_test"].astype(np.float32, copy=False)
+    data["y_train"] = data["y_train"].astype(np.int64, copy=False)
+    data["y_test"] = data["y_test"].astype(np.int64, copy=False)
+    return data

@@ -23,6 +23,7 @@ from typing import Any
 
 from ct_plugin.errors import CTPluginError
 from ct_plugin.plugins.registry import register_plugin, unregister_plugin
+from ct_plugin.tracking.uris import check_tracking_uri
 
 TRACKERS: dict[str, str] = {
     "mlflow": "ct_plugin.tracking.mlflow_tracker:MLflowTracker",
@@ -31,9 +32,14 @@ TRACKERS: dict[str, str] = {
 
 
 def make_tracker(name: str, uri: str | Path | None = None, experiment: str = "ct-plugin") -> Any:
-    """Build the tracker ``name`` (``mlflow`` or ``tensorboard``); a missing extra raises with the install command."""
+    """Build the tracker ``name`` (``mlflow`` or ``tensorboard``); a missing extra raises with the install command.
+
+    The tracking location is checked first (:func:`check_tracking_uri`): an unusable one fails at once,
+    before any training, with a clear message.
+    """
     if name not in TRACKERS:
         raise CTPluginError(f"unknown tracker {name!r}; choose from {', '.join(TRACKERS)}")
+    check_tracking_uri(name, uri)
     module_name, class_name = TRACKERS[name].split(":")
     return getattr(importlib.import_module(module_name), class_name)(uri=uri, experiment=experiment)
 
@@ -67,6 +73,8 @@ def tracking_from_args(args: Any) -> contextlib.AbstractContextManager[Any]:
     """The tracking context the parsed ``--track`` flags ask for (a no-op context without ``--track``)."""
     name = getattr(args, "track", None)
     if not name:
+        if getattr(args, "track_uri", None):
+            raise CTPluginError("--track-uri needs --track mlflow or --track tensorboard (which tracker to log to)")
         return contextlib.nullcontext()
     return tracking(name, getattr(args, "track_uri", None), getattr(args, "track_experiment", None) or "ct-plugin")
 

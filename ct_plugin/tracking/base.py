@@ -11,6 +11,8 @@ from typing import Any
 import pandas as pd
 
 from ct_plugin.atomic import atomic_write_json
+from ct_plugin.errors import RunDirectoryError
+from ct_plugin.untrusted import read_json_object
 
 TRACKING_FILE = "tracking.json"
 
@@ -72,10 +74,13 @@ def evaluation_figures(tables: dict[str, pd.DataFrame], sep: str = "/") -> dict[
 
 
 def read_tracking(run_dir: Path | None) -> dict[str, Any]:
-    """The ``tracking.json`` of a run directory (``{}`` if there is none)."""
+    """The ``tracking.json`` of a run directory (``{}`` if there is none; a malformed one raises, naming it)."""
     if run_dir is None or not (Path(run_dir) / TRACKING_FILE).is_file():
         return {}
-    return json.loads((Path(run_dir) / TRACKING_FILE).read_text())
+    payload = read_json_object(Path(run_dir) / TRACKING_FILE)
+    if not all(isinstance(v, dict) for v in payload.values()):
+        raise RunDirectoryError(f"{Path(run_dir) / TRACKING_FILE} must map each tracker to a JSON object")
+    return payload
 
 
 def write_tracking(run_dir: Path | None, tracker: str, info: dict[str, Any]) -> None:

@@ -26,9 +26,10 @@ from typing import Any
 
 import torch
 
-from ct_plugin.errors import MissingDependencyError
+from ct_plugin.errors import CTPluginError, MissingDependencyError
 from ct_plugin.plugins.events import EpochEvent, EvaluationEvent, TrainEndEvent, TrainStartEvent
 from ct_plugin.plugins.hookspecs import hookimpl
+from ct_plugin.runs.files import MANIFEST, MANIFEST_FILES
 from ct_plugin.tracking.base import (
     evaluation_figures,
     flatten,
@@ -37,9 +38,11 @@ from ct_plugin.tracking.base import (
     read_tracking,
     write_tracking,
 )
+from ct_plugin.tracking.uris import redact
 
 INSTALL = "pip install 'ct-plugin[mlflow]'"
-MODEL_FILES = ("model.pt", "model.json", "config.json", "dataset.json", "dataset.npz", "log.jsonl")
+MODEL_FILES = (*MANIFEST_FILES, MANIFEST)
+"""The files of a finished run logged as the artifact folder ``model/`` (a loadable run directory)."""
 
 
 def _mlflow() -> Any:
@@ -66,6 +69,9 @@ class MLflowTracker:
     name = "mlflow"
 
     def __init__(self, uri: str | Path | None = None, experiment: str = "ct-plugin"):
+        # fail fast instead of MLflow's minutes of retries against a server that does not answer (a set value wins)
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
         self.mlflow = _mlflow()
         self.uri = store_uri(uri) if uri is not None else None
         self.experiment = experiment
@@ -75,6 +81,15 @@ class MLflowTracker:
 
     # --------------------------------------------------------------- helpers
     def _open(self, uri: str, run_name: str, tags: dict[str, str], resume_id: str | None = None) -> str:
+        try:
+            return self._open_run(uri, run_name, tags, resume_id)
+        except CTPluginError:
+            raise
+        except Exception as exc:  # MLflow's own errors (an HTTP 404, a bad store): one clear message
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CTPluginError(f"MLflow tracking at {redact(uri)} failed: {detail[:300]}") from None
+
+    def _open_run(self, uri: str, run_name: str, tags: dict[str, str], resume_id: str | None) -> str:
         if uri.startswith("file:"):
             # MLflow >= 3.x keeps the file store in maintenance mode and refuses it unless opted in;
             # it needs no database packages, which is why ct-plugin uses it (a set value wins)

@@ -17,6 +17,7 @@ import math
 import time
 import warnings
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from ct_plugin.plugins.events import BatchEvent, EpochEvent, SearchEvent, TrainE
 from ct_plugin.plugins.registry import LossTerm, call_lifecycle, get_registry
 from ct_plugin.progress import progress_bar
 from ct_plugin.runs.checkpoint import load_checkpoint, save_checkpoint
-from ct_plugin.runs.files import read_log, write_log, write_run_files, write_weights
+from ct_plugin.runs.files import read_log, write_log, write_manifest, write_run_files, write_weights
 from ct_plugin.runs.record import resolved_config
 from ct_plugin.sampling import ClassSampler, sample_targets
 from ct_plugin.torch_utils import check_logits, frozen, resolve_device
@@ -136,12 +137,23 @@ class Trainer:
             state[STRATEGY_STATE] = strategy_state
         save_checkpoint(self.out, state)
 
-    def restore(self, previous: bool = False) -> None:
-        """Continue from ``checkpoint.pt`` (or ``checkpoint.prev.pt``) of the output directory, if there is one."""
+    def restore(self, previous: bool = False, restart: bool = False) -> None:
+        """Continue from ``checkpoint.pt`` (or ``checkpoint.prev.pt``) of the output directory.
+
+        A run that never finished an epoch has no checkpoint and starts from its first epoch. One whose
+        log shows finished epochs but whose checkpoints are gone is refused unless ``restart``.
+        """
         if self.out is None:
             return
         state = load_checkpoint(self.out, self.device, previous=previous)
         if state is None:
+            done = read_log(self.out)
+            if done and not restart:
+                raise CTPluginError(
+                    f"{self.out} finished {len(done)} epoch(s) but has no checkpoint left (checkpoint.pt and "
+                    "checkpoint.prev.pt are both missing): nothing to continue from; train it again from its "
+                    "first epoch with its stored settings: --restart (resume='restart')"
+                )
             return
         try:
             self.model.load_state_dict(state["model"])
@@ -174,17 +186,31 @@ class Trainer:
             check_epoch(self.model, record, self.health, self.config, self.terms,
                         str(last_good) if last_good else None)
             self.log.append(record)
-            self.checkpoint(epoch + 1)
+            self.write_safely(f"the checkpoint of epoch {epoch + 1}", partial(self.checkpoint, epoch + 1))
             call_lifecycle("ct_plugin_epoch_end", EpochEvent(epoch, record, self.model))
             shown = [*(term.name for term in self.terms), "mature", "nascent"]
             bar.set_postfix({k: f"{record[k]:.3g}" for k in shown if record.get(k) is not None}, refresh=False)
             bar.update(1)
         bar.close()
         if self.out is not None:
-            write_weights(self.out, self.model.state_dict())
+            self.write_safely("model.pt", lambda: write_weights(self.out, self.model.state_dict()))
+            self.write_safely("manifest.json", lambda: write_manifest(self.out))
         self._warn_idle_counterfactuals()
         call_lifecycle("ct_plugin_train_end", TrainEndEvent(config, self.spec, self.model, self.log, self.out))
         return self.log
+
+    def write_safely(self, what: str, write: Any) -> None:
+        """Run ``write``; a full disk or a read-only folder becomes one clear error naming the intact checkpoint."""
+        try:
+            write()
+        except OSError as exc:
+            assert self.out is not None
+            last = self.out / "checkpoint.pt"
+            kept = (f"the last good checkpoint {last} is intact: free the space and continue with "
+                    f"`ct-plugin train --resume --out {self.out}`" if last.is_file()
+                    else "no epoch was saved yet")
+            raise CTPluginError(f"writing {what} into {self.out} failed ({exc.strerror or exc}); nothing half-written "
+                                f"was left behind; {kept}") from None
 
     def _warn_idle_counterfactuals(self) -> None:
         step = getattr(self.generator, "step_size", None)

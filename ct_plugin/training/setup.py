@@ -23,7 +23,7 @@ from ct_plugin.generators.base import CounterfactualGenerator
 from ct_plugin.plugins.options import build_with_options
 from ct_plugin.plugins.registry import LossTerm, get_registry
 from ct_plugin.runs.files import read_json
-from ct_plugin.runs.load import load_model
+from ct_plugin.runs.load import load_model, read_config
 from ct_plugin.runs.record import check_consistency
 from ct_plugin.training.strategies import CLASSIFICATION_TERM, TrainingStrategy
 
@@ -175,10 +175,15 @@ def resumed_settings(
 ) -> tuple[Any, dict[str, Any], DatasetSpec | str | None]:
     """The stored config of a run to resume, with the caller's changes (those that may change) applied."""
     if not (out_path / "config.json").is_file():
-        return config, overrides, data  # killed before its first file: start it as given
+        if config is None:
+            raise CTPluginError(
+                f"nothing to resume in {out_path}: it holds no run (no config.json); train without --resume "
+                "(or, in Python, pass the run's config)"
+            )
+        return config, overrides, data  # killed before its first file: start it with the settings given
     if all((out_path / name).is_file() for name in ("dataset.json", "model.json")):
         check_consistency(out_path)
-    stored = TrainConfig.from_dict(read_json(out_path / "config.json"))
+    stored = read_config(out_path)
     changes = {k: v for k, v in {**overrides, "strategy": strategy, "generator": generator}.items() if v is not None}
     fixed = sorted(k for k in changes if k in RESUME_FIXED and changes[k] != getattr(stored, k, None))
     if fixed:

@@ -68,6 +68,9 @@ def train(
         resume: continue the run in ``out`` from its last checkpoint (``"previous"``: from the one
             before, ``checkpoint.prev.pt``). Its stored config is used; keyword ``overrides`` may change
             optimisation and CT settings (e.g. a smaller ``lr`` after a divergence), not its data or model.
+            A run with finished epochs but no checkpoint left is refused; ``"restart"`` trains it again
+            from its first epoch with its stored settings. With nothing stored yet (killed before its
+            first file), ``config`` must give the run's settings.
         quiet: no progress bar.
         threads: torch CPU threads for this run (restored afterwards); default: the count you set
             (``OMP_NUM_THREADS``, ``torch.set_num_threads``), else one decided from the model's size
@@ -78,8 +81,8 @@ def train(
         :class:`TrainResult` with the trained model (train mode off), the per-epoch log, the
         spec and the resolved config.
     """
-    if resume not in (True, False, "previous"):
-        raise CTPluginError(f"resume must be True, False or 'previous', got {resume!r}")
+    if resume not in (True, False, "previous", "restart"):
+        raise CTPluginError(f"resume must be True, False, 'previous' or 'restart', got {resume!r}")
     out_path = Path(out) if out is not None else None
     if resume:
         if out_path is None:
@@ -105,8 +108,8 @@ def train(
     with thread_scope(threads, module, rows), run_lock(out_path):
         trainer = Trainer(spec, module, description, cfg, out_path, quiet)
         if resume:
-            trainer.restore(previous=resume == "previous")
-        trainer.write_run_files()
+            trainer.restore(previous=resume == "previous", restart=resume == "restart")
+        trainer.write_safely("the run's files", trainer.write_run_files)
         log = trainer.run()
     trainer.model.eval()
     return TrainResult(trainer.model, log, spec, cfg, out_path)

@@ -26,6 +26,7 @@ from ct_plugin.generators.base import CounterfactualGenerator
 from ct_plugin.plugins.options import build_with_options
 from ct_plugin.plugins.registry import get_registry
 from ct_plugin.runs.load import Run, load_run
+from ct_plugin.torch_utils import check_finite_outputs
 
 
 def capped_class_rows(X: np.ndarray, y: np.ndarray, n_classes: int, cap: int, gen: torch.Generator,
@@ -99,7 +100,10 @@ def load_runs(run_dirs: Sequence[str | Path]) -> list[Run]:
 
 
 def check_same_dataset(runs: Sequence[Run]) -> None:
-    """Refuse runs trained on different datasets or different splits of one dataset."""
+    """Refuse runs trained on different datasets or different splits of one dataset, and models that output NaN."""
+    for run in runs:
+        test_rows = torch.as_tensor(run.spec.X_test, dtype=torch.float32)
+        check_finite_outputs(run.model, test_rows, f"the model of {run.path}")
     first = runs[0]
     for run in runs[1:]:
         a, b = first.spec, run.spec
