@@ -167,12 +167,13 @@ def load_run(run_dir: str | Path, model: torch.nn.Module | None = None, device: 
     run_dir = check_run_dir(run_dir)
     config = read_config(run_dir)
     description = read_model_description(run_dir)
+    spec = DatasetSpec.load(run_dir)
     check_consistency(run_dir)  # files that disagree are named for what they say
     verify_manifest(run_dir)  # files changed or mixed in from another run, even where they still agree
     return Run(
         path=run_dir,
         model=load_model(run_dir, model=model, device=device),
-        spec=DatasetSpec.load(run_dir),
+        spec=spec,
         config=config,
         log=read_log(run_dir),
         model_description=description,

@@ -23,6 +23,7 @@ from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import RunDirectoryError
 from ct_plugin.plugins.registry import get_registry
 from ct_plugin.runs.files import read_json
+from ct_plugin.untrusted import npz_shapes
 
 
 def mutability_of(spec: DatasetSpec) -> dict[str, list[str]]:
@@ -132,12 +133,10 @@ def _array_problems(run_dir: Path, n_features: int, dataset: dict[str, Any]) -> 
     path = run_dir / "dataset.npz"
     if not path.is_file():
         return []
-    try:
-        with np.load(path, allow_pickle=False) as arrays:
-            shape = arrays["X_train"].shape
-            n_train = len(arrays["y_train"])
-    except (ValueError, KeyError, OSError) as exc:
-        return [f"dataset.npz cannot be read ({exc})"]
+    shapes = npz_shapes(path)  # from the headers: nothing is decompressed (an unreadable archive raises)
+    if "X_train" not in shapes or "y_train" not in shapes:
+        return [f"dataset.npz lacks X_train or y_train (it holds {sorted(shapes)})"]
+    shape, n_train = shapes["X_train"][0], shapes["y_train"][0][0] if shapes["y_train"][0] else 0
     problems = []
     if len(shape) != 2 or shape[1] != n_features:
         problems.append(f"dataset.npz has X_train of shape {shape}, dataset.json {n_features} features")
