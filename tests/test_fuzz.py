@@ -10,6 +10,7 @@ Each test prints how many cases it tried.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import tempfile
 import warnings
@@ -322,3 +323,127 @@ def test_fuzz_every_protocol_setting_from_its_table():
                             FAST_EXAMPLES * 4)
     _report("protocol settings (table)", outcomes)
     assert outcomes.get("accepted") and outcomes.get("refused")
+
+
+# ------------------------------------------------------------ run directories
+RUN_FILES = ("config.json", "dataset.json", "dataset.npz", "model.json", "model.pt", "log.jsonl", "manifest.json",
+             "checkpoint.pt", "tracking.json")
+
+
+def _mutate(path: Path, how: str, outside: Path) -> None:
+    """Damage one file of a run the way a bad copy, a full disk or a tamperer would."""
+    data = path.read_bytes() if path.is_file() else b""
+    if how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "emptied":
+        path.write_bytes(b"")
+    elif how == "wrong type":
+        path.write_text('["a", "list"]' if path.suffix in (".json", ".jsonl") else "42")
+    elif how == "oversized":
+        path.write_bytes(data + os.urandom(2 * 2**20))
+    elif how == "garbage":
+        path.write_bytes(os.urandom(max(len(data), 64)))
+    elif how == "symlinked":
+        path.unlink(missing_ok=True)
+        path.symlink_to(outside)
+    elif how == "deleted":
+        path.unlink(missing_ok=True)
+
+
+@st.composite
+def run_damages(draw):
+    return draw(st.sampled_from(RUN_FILES)), draw(st.sampled_from(
+        ["truncated", "emptied", "wrong type", "oversized", "garbage", "symlinked", "deleted"]))
+
+
+def _check_runs(examples: int, source: Path, tmp: Path) -> dict[str, int]:
+    """Load, evaluate and resume damaged copies of a run: the library's own error or success, nothing outside changed."""
+    outcomes: dict[str, int] = {}
+
+    @settings(max_examples=examples, **COMMON)
+    @given(damage=run_damages(), operation=st.sampled_from(["load", "evaluate", "resume"]))
+    def run(damage, operation):
+        name, how = damage
+        case = Path(tempfile.mkdtemp(prefix="ct-fuzz-run-", dir=tmp))
+        outside = case / "outside.txt"
+        outside.write_text("untouched")
+        run_dir = case / "run"
+        shutil.copytree(source, run_dir)
+        _mutate(run_dir / name, how, outside)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if operation == "load":
+                    ct_plugin.load_run(run_dir)
+                elif operation == "evaluate":
+                    run_ = ct_plugin.load_run(run_dir)
+                    evaluate_runs([run_, run_], SMALL_PROTOCOL)
+                else:
+                    ct_plugin.train(out=run_dir, resume=True, quiet=True, epochs=3)
+            outcome = "ok"
+        except CTPluginError:
+            outcome = "refused"
+        finally:
+            assert outside.read_text() == "untouched", (name, how, operation)
+            shutil.rmtree(case, ignore_errors=True)
+        key = f"{operation}: {outcome}"
+        outcomes[key] = outcomes.get(key, 0) + 1
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run()
+    finally:
+        torch.set_num_threads(previous)
+    return outcomes
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("fuzz-run") / "run"
+    ct_plugin.train("moons", strategy="vanilla", epochs=2, out=out, quiet=True, dataset_options={"n_samples": 200})
+    (out / "tracking.json").write_text('{"tensorboard": {"logdir": "x"}}')
+    return out
+
+
+def test_fuzz_damaged_run_directories(small_run, tmp_path):
+    outcomes = _check_runs(FAST_EXAMPLES * 2, small_run, tmp_path)
+    _report("damaged run directories", outcomes)
+    assert any(k.endswith("refused") for k in outcomes)
+
+
+@pytest.mark.slow
+def test_fuzz_damaged_run_directories_many(small_run, tmp_path):
+    outcomes = _check_runs(SLOW_EXAMPLES, small_run, tmp_path)
+    _report("damaged run directories (slow)", outcomes)
+
+
+@pytest.mark.parametrize("how", ["a file", "below a file", "read-only", "a link to a folder elsewhere"])
+def test_output_locations_that_cannot_take_the_output(small_run, tmp_path, how, capsys):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    if how == "a file":
+        out = tmp_path / "out"
+        out.write_text("a file")
+    elif how == "below a file":
+        (tmp_path / "file").write_text("a file")
+        out = tmp_path / "file" / "out"
+    elif how == "read-only":
+        out = tmp_path / "ro"
+        out.mkdir()
+        out.chmod(0o500)
+    else:
+        out = tmp_path / "link"
+        out.symlink_to(elsewhere)
+    argv = ["evaluate", str(small_run), str(small_run), "--rounds", "2", "--n-factuals", "5", "--out", str(out)]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if how == "a link to a folder elsewhere":  # the user's own choice of folder: written there, nothing else
+        assert code == 0 and (elsewhere / "summary.csv").is_file()
+    elif how == "read-only" and os.geteuid() == 0:  # root writes anyway
+        assert code in (0, 2)
+    else:
+        assert code == 2 and err.startswith("ct-plugin: error:")
+    if how == "read-only":
+        out.chmod(0o700)

@@ -127,3 +127,40 @@ def test_a_second_process_is_refused_while_the_first_trains(tmp_path, one_thread
     finally:
         first.kill()
         first.join()
+
+
+TUNE = {"dataset_options": {"n_samples": 300}, "grid": {"tau": [0.5, 0.9], "lambda_reg": [0.1]}, "seeds": 1,
+        "epochs": 4, "nce": 30, "max_steps": 10, "batch_size": 40, "protocol": {"rounds": 2, "n_factuals": 10},
+        "progress": False}
+TUNE_FIGURES = ("tau", "lambda_reg", "accuracy", "mature_last", "validity", "ip", "ip_reduction_pct", "pass", "chosen")
+TUNE_TRIALS = 4
+
+
+def _tune(out: str) -> None:
+    ct_plugin.tune("moons", out=out, **TUNE)
+
+
+def _tune_table(result) -> list[dict]:
+    return result.table[list(TUNE_FIGURES)].to_dict("records")
+
+
+def test_sigkill_of_tune_at_random_moments_then_rerun_gives_the_same_choice(tmp_path, one_thread):
+    reference = ct_plugin.tune("moons", out=tmp_path / "reference", **TUNE)
+    start = time.perf_counter()
+    ct_plugin.tune("moons", out=tmp_path / "again", **TUNE)
+    tune_seconds = time.perf_counter() - start
+    rng = random.Random(7)
+    killed = 0
+    for trial in range(TUNE_TRIALS):
+        out = tmp_path / f"tune{trial}"
+        process = multiprocessing.get_context("fork").Process(target=_tune, args=(str(out),), daemon=True)
+        process.start()
+        time.sleep(rng.uniform(0.1, 0.9) * tune_seconds)
+        process.kill()
+        process.join(timeout=120)
+        killed += process.exitcode == -signal.SIGKILL and not (out / "chosen.json").is_file()
+        rerun = ct_plugin.tune("moons", out=out, **TUNE)  # finished cells reused, the killed one resumed
+        assert _tune_table(rerun) == _tune_table(reference), f"trial {trial}: the table differs"
+        assert rerun.overrides == reference.overrides and rerun.recommendation == reference.recommendation
+    print(f"kill-anywhere tune: {killed} of {TUNE_TRIALS} tuning runs killed mid-way, all re-ran to the same choice")
+    assert killed >= TUNE_TRIALS // 2
