@@ -357,7 +357,7 @@ def run_damages(draw):
 
 
 def _check_runs(examples: int, source: Path, tmp: Path) -> dict[str, int]:
-    """Load, evaluate and resume damaged copies of a run: the library's own error or success, nothing outside changed."""
+    """Load, evaluate and resume damaged copies of a run: success or our own error; nothing outside changes."""
     outcomes: dict[str, int] = {}
 
     @settings(max_examples=examples, **COMMON)
