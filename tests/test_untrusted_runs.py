@@ -270,6 +270,15 @@ def test_csv_headers_and_unseen_levels(tmp_path, capsys):
     assert len(clf.predict(test.drop(columns="y"))) == 10  # scikit-learn's convention: an all-zero one-hot group
 
 
+def test_a_test_label_never_seen_in_training_is_named(tmp_path, capsys):
+    pd.DataFrame({"a": range(40), "y": [0, 1] * 20}).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame({"a": range(10), "y": [2] * 10}).to_csv(tmp_path / "test.csv", index=False)
+    argv = ["train", "--csv", str(tmp_path / "train.csv"), "--test-csv", str(tmp_path / "test.csv"), "--target", "y",
+            "--epochs", "1", "--quiet"]
+    assert main(argv) == 2
+    assert "the test split holds label(s) ['2'] of 'y' that the training rows never show" in capsys.readouterr().err
+
+
 def test_estimator_names_a_bad_setting():
     with pytest.raises(ValueError, match="epochs must be an integer"):
         ct_plugin.CTClassifier(epochs="abc").fit(np.zeros((10, 2)), [0, 1] * 5)

@@ -128,6 +128,12 @@ def from_dataframe(
     else:
         train_idx = np.random.default_rng(seed).permutation(n_given_train)
         test_idx = np.arange(n_given_train, len(frame))
+        unseen = sorted(set(labels[test_idx].tolist()) - set(labels[train_idx].tolist()))
+        if unseen:
+            raise CTPluginError(
+                f"the test split holds label(s) {[str(class_values[i]) for i in unseen]} of {target!r} that the "
+                "training rows never show; the model could not learn them (add such rows to the training split)"
+            )
     integer = integer_features(frame, continuous, integer)
     data = frame[features].copy()
     check_missing(data, continuous, categorical, impute, train_idx)
