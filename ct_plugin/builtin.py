@@ -111,6 +111,13 @@ def ct_plugin_datasets():
         )
         for name, info in tabular.TABLES.items()
     ]
+    items.append(PluginItem(
+        "csv", LazyFactory("ct_plugin.data.csvfile", "load_csv"),
+        "your own CSV file: options path, target, test_csv, categorical, desired, protected, impute, split_seed "
+        "(`train --csv FILE --target COLUMN`)",
+        extra={"options": LazyFactory("ct_plugin.data.csvfile", "load_csv"),
+               "needs_options": "your own CSV file: --csv FILE --target COLUMN (train, tune)"},
+    ))
     return items
 
 

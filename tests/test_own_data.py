@@ -93,3 +93,88 @@ def test_cli_csv_errors_are_clear(tmp_path, capsys):
     assert "needs --target COLUMN" in capsys.readouterr().err
     assert main(["train", "--csv", str(tmp_path / "a.csv"), "--target", "nope"]) == 2
     assert "target column 'nope' not found" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ the csv dataset's options, as for named sets
+def _csv(tmp_path, frame=None):
+    path = tmp_path / "loans.csv"
+    (loans() if frame is None else frame).to_csv(path, index=False)
+    return path
+
+
+def test_csv_run_records_how_its_table_was_read_and_train_config_reads_it_the_same_way(tmp_path, capsys):
+    frame = loans()
+    frame.loc[3, "income"] = np.nan
+    csv = _csv(tmp_path, frame)
+    argv = ["train", "--csv", str(csv), "--target", "approved", "--impute", "median", "--desired", "1",
+            "--protected", "age", "--protect", "--epochs", "1", "--quiet", "--out", str(tmp_path / "a")]
+    assert main(argv) == 0
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["dataset"] == "csv"
+    assert config["dataset_options"] == {"path": str(csv.resolve()), "target": "approved", "impute": "median",
+                                         "desired": "1", "protected": ["age"]}
+    assert config["immutable"] == ["age"]  # --protect froze the named protected feature
+    run = ct_plugin.load_run(tmp_path / "a")
+    assert run.spec.desired == "1" and run.spec.protected == ["age"] and run.spec.name == "loans"
+    config_file = str(tmp_path / "a" / "config.json")
+    assert main(["train", "--config", config_file, "--quiet", "--out", str(tmp_path / "b")]) == 0
+    again = ct_plugin.load_run(tmp_path / "b")
+    np.testing.assert_array_equal(again.spec.X_test, run.spec.X_test)
+
+
+def test_csv_dataset_options_are_checked_like_a_named_datasets(tmp_path, capsys):
+    csv = _csv(tmp_path)
+    base = ["train", "--csv", str(csv), "--target", "approved", "--epochs", "1", "--quiet"]
+    assert main([*base, "--dataset-option", "foo=bar", "--out", str(tmp_path / "x")]) == 2
+    assert "dataset 'csv': unknown option 'foo'; it accepts: path, target, test_csv" in capsys.readouterr().err
+    assert main([*base, "--dataset-option", "impute=mean", "--out", str(tmp_path / "x")]) == 2
+    assert "impute" in capsys.readouterr().err
+    assert main([*base, "--protect", "--out", str(tmp_path / "x")]) == 2
+    assert "names no protected features, so there is nothing to protect" in capsys.readouterr().err
+    assert main([*base, "--desired", "maybe", "--out", str(tmp_path / "x")]) == 2
+    assert "desired outcome 'maybe' is not a class of 'approved'; its classes: 0, 1" in capsys.readouterr().err
+    assert main(["train", "--desired", "1", "--epochs", "1"]) == 2
+    assert "--desired: only with --csv FILE" in capsys.readouterr().err
+    frame = loans()
+    frame.loc[3, "income"] = np.nan
+    assert main(["train", "--csv", str(_csv(tmp_path, frame)), "--target", "approved", "--epochs", "1"]) == 2
+    assert "--impute median" in capsys.readouterr().err
+
+
+def test_csv_split_follows_its_own_seed_not_the_training_seed(tmp_path):
+    csv = _csv(tmp_path)
+    one = ct_plugin.load_dataset("csv", path=str(csv), target="approved", seed=1)
+    two = ct_plugin.load_dataset("csv", path=str(csv), target="approved", seed=2)
+    np.testing.assert_array_equal(one.X_test, two.X_test)
+    other = ct_plugin.load_dataset("csv", path=str(csv), target="approved", split_seed=5)
+    assert not np.array_equal(one.X_test, other.X_test)
+
+
+def test_tune_on_a_csv_takes_trains_data_options_and_writes_them_into_chosen_json(tmp_path, capsys):
+    csv = _csv(tmp_path)
+    argv = ["tune", "--csv", str(csv), "--target", "approved", "--desired", "1", "--protected", "age",
+            "--immutable", "age", "--categorical", "city", "--split-seed", "3", "--epochs", "2", "--seeds", "1",
+            "--grid-tau", "0.5", "--grid-lambda-reg", "0.1", "--no-rescue", "--rounds", "2", "--n-factuals", "8",
+            "--quiet", "--out", str(tmp_path / "tune")]
+    assert main(argv) == 0
+    chosen = json.loads((tmp_path / "tune" / "chosen.json").read_text())
+    train = chosen["train"]
+    assert train["dataset"] == "csv" and train["immutable"] == ["age"]
+    assert train["dataset_options"] == {"path": str(csv.resolve()), "target": "approved", "desired": "1",
+                                        "protected": ["age"], "categorical": ["city"], "split_seed": 3}
+    assert "ct-plugin train --config" in capsys.readouterr().out
+
+
+def test_desired_class_of_the_built_in_tables_and_of_a_dataframe():
+    from ct_plugin.data.tabular import TABLES
+
+    assert {name: info.desired for name, info in TABLES.items()} == {
+        "adult": ">50K", "gmsc": "no delinquency", "california_housing": "above median", "credit_default": "no default"}
+    for info in TABLES.values():
+        assert info.desired in info.class_names
+    spec = ct_plugin.from_dataframe(loans(), "approved", class_names=["rejected", "approved"], desired=1)
+    assert spec.desired == "approved" and spec.desired_index == 1
+    assert spec.class_index("rejected") == 0
+    with pytest.raises(CTPluginError, match="has no class 'maybe'; its classes: rejected, approved"):
+        spec.class_index("maybe")
+    assert ct_plugin.from_dataframe(loans(), "approved").desired is None

@@ -45,3 +45,64 @@ def floats(text: str | None) -> tuple[float, ...] | None:
 def add_threads_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """``--threads N`` as every computing command offers it."""
     parser.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
+
+
+CSV_OPTIONS = {
+    "test_csv": ("--test-csv", "FILE", "a given test split for --csv (default: 20%% of the rows held out, stratified)"),
+    "categorical": ("--categorical", "NAMES", "--csv columns to one-hot encode (default: every non-numeric column)"),
+    "desired": ("--desired", "CLASS", "the favourable outcome of --csv (a label value or class name), the target "
+                "of recourse (`ct-plugin explain`)"),
+    "protected": ("--protected", "NAMES", "--csv features the evaluation treats as protected (frozen in its "
+                  "protected setting; --protect makes them immutable in training)"),
+    "impute": ("--impute", "median", "fill missing values of --csv (continuous: training median; categorical: "
+               "level 'missing'); default: missing values are an error"),
+    "split_seed": ("--split-seed", "N", "seed of the --csv train/test split (default 0, whatever --seed)"),
+}
+"""Options of the ``csv`` dataset that have flags of their own (``--dataset-option KEY=VALUE`` gives any)."""
+
+
+def add_csv_arguments(group: argparse._ArgumentGroup) -> None:
+    """``--csv FILE --target COLUMN`` and the flags of the ``csv`` dataset's options."""
+    group.add_argument("--csv", metavar="FILE", help="train on your own CSV file (needs --target) instead of --dataset")
+    group.add_argument("--target", metavar="COLUMN", help="label column of --csv")
+    for dest, (flag, metavar, help_text) in CSV_OPTIONS.items():
+        kwargs: dict[str, Any] = {"dest": dest, "metavar": metavar, "help": help_text}
+        if dest in ("categorical", "protected"):
+            kwargs["action"] = "append"
+        elif dest == "split_seed":
+            kwargs["type"] = int
+        elif dest == "impute":
+            kwargs = {"dest": dest, "choices": ["median"], "help": help_text}
+        group.add_argument(flag, **kwargs)
+
+
+def csv_dataset_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ``csv`` dataset's options given by flags (None when no CSV flag is given).
+
+    The file paths are made absolute, so a run's config (and a ``tune`` choice) reads the same
+    files from any folder.
+    """
+    from pathlib import Path
+
+    given = {dest: getattr(args, dest, None) for dest in CSV_OPTIONS}
+    given = {dest: value for dest, value in given.items() if value is not None}
+    if not (args.csv or args.target or given):
+        return None
+    if not args.csv:
+        flags = [CSV_OPTIONS[d][0] for d in given] + (["--target"] if args.target else [])
+        raise CTPluginError(f"{', '.join(flags)}: only with --csv FILE (your training table)")
+    if getattr(args, "dataset", None):
+        raise CTPluginError("give either --dataset or --csv, not both")
+    if not args.target:
+        raise CTPluginError(f"--csv {args.csv} needs --target COLUMN (the label column)")
+    for flag, path in (("--csv", args.csv), ("--test-csv", given.get("test_csv"))):
+        if path is not None and not Path(path).is_file():
+            raise CTPluginError(f"{flag} file {str(path)!r} not found")
+    options: dict[str, Any] = {"path": str(Path(args.csv).resolve()), "target": args.target}
+    for dest, value in given.items():
+        if dest in ("categorical", "protected"):
+            value = names(value)
+        elif dest == "test_csv":
+            value = str(Path(value).resolve())
+        options[dest] = value
+    return options

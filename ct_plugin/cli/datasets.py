@@ -43,6 +43,10 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     names = args.names or get_registry().names("dataset")
     for name in names:
         item = get_registry().get("dataset", name)
+        needs = item.extra.get("needs_options") if isinstance(item.extra, dict) else None
+        if needs and not args.names:  # a loader of the user's own file: nothing to load without its options
+            print(f"{name:<20} {needs}")
+            continue
         try:
             spec = load_dataset(name, data_dir=args.data_dir)
         except CTPluginError as exc:

@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ct_plugin.cli.common import DATA_DIR_HELP, add_threads_argument, key_values, names
+from ct_plugin.cli.common import (
+    DATA_DIR_HELP,
+    add_csv_arguments,
+    add_threads_argument,
+    csv_dataset_options,
+    key_values,
+    names,
+)
 from ct_plugin.config import TERM_WEIGHT_PREFIX, TRAIN_SETTINGS, TrainConfig, load_config_file
 from ct_plugin.errors import CTPluginError
 from ct_plugin.plugins.registry import LossTerm, get_registry
@@ -62,13 +69,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, terms: Sequence[LossTer
     """
     groups = {name: parser.add_argument_group(name) for name in GROUPS}
     data = groups["data"]
-    data.add_argument("--csv", metavar="FILE", help="train on your own CSV file (needs --target) instead of --dataset")
-    data.add_argument("--target", metavar="COLUMN", help="label column of --csv")
-    data.add_argument("--test-csv", metavar="FILE", help="a given test split for --csv (default: 20%% held out)")
-    data.add_argument(
-        "--categorical", action="append", metavar="NAMES",
-        help="--csv columns to one-hot encode (default: every non-numeric column)",
-    )
+    add_csv_arguments(data)
     groups["model"].add_argument("--hidden", help="MLP hidden sizes, comma-separated (default 32)")
     for row in TRAIN_SETTINGS:
         if row.cli_flag is not None:
@@ -172,14 +173,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             result = train(out=args.out, resume=resume, quiet=args.quiet, threads=args.threads, **changes)
     else:
         config = config_from_args(args)
+        csv_options = csv_dataset_options(args)
+        if csv_options is not None:  # the csv dataset: the run records how its table was read
+            config = config.replace(dataset="csv", data_dir=None,
+                                    dataset_options={**config.dataset_options, **csv_options}).validate()
         data = None
-        if args.csv or args.target or args.test_csv:
-            from ct_plugin.data.csvfile import load_csv  # pandas: imported when a command runs, not for --help
-
-            if args.dataset:
-                raise CTPluginError("give either --dataset or --csv, not both")
-            data = load_csv(args.csv, args.target, test_csv=args.test_csv,
-                            categorical=names(args.categorical) or None, seed=config.seed)
         with tracking_from_args(args):
             result = train(data, config=config, out=args.out, quiet=args.quiet, threads=args.threads,
                            overwrite=args.overwrite)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ct_plugin.cli.common import DATA_DIR_HELP, key_values
+from ct_plugin.cli.common import DATA_DIR_HELP, add_csv_arguments, csv_dataset_options, key_values, names
 from ct_plugin.cli.train import GENERATOR_SHORTCUTS, add_setting_argument
 from ct_plugin.config import TRAIN_SETTINGS
 from ct_plugin.errors import CTPluginError
@@ -28,6 +28,9 @@ examples:
 TRAINING_FLAGS = ("epochs", "batch_size", "nce", "max_steps", "lr", "generator", "generator_options", "seed")
 """Training settings ``tune`` takes as flags of their own (``--train-option KEY=VALUE`` takes any other)."""
 
+MUTABILITY_FLAGS = ("immutable", "increase_only", "decrease_only")
+"""Data settings ``tune`` takes like ``train`` (written into chosen.json)."""
+
 
 def grid_values(text: str, row: Setting) -> list[Any]:
     """The comma-separated values of a ``--grid-<axis>`` flag, typed by the axis (range-checked by ``tune``)."""
@@ -45,14 +48,12 @@ def grid_values(text: str, row: Setting) -> list[Any]:
 def cmd_tune(args: argparse.Namespace) -> int:
     """Run the tuning and print the outcome and where the files are."""
     # torch and pandas: imported when the command runs, not for --help
-    from ct_plugin.data.csvfile import load_csv
     from ct_plugin.jobs import import_ray
     from ct_plugin.tuning.run import tune
 
-    if bool(args.dataset) == bool(args.csv):
-        raise CTPluginError("give exactly one of --dataset NAME or --csv FILE --target COLUMN")
-    if args.target and not args.csv:
-        raise CTPluginError("--target goes with --csv")
+    csv_options = csv_dataset_options(args)
+    if not args.dataset and csv_options is None:
+        raise CTPluginError("give one of --dataset NAME or --csv FILE --target COLUMN")
     axes = tuning_axes()
     grid = {axis[len("grid_"):]: grid_values(text, axes[axis[len("grid_"):]])
             for axis, text in vars(args).items() if axis.startswith("grid_") and text is not None}
@@ -65,6 +66,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
         generator_options["step_size"] = args.step_size
     if generator_options:
         train["generator_options"] = generator_options
+    for name in MUTABILITY_FLAGS:
+        if getattr(args, name):
+            train[name] = names(getattr(args, name))
+    if args.protect:
+        train["protect"] = True
     protocol = key_values(args.protocol_option, "--protocol-option")
     for name in ("rounds", "n_factuals"):
         if getattr(args, name) is not None:
@@ -73,14 +79,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
         args.executor = "ray"
     if args.executor == "ray":
         import_ray()  # fail before any work when Ray is missing
-    seed = int(train.get("seed", 0))
-    data = load_csv(args.csv, args.target, seed=seed) if args.csv else args.dataset
+    dataset_options = key_values(args.dataset_option, "--dataset-option")
+    if csv_options is not None:  # the csv dataset: chosen.json records how the table was read
+        dataset_options = {**dataset_options, **csv_options}
+    data = args.dataset or "csv"
     name = args.dataset or Path(args.csv).stem
     out = Path(args.out or Path("runs") / f"tune-{name}")
     result = tune(
         data, out=out, grid=grid or None, executor=args.executor, workers=args.workers, address=args.address,
         validation_size=args.validation_size, validation_seed=args.validation_seed, protocol=protocol,
-        data_dir=args.data_dir, dataset_options=key_values(args.dataset_option, "--dataset-option"),
+        data_dir=args.data_dir, dataset_options=dataset_options,
         progress=not args.quiet, rescue=not args.no_rescue, always_ct=args.always_ct, seeds=args.seeds, **train,
     )
     banner = "best CT configuration" if result.passed else "FALLBACK (no configuration passes the rule)"
@@ -95,9 +103,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print("recommendation: CT, chosen.json trains it")
     for key in ("config", "csv", "markdown", "figure"):
         print(f"  {key}: {result.paths[key]}")
-    if args.csv:
-        print(f"  train it on the same table: ct-plugin train --csv {args.csv} --target {args.target} "
-              f"--config {result.paths['config']}")
+    print(f"  train the choice: ct-plugin train --config {result.paths['config']} --out runs/{name}  "
+          "(the same table, options and split)")
     return 0
 
 
@@ -113,10 +120,13 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
     )
     data = p.add_argument_group("data")
     data.add_argument("--dataset", help="registered dataset name (see `ct-plugin datasets`)")
-    data.add_argument("--csv", help="your own table: a CSV file with features and a label column")
-    data.add_argument("--target", help="label column of --csv")
+    add_csv_arguments(data)
     data.add_argument("--data-dir", help=DATA_DIR_HELP)
     data.add_argument("--dataset-option", action="append", metavar="KEY=VALUE", help="loader option (repeatable)")
+    for name in MUTABILITY_FLAGS:
+        data.add_argument("--" + name.replace("_", "-"), dest=name, action="append", metavar="NAMES",
+                          help=TRAIN_SETTINGS.help(name).replace("%", "%%") + " (repeatable)")
+    data.add_argument("--protect", action="store_true", help=TRAIN_SETTINGS.help("protect").replace("%", "%%"))
     data.add_argument("--validation-size", type=int, help="validation rows (default min(5000, 20%% of training))")
     data.add_argument("--validation-seed", type=int, default=0, help="seed of the validation carve (default 0)")
     grid = p.add_argument_group("grid (comma-separated values; an axis not given stays at its training setting)")

@@ -43,6 +43,7 @@ def from_dataframe(
     integer: Sequence[str] | None = None,
     protected: Sequence[str] = (),
     class_names: Sequence[str] | None = None,
+    desired: Any = None,
     impute: str | None = None,
     test_size: float = 0.2,
     seed: int = 0,
@@ -68,6 +69,8 @@ def from_dataframe(
             :meth:`DatasetSpec.decode` rounds them.
         protected: features treated as protected in evaluation (e.g. ``["age"]``).
         class_names: display names of the classes in sorted label order.
+        desired: the favourable outcome (the target of recourse): a value of the target column or a
+            class name, e.g. ``desired=1`` or ``desired="approved"``; recorded in the spec (and its runs).
         impute: ``None`` (missing values are an error) or ``"median"`` (fill continuous NaNs
             with the training median; categorical NaNs become the level ``"missing"``).
         test_size: share of rows held out (stratified by label), in [0, 1); 0 keeps every row for
@@ -122,6 +125,7 @@ def from_dataframe(
         class_names = [str(v) for v in class_values]
     if len(class_names) != len(class_values):
         raise CTPluginError(f"class_names has {len(class_names)} names but the target has {len(class_values)} classes")
+    desired_name = desired_class(desired, list(class_names), list(class_values), target)
 
     if n_given_train is None:
         train_idx, test_idx = stratified_split(labels, test_size, seed)
@@ -219,8 +223,22 @@ def from_dataframe(
         protected=list(protected),
         options=dict(options or {}),
         integer=integer,
+        desired=desired_name,
     )
     return spec.with_mutability(immutable, increase_only, decrease_only)
+
+
+def desired_class(desired: Any, class_names: list[str], class_values: list[Any], target: str) -> str | None:
+    """The class name of ``desired`` (a class name or a value of the target column), or None."""
+    if desired is None:
+        return None
+    if str(desired) in class_names:
+        return str(desired)
+    for name, value in zip(class_names, class_values, strict=True):
+        if str(value) == str(desired):
+            return name
+    raise CTPluginError(f"desired outcome {desired!r} is not a class of {target!r}; its classes: "
+                        f"{', '.join(class_names)} (values {', '.join(map(str, class_values))})")
 
 
 def from_arrays(
@@ -236,6 +254,7 @@ def from_arrays(
     options: Mapping[str, Any] | None = None,
     standardise: bool = True,
     balance: bool = False,
+    desired: Any = None,
 ) -> DatasetSpec:
     """Build a spec from a numeric feature matrix and integer labels (all features continuous).
 
@@ -262,5 +281,6 @@ def from_arrays(
         options=options,
         standardise=standardise,
         balance=balance,
+        desired=desired,
     )
     return dataclasses.replace(spec, target="target")

@@ -36,21 +36,48 @@ def read_csv(path: str | Path, what: str = "--csv") -> pd.DataFrame:
 
 
 def load_csv(
-    path: str | Path | None,
-    target: str | None,
+    path: str | None = None,
+    target: str | None = None,
     *,
-    test_csv: str | Path | None = None,
-    categorical: Sequence[str] | None = None,
+    data_dir: str | None = None,
     seed: int = 0,
+    test_csv: str | None = None,
+    categorical: str | list[str] | None = None,
+    desired: str | int | None = None,
+    protected: str | list[str] | None = None,
+    impute: str | None = None,
+    test_size: float = 0.2,
+    split_seed: int = 0,
     name: str | None = None,
 ) -> DatasetSpec:
-    """A :class:`DatasetSpec` from a CSV file (features plus the ``target`` column).
+    """A :class:`DatasetSpec` from a CSV file (features plus the ``target`` column): the ``csv`` dataset.
 
-    ``test_csv`` is a given test split with the same columns (else 20% of the rows are held
-    out, stratified). Non-numeric columns and ``categorical`` become one-hot groups; integer
-    columns stay integers (see :func:`ct_plugin.from_dataframe`). Mutability is set afterwards
-    (``--immutable`` etc., or :meth:`DatasetSpec.with_mutability`).
+    ``ct-plugin train --csv FILE --target COLUMN`` is the dataset ``csv`` with these options, so a
+    run (and a ``tune`` choice) records how its table was read and ``train --config`` reads it the
+    same way.
+
+    Args:
+        path: the CSV file (features plus the label column).
+        target: the label column.
+        data_dir: unused (the path is given); accepted like every loader's.
+        seed: the training seed; unused here: the split follows ``split_seed``, so runs of different
+            seeds share one test split.
+        test_csv: a given test split with the same columns (else ``test_size`` of the rows are held
+            out, stratified).
+        categorical: columns to one-hot encode (default: every non-numeric column); a list or a
+            comma-separated string.
+        desired: the favourable outcome (a class name or label value), the target of recourse.
+        protected: the features the evaluation's protected setting freezes and whose attribution it
+            measures (``--protect`` makes them immutable in training).
+        impute: ``None`` (missing values are an error) or ``"median"``.
+        test_size: share of rows held out when no ``test_csv`` is given.
+        split_seed: seed of the train/test split (default 0).
+        name: the dataset's name (default: the file's stem).
+
+    Integer columns stay integers (see :func:`ct_plugin.from_dataframe`). Mutability is set
+    afterwards (``--immutable`` etc., or :meth:`DatasetSpec.with_mutability`).
     """
+    del data_dir, seed
     if not path:
         raise CTPluginError("--target and --test-csv need --csv FILE (your training table)")
     if not target:
@@ -60,9 +87,22 @@ def load_csv(
     return from_dataframe(
         frame,
         target,
-        categorical=categorical,
+        categorical=_names(categorical) or None,
+        protected=_names(protected),
+        desired=desired,
+        impute=impute,
         test=test,
-        seed=seed,
+        test_size=test_size,
+        seed=split_seed,
         name=name or Path(path).stem,
-        options={"csv": str(Path(path).resolve()), "test_csv": str(Path(test_csv).resolve()) if test_csv else None},
+        options={"csv": str(Path(path).resolve()), "test_csv": str(Path(test_csv).resolve()) if test_csv else None,
+                 "split_seed": split_seed, "impute": impute},
     )
+
+
+def _names(value: str | Sequence[str] | None) -> list[str]:
+    """A list of column names from a list or a comma-separated string."""
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [str(item).strip() for item in items if str(item).strip()]

@@ -130,7 +130,9 @@ def check_missing(
     counts = {c: int(n) for c, n in data.isna().sum().items() if n}
     if counts and impute is None:
         listing = ", ".join(f"{c} ({n})" for c, n in counts.items())
-        raise CTPluginError(f"missing values in feature columns: {listing}; drop those rows or pass impute='median'")
+        raise CTPluginError(
+            f"missing values in feature columns: {listing}; drop those rows or pass impute='median' (--impute median)"
+        )
     for column in categorical:
         if column in counts:
             data[column] = data[column].astype(object).where(data[column].notna(), "missing")

@@ -45,7 +45,9 @@ class DatasetSpec:
     deviation; a categorical feature becomes a one-hot group of 0/1 columns named
     ``"feature=level"``. All per-column vectors (``mutability``, ``lower``,
     ``upper``, ``mean``, ``scale``) are indexed like ``feature_names``. ``integer`` names the
-    continuous features that hold whole numbers: :meth:`decode` rounds them.
+    continuous features that hold whole numbers: :meth:`decode` rounds them. ``desired`` names
+    the favourable class (a loan approved, no default), the target of recourse; None where the
+    data have no favourable outcome (synthetic sets, digits).
     """
 
     name: str
@@ -67,6 +69,7 @@ class DatasetSpec:
     options: dict[str, Any] = field(default_factory=dict)
     image_shape: tuple[int, int] | None = None
     integer: list[str] = field(default_factory=list)
+    desired: str | None = None
 
     # ------------------------------------------------------------------ shape
     @property
@@ -78,6 +81,19 @@ class DatasetSpec:
     def n_classes(self) -> int:
         """Number of classes K (the model has K logits)."""
         return len(self.class_names)
+
+    @property
+    def desired_index(self) -> int | None:
+        """Index of the :attr:`desired` class (None when the data have none)."""
+        return None if self.desired is None else self.class_names.index(self.desired)
+
+    def class_index(self, name: str | int) -> int:
+        """Index of a class given by name (or index); a clear error naming the classes otherwise."""
+        if isinstance(name, int) and not isinstance(name, bool) and 0 <= name < self.n_classes:
+            return name
+        if str(name) in self.class_names:
+            return self.class_names.index(str(name))
+        raise CTPluginError(f"dataset {self.name!r} has no class {name!r}; its classes: {', '.join(self.class_names)}")
 
     @property
     def raw_feature_names(self) -> list[str]:
@@ -121,6 +137,11 @@ class DatasetSpec:
         ``protect=True`` additionally makes the dataset's protected features
         (``self.protected``, e.g. ``age``) immutable.
         """
+        if protect and not self.protected:
+            raise CTPluginError(
+                f"protect: dataset {self.name!r} names no protected features, so there is nothing to protect; "
+                "name them (--protected COLUMNS with --csv, protected=[...] in from_dataframe)"
+            )
         mutability = list(self.mutability)
         immutable = list(immutable) + (list(self.protected) if protect else [])
         assignments = [(immutable, "none"), (increase_only, "increase"), (decrease_only, "decrease")]
@@ -227,6 +248,7 @@ class DatasetSpec:
             "options": self.options,
             "image_shape": list(self.image_shape) if self.image_shape else None,
             "integer": self.integer,
+            "desired": self.desired,
             "n_train": len(self.y_train),
             "n_test": len(self.y_test),
         }
@@ -284,8 +306,11 @@ class DatasetSpec:
             options=fields.mapping("options", optional=True),
             image_shape=tuple(image_shape) if image_shape else None,
             integer=fields.texts("integer", optional=True),
+            desired=fields.text("desired", optional=True),
             **arrays,
         )
+        if spec.desired is not None and spec.desired not in spec.class_names:
+            raise fields.fail("desired", f"one of the classes {spec.class_names} or null")
         if len(spec.mutability) != d:
             raise fields.fail("mutability", f"a list of {d} mutabilities (one per feature)")
         try:

@@ -31,6 +31,8 @@ class TableInfo:
     target: str
     protected: str
     class_names: tuple[str, str]
+    desired: str
+    """The favourable class (the target of recourse)."""
     categorical: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()
     impute: str | None = None
@@ -56,6 +58,7 @@ TABLES: dict[str, TableInfo] = {
         target="income",
         protected="age",
         class_names=("<=50K", ">50K"),
+        desired=">50K",
         categorical=("workclass", "marital-status", "occupation", "relationship", "race", "sex", "native-country"),
         url="https://raw.githubusercontent.com/carla-recourse/cf-data/main/adult.csv",
         sha256="e98ef37848b34919802d9e110718dd02ccbc8ec0369677f92bb1fd40b71eccdc",
@@ -69,6 +72,7 @@ TABLES: dict[str, TableInfo] = {
         target="SeriousDlqin2yrs",
         protected="age",
         class_names=("delinquent", "no delinquency"),
+        desired="no delinquency",
         url="https://raw.githubusercontent.com/carla-recourse/cf-data/main/give_me_some_credit_test.csv",
         sha256="3654b651e0bc5ce46c7ef3f807974a6e91c6669c8f5f0b5348556179d1f6df5e",
         notes="Give Me Some Credit (CARLA's cf-data); 1 = no serious delinquency (the desired outcome)",
@@ -80,6 +84,7 @@ TABLES: dict[str, TableInfo] = {
         target="median_house_value",
         protected="housing_median_age",
         class_names=("below median", "above median"),
+        desired="above median",
         categorical=("ocean_proximity",),
         impute="median",
         # the 1990-census table with ocean_proximity, as shipped with Geron's "Hands-on ML" (same bytes)
@@ -98,6 +103,7 @@ TABLES: dict[str, TableInfo] = {
         target="Y",
         protected="X5",
         class_names=("no default", "default"),
+        desired="no default",
         categorical=("X2", "X3", "X4"),
         drop=("ID",),
         sha256="023eb2c3ad9efd15e7869616fa50a0143f25223105c7069ba632431530afdb61",
@@ -188,6 +194,7 @@ def load_table(
         continuous=continuous,
         protected=[protected],
         class_names=list(info.class_names),
+        desired=info.desired,
         impute=info.impute,
         test_size=test_size,
         seed=seed,

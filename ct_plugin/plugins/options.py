@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ct_plugin.errors import CTPluginError, InvalidSettingError, show_value
@@ -17,8 +17,12 @@ from ct_plugin.plugins.registry import LazyFactory
 from ct_plugin.settings.coerce import as_bool, as_float, as_int
 
 
-def check_options(kind: str, name: str, factory: Callable[..., Any], options: Mapping[str, Any]) -> dict[str, Any]:
+def check_options(
+    kind: str, name: str, factory: Callable[..., Any], options: Mapping[str, Any], fixed: Iterable[str] = ()
+) -> dict[str, Any]:
     """Coerce ``options`` to the types ``factory``'s signature declares; refuse unknown keys.
+
+    ``fixed``: parameters the caller sets itself (not listed among the accepted options).
 
     Types come from the annotations (``int``, ``float``, ``bool``, ``str``, ``Sequence[int]``,
     unions with ``None``) or, without one, from the type of the default. A factory taking
@@ -34,7 +38,7 @@ def check_options(kind: str, name: str, factory: Callable[..., Any], options: Ma
             if open_ended:
                 out[key] = value
                 continue
-            accepted = ", ".join(parameters) or "no options"
+            accepted = ", ".join(p for p in parameters if p not in set(fixed)) or "no options"
             raise CTPluginError(f"{where}: unknown option {key!r}; it accepts: {accepted}")
         out[key] = _coerce_to(f"{kind} option {key}", value, parameters[key], where)
     return out
@@ -55,7 +59,7 @@ def build_with_options(
     itself only takes ``**options`` (a loader wrapper). Any failure of the factory on these
     options becomes a :class:`CTPluginError` naming them.
     """
-    checked = check_options(kind, name, signature_of or factory, options)
+    checked = check_options(kind, name, signature_of or factory, options, fixed=fixed or {})
     clash = sorted(set(checked) & set(fixed or {}))
     if clash:
         raise CTPluginError(f"{kind} {name!r}: {', '.join(clash)} cannot be given as an option here")

@@ -66,7 +66,8 @@ def resolved_config(config: Any, spec: DatasetSpec, generator: Any) -> dict[str,
     """The dict written to ``config.json``: settings as used, plus the provenance ``record``."""
     values = config.to_dict()
     values.update(mutability_of(spec))
-    values["dataset"] = spec.name
+    # a named dataset is recorded by the spec's name; the csv dataset by "csv" and its options (the file)
+    values["dataset"] = config.dataset if config.dataset == "csv" else spec.name
     if generator is not None:
         values["generator_options"] = generator_options_of(generator, config.generator, config.generator_options)
     values["record"] = {
@@ -74,7 +75,7 @@ def resolved_config(config: Any, spec: DatasetSpec, generator: Any) -> dict[str,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "seeds": {
-            "data_split": config.seed,
+            "data_split": spec.options.get("split_seed", config.seed),
             "model_init": config.seed,
             "sampling": config.seed,
             "torch_generator": "torch.Generator().manual_seed(seed), state saved in checkpoint.pt",
@@ -97,7 +98,7 @@ def check_consistency(run_dir: str | Path) -> None:
             raise RunDirectoryError(f"{run_dir / name} must hold a JSON object, not {type(payload).__name__}")
     features = dataset.get("feature_names", [])
     classes = dataset.get("class_names", [])
-    if config.get("dataset") != dataset.get("name"):
+    if config.get("dataset") not in (dataset.get("name"), "csv"):  # the csv dataset is named after its file
         problems.append(f"config.json names dataset {config.get('dataset')!r}, dataset.json {dataset.get('name')!r}")
     if model.get("n_features") != len(features):
         problems.append(f"model.json expects {model.get('n_features')} features, dataset.json has {len(features)}")
