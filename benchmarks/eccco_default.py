@@ -78,8 +78,7 @@ def main() -> None:
                                     ].mean()
     shown = frame.copy()
     for column in shown.columns[2:]:
-        digits = 1 if "reduction" in column else 3
-        shown[column] = [fmt(float(v), digits) for v in shown[column]]
+        shown[column] = [fmt(float(v)) for v in shown[column]]
     text = [
         "# Which ECCCo settings CT trains with by default",
         "",
@@ -92,7 +91,7 @@ def main() -> None:
         "",
         "Averages over the datasets:",
         "",
-        markdown_table(means.reset_index().assign(**{c: means[c].map(lambda v: fmt(float(v), 3)).to_numpy()
+        markdown_table(means.reset_index().assign(**{c: means[c].map(lambda v: fmt(float(v))).to_numpy()
                                                      for c in means.columns})),
         "",
     ]

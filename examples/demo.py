@@ -17,18 +17,28 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 import ct_plugin
 from ct_plugin.constraints import SearchConstraints
 
+GENERATOR = "eccco"
+"""The test-time generator of the comparison (the figure's title says so)."""
+LAMBDA_ENERGY = 0.5
+TAU = 0.95
+"""Decision threshold of the test-time search: a counterfactual is valid once p(target) reaches it."""
+MAX_STEPS = 50
+
 
 def counterfactuals(model, spec, n=200):
-    """Test-time ECCCo counterfactuals (tau 0.95, T 50) of the first n test rows toward the other class."""
+    """Test-time ECCCo counterfactuals (tau TAU, T MAX_STEPS) of the first n test rows toward the other class."""
     X = torch.as_tensor(spec.X_test[:n])
     with torch.no_grad():
         targets = 1 - model(X).argmax(dim=1)
-    generator = ct_plugin.get_registry().build("generator", "eccco", lambda_energy=0.5)
-    result = generator.search(model, X, targets, SearchConstraints.from_spec(spec), tau=0.95, max_steps=50, epsilon=0.3)
+    generator = ct_plugin.get_registry().build("generator", GENERATOR, lambda_energy=LAMBDA_ENERGY)
+    result = generator.search(model, X, targets, SearchConstraints.from_spec(spec), tau=TAU, max_steps=MAX_STEPS,
+                              epsilon=0.3)
     return X, targets, result
 
 
@@ -53,33 +63,59 @@ def summarise(model, spec):
     }
 
 
-def plot(models, spec, path):
-    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 4.5))
+REGION_COLOURS = ("#d6604d", "#4393c3")
+"""Colours of the class 0 and class 1 training samples (from the RdBu colour map of the regions)."""
+
+
+def figure(models, spec, n_arrows=30):
+    """Decision regions, training samples and test-time counterfactuals of each model, with a key of everything drawn.
+
+    Returns the matplotlib Figure; the title states the generator and tau of the search.
+    """
+    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 5.2), squeeze=False)
     grid = np.stack(np.meshgrid(np.linspace(-2.5, 2.5, 200), np.linspace(-2.5, 2.5, 200)), -1).reshape(-1, 2)
-    for ax, (name, model) in zip(axes, models.items()):
+    names = spec.class_names
+    for ax, (name, model) in zip(axes.flat, models.items()):
         with torch.no_grad():
             p = torch.softmax(model(torch.as_tensor(grid, dtype=torch.float32)), 1)[:, 1].numpy()
-        ax.contourf(
-            grid[:, 0].reshape(200, 200),
-            grid[:, 1].reshape(200, 200),
-            p.reshape(200, 200),
-            levels=20,
-            cmap="RdBu",
-            alpha=0.6,
-        )
-        ax.scatter(spec.X_train[:400, 0], spec.X_train[:400, 1], c=spec.y_train[:400], cmap="RdBu", s=5, alpha=0.4)
-        X, _, result = counterfactuals(model, spec, n=30)
+        gx, gy, p = grid[:, 0].reshape(200, 200), grid[:, 1].reshape(200, 200), p.reshape(200, 200)
+        # red where the model predicts class 0, blue where class 1; the deeper, the more confident
+        ax.contourf(gx, gy, p, levels=20, cmap="RdBu", alpha=0.6)
+        ax.contour(gx, gy, p, levels=[0.5], colors="k", linewidths=1.0)
+        for cls, colour in enumerate(REGION_COLOURS):
+            own = spec.y_train[:400] == cls
+            ax.scatter(spec.X_train[:400][own, 0], spec.X_train[:400][own, 1], color=colour, s=5, alpha=0.5)
+        X, _, result = counterfactuals(model, spec, n=n_arrows)
         for a, b in zip(X.numpy(), result.counterfactuals.numpy()):
             ax.annotate("", xy=b, xytext=a, arrowprops={"arrowstyle": "->", "lw": 0.8})
         cf, valid = result.counterfactuals.numpy(), result.converged.numpy()
-        ax.scatter(*cf[valid].T, marker="*", s=60, c="gold", edgecolor="k", label="valid counterfactual")
-        ax.scatter(*cf[~valid].T, marker="X", s=50, c="red", edgecolor="k", label="invalid (did not reach tau)")
-        ax.set_title(name)
+        ax.scatter(*cf[valid].T, marker="*", s=60, c="gold", edgecolor="k")
+        ax.scatter(*cf[~valid].T, marker="X", s=50, c="red", edgecolor="k")
+        ax.set_title(f"{name}: {int(valid.sum())} of {len(valid)} valid", fontsize=10)
         ax.set_xlabel(f"{spec.feature_names[0]} (standardised)")
         ax.set_ylabel(f"{spec.feature_names[1]} (standardised)")
-        # below the plot, so that no point is hidden behind it
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize="small")
-    fig.tight_layout()
+    regions = plt.get_cmap("RdBu")
+    key = [
+        Patch(color=regions(0.1), alpha=0.6, label=f"predicted class {names[0]} (deeper = more confident)"),
+        Patch(color=regions(0.9), alpha=0.6, label=f"predicted class {names[1]} (deeper = more confident)"),
+        Line2D([], [], color="k", lw=1.0, label="decision boundary (p = 0.5)"),
+        Line2D([], [], ls="", marker="o", ms=4, color=REGION_COLOURS[0], label=f"training sample, class {names[0]}"),
+        Line2D([], [], ls="", marker="o", ms=4, color=REGION_COLOURS[1], label=f"training sample, class {names[1]}"),
+        Line2D([], [], color="k", lw=0.8, marker=">", ms=4, label="search: test row -> counterfactual"),
+        Line2D([], [], ls="", marker="*", ms=10, mfc="gold", mec="k", label=f"valid counterfactual (p >= tau {TAU})"),
+        Line2D([], [], ls="", marker="X", ms=8, mfc="red", mec="k", label=f"invalid (did not reach tau {TAU})"),
+    ]
+    # below the panels, so that no point is hidden behind it
+    fig.legend(handles=key, loc="lower center", ncol=3, fontsize="small", bbox_to_anchor=(0.5, 0.0))
+    fig.suptitle(f"Test-time counterfactuals toward the other class: {GENERATOR} (lambda_energy {LAMBDA_ENERGY}), "
+                 f"tau {TAU}, T {MAX_STEPS} steps, first {n_arrows} test rows")
+    fig.tight_layout(rect=(0, 0.13, 1, 1))
+    return fig
+
+
+def plot(models, spec, path):
+    """Write :func:`figure` as a PNG to ``path``."""
+    fig = figure(models, spec)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.lines import Line2D
 
 from ct_plugin.atomic import atomic_write
 from ct_plugin.data.spec import DatasetSpec
@@ -30,43 +31,100 @@ def _save(fig: plt.Figure, path: str | Path) -> Path:
     return path
 
 
-def robustness_axes(ax: plt.Axes, robustness: pd.DataFrame, title: str = "") -> None:
-    """Accuracy vs epsilon, one colour per run; solid FGSM, dashed PGD."""
-    for i, (label, part) in enumerate(robustness.groupby("run", sort=False)):
-        for attack, style in (("fgsm", "-"), ("pgd", "--")):
-            rows = part[part.attack == attack]
+ATTACK_STYLES = {"fgsm": ("-", "o"), "pgd": ("--", "s")}
+"""Line style and marker of each attack in the robust-accuracy figures (the colour is the run's)."""
+
+
+def accuracy_limits(accuracies: Sequence[float] | np.ndarray, full_from: float = 0.8) -> tuple[float, float]:
+    """The y-range of a robust-accuracy panel: the data's, padded by a tenth of their span (at least 0.01) and
+    kept within 0-1; the whole 0-1 when that range would cover ``full_from`` of it anyway (or with no data)."""
+    values = np.asarray(accuracies, dtype=float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return 0.0, 1.0
+    low, high = float(values.min()), float(values.max())
+    pad = max(0.01, 0.1 * (high - low))
+    low, high = max(0.0, low - pad), min(1.0, high + pad)
+    return (0.0, 1.0) if high - low >= full_from else (low, high)
+
+
+def robustness_axes(ax: plt.Axes, robustness: pd.DataFrame, title: str = "",
+                    colours: dict[str, str] | None = None) -> bool:
+    """Accuracy vs epsilon: one colour per run, one line style and marker per attack (FGSM solid circles,
+    PGD dashed open squares); the y-axis zoomed to the data, which its label then says. Return whether zoomed.
+
+    ``colours``: run label -> colour (default: :data:`COLOURS` in the order the runs appear).
+    """
+    groups = list(robustness.groupby("run", sort=False))
+    for i, (label, part) in enumerate(groups):
+        colour = (colours or {}).get(label, COLOURS[i % len(COLOURS)])
+        # earlier runs drawn wider, so that a run whose curve equals an earlier one's leaves it visible as a rim
+        wider = len(groups) - 1 - i
+        for attack, (style, marker) in ATTACK_STYLES.items():
+            rows = part[part.attack == attack].sort_values("epsilon")
             if len(rows):
-                ax.plot(rows.epsilon, rows.accuracy, style, color=COLOURS[i % len(COLOURS)], marker=".",
-                        label=f"{label} {attack.upper()}")
+                ax.plot(rows.epsilon, rows.accuracy, linestyle=style, marker=marker, markersize=3.5 + 1.5 * wider,
+                        linewidth=1.2 + 0.7 * wider,
+                        markerfacecolor="white" if attack == "pgd" else colour, color=colour,
+                        label=f"{label} {attack.upper()}", clip_on=False)  # markers at 1.0 stay whole
+    low, high = accuracy_limits(robustness.accuracy.to_numpy())
+    zoomed = (low, high) != (0.0, 1.0)
     ax.set_xlabel("epsilon (L-inf)")
-    ax.set_ylabel("accuracy")
-    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel("accuracy (axis zoomed, not 0-1)" if zoomed else "accuracy")
+    ax.set_ylim(low, high)
     ax.grid(alpha=0.3)
     if title:
         ax.set_title(title)
+    return zoomed
+
+
+def run_colours(runs: Sequence[str]) -> dict[str, str]:
+    """One colour per run label, in order (:data:`COLOURS`, repeating)."""
+    return {label: COLOURS[i % len(COLOURS)] for i, label in enumerate(runs)}
+
+
+def robustness_legend_handles(runs: Sequence[str], attacks: Sequence[str] = ("fgsm", "pgd")) -> list[Line2D]:
+    """Legend entries that say which is which: a coloured line per run, a grey style and marker per attack."""
+    handles = [Line2D([], [], color=colour, lw=2, label=f"run {label}") for label, colour in run_colours(runs).items()]
+    for attack in attacks:
+        style, marker = ATTACK_STYLES[attack]
+        kind = "solid" if style == "-" else "dashed"
+        handles.append(Line2D([], [], color="#555555", linestyle=style, marker=marker, markersize=5,
+                              markerfacecolor="white" if attack == "pgd" else "#555555",
+                              label=f"{attack.upper()} ({kind})"))
+    return handles
+
+
+def _attacks(robustness: pd.DataFrame) -> list[str]:
+    return [a for a in ATTACK_STYLES if (robustness.attack == a).any()]
 
 
 def plot_robustness(robustness: pd.DataFrame, path: str | Path, title: str = "") -> Path:
-    """Robust-accuracy curves of one dataset."""
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    """Robust-accuracy curves of one dataset, with a legend of runs (colour) and attacks (line style)."""
+    fig, ax = plt.subplots(figsize=(5.4, 3.8))
     robustness_axes(ax, robustness, title)
-    ax.legend(fontsize=7)
+    runs = list(dict.fromkeys(robustness.run))
+    ax.legend(handles=robustness_legend_handles(runs, _attacks(robustness)), fontsize=7, loc="best")
     return _save(fig, path)
 
 
 def plot_robustness_grid(by_dataset: dict[str, pd.DataFrame], path: str | Path) -> Path:
-    """Robust-accuracy curves of several datasets, one panel each."""
+    """Robust-accuracy curves of several datasets, one panel each (each y-axis zoomed to its data)."""
     names = list(by_dataset)
     cols = min(3, len(names))
     rows = int(np.ceil(len(names) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    frames = list(by_dataset.values())
+    runs = list(dict.fromkeys(label for frame in frames for label in frame.run))
     for ax, name in zip(axes.flat, names, strict=False):
-        robustness_axes(ax, by_dataset[name], name)
+        robustness_axes(ax, by_dataset[name], name, run_colours(runs))
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=max(1, len(labels)), fontsize=8, bbox_to_anchor=(0.5, -0.02))
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    attacks = [a for a in ATTACK_STYLES if any((frame.attack == a).any() for frame in frames)]
+    handles = robustness_legend_handles(runs, attacks)
+    fig.legend(handles=handles, loc="lower center", ncol=max(1, len(handles)), fontsize=8,
+               bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return _save(fig, path)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ct_plugin.evaluation.report import fmt, markdown_table
+from ct_plugin.evaluation.report import fmt, fmt_pm, markdown_table
 from ct_plugin.reproduce.tables import Frames, comparison_rows, seed_stats, stats_cell
 
 #: how the section names each evaluation source (settings)
@@ -93,18 +93,18 @@ def cost_rows(frames: Frames, datasets: Sequence[str], sources: Sequence[str],
 def _shown(rows: pd.DataFrame) -> pd.DataFrame:
     shown = []
     for r in rows.itertuples():
-        protection = (f"{fmt(r.protection_pct, 1)}" if not np.isfinite(r.protection_sd)
-                      else f"{fmt(r.protection_pct, 1)} ± {fmt(r.protection_sd, 1)}")
+        protection = fmt(r.protection_pct) if not np.isfinite(r.protection_sd) else fmt_pm(r.protection_pct,
+                                                                                            r.protection_sd)
         shown.append({
             "settings": SOURCE_LABELS.get(r.source, r.source), "data": r.data,
-            "cost base / ct_free / ct_protected": f"{fmt(r.cost_base, 2)} / {fmt(r.cost_free, 2)} / "
-                                                  f"{fmt(r.cost_protected, 2)}",
+            "cost base / ct_free / ct_protected": f"{fmt(r.cost_base)} / {fmt(r.cost_free)} / "
+                                                  f"{fmt(r.cost_protected)}",
             "CT unprotected (ct_free vs base)": r.ct_unprotected,
             "protection alone (ct_protected vs ct_free)": protection,
             "the cost column (ct_protected vs base)": r.ct_protected,
-            "validity at tau 0.5 base → ct_protected": f"{fmt(r.validity_base, 2)} → {fmt(r.validity_protected, 2)}",
+            "validity at tau 0.5 base → ct_protected": f"{fmt(r.validity_base)} → {fmt(r.validity_protected)}",
             "IG share of the protected feature base → ct_protected (uniform)":
-                f"{fmt(r.ig_base, 2)} → {fmt(r.ig_protected, 2)} ({fmt(r.ig_uniform, 2)})",
+                f"{fmt(r.ig_base)} → {fmt(r.ig_protected)} ({fmt(r.ig_uniform)})",
         })
     return pd.DataFrame(shown)
 
@@ -117,10 +117,10 @@ def _summary(rows: pd.DataFrame) -> list[str]:
         raises = part[part.ct_unprotected_pct < 0].data.tolist()
         lines.append(
             f"* {SOURCE_LABELS[source]} settings, {len(part)} tables (cost reductions, positive = lower): CT "
-            f"unprotected averages {fmt(float(part.ct_unprotected_pct.mean()), 1)}% against the baseline (it raises "
+            f"unprotected averages {fmt(float(part.ct_unprotected_pct.mean()))}% against the baseline (it raises "
             f"the cost on {len(raises)}: {', '.join(raises) or 'none'}); protecting the feature averages "
-            f"{fmt(float(part.protection_pct.mean()), 1)}% against ct_free; the cost column averages "
-            f"{fmt(float(part.ct_protected_pct.mean()), 1)}%.")
+            f"{fmt(float(part.protection_pct.mean()))}% against ct_free; the cost column averages "
+            f"{fmt(float(part.ct_protected_pct.mean()))}%.")
     return lines
 
 

@@ -33,7 +33,7 @@ from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.data.tabular import table_path
 from ct_plugin.errors import CTPluginError
 from ct_plugin.evaluation.protocol import DRAW_VERSION, ProtocolConfig, evaluate_runs, load_runs
-from ct_plugin.evaluation.report import write_evaluation
+from ct_plugin.evaluation.report import fmt_duration, write_evaluation
 from ct_plugin.reproduce.plan import ABLATIONS, DATASETS, TABLES, Job, Plan, ablation_jobs
 from ct_plugin.reproduce.report import write_report
 from ct_plugin.runs.files import REQUIRED_FILES, read_json
@@ -168,7 +168,7 @@ def run_reproduce(
             else:
                 tuned[dataset] = info["overrides"]
             log(f"{dataset}: tune recommends {info['recommendation']}, best CT {info['overrides']}, in "
-                f"{time.perf_counter() - t0:.0f} s ({info['message']})")
+                f"{fmt_duration(time.perf_counter() - t0)} ({info['message']})")
     tune_seconds = time.perf_counter() - t_start
 
     jobs: list[tuple[Job, DatasetSpec]] = [
@@ -189,7 +189,7 @@ def run_reproduce(
     trained = runner.run_jobs(training, workers=workers, progress="train", quiet=not progress)
     train_seconds = {path: seconds for path, seconds, _ in trained}
     reused_runs = sum(r for _, _, r in trained)
-    log(f"trained {len(trained) - reused_runs} runs, reused {reused_runs}, in {time.perf_counter() - t0:.0f} s")
+    log(f"trained {len(trained) - reused_runs} runs, reused {reused_runs}, in {fmt_duration(time.perf_counter() - t0)}")
 
     groups: dict[tuple[str, str, str, int], dict[str, str]] = {}
     sources_of: dict[tuple[str, str], set[str]] = {}
@@ -210,7 +210,7 @@ def run_reproduce(
         tasks.append(runner.Job(str(target), evaluate_job, ([dirs["baseline"], dirs["ct_free"], dirs["ct_protected"]],
                                                      ["baseline", "ct_free", "ct_protected"], wanted, str(target))))
     evaluated = runner.run_jobs(tasks, workers=workers, progress="evaluate", quiet=not progress)
-    log(f"evaluated {len(tasks)} groups in {time.perf_counter() - t0:.0f} s")
+    log(f"evaluated {len(tasks)} groups in {fmt_duration(time.perf_counter() - t0)}")
     frames = dict(zip(keys, evaluated, strict=True))
     wall = time.perf_counter() - t_start
     compute = {
@@ -226,5 +226,5 @@ def run_reproduce(
                 "wall_seconds": wall, "tune_seconds": tune_seconds, "tuned": tune_info, "compute_seconds": compute,
                 "from_scratch": from_scratch}
     md = write_report(out, datasets, plan, frames, groups, tune_info, ablation_rows, settings, train_seconds)
-    log(f"wrote {md} ({wall / 60:.1f} min)")
+    log(f"wrote {md} ({fmt_duration(wall)})")
     return {"markdown": md, "frames": frames, "wall_seconds": wall, "tuned": tune_info}

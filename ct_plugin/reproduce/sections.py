@@ -34,8 +34,8 @@ def ablation_section(frames: Frames, groups: dict, ablations: list[dict[str, Any
             row = {"ablation": item["ablation"], "data": item["data"], "setting": label}
             for metric, run, title in COLUMNS:
                 row[title] = stats_cell(seed_stats(comparison_rows(parts, metric, run)))
-            row["validity base → CT"] = (f"{fmt(mean_of(parts, 'validity', 'ct_free', 'reference_mean'), 2)} → "
-                                         f"{fmt(mean_of(parts, 'validity', 'ct_free', 'run_mean'), 2)}")
+            row["validity base → CT"] = (f"{fmt(mean_of(parts, 'validity', 'ct_free', 'reference_mean'))} → "
+                                         f"{fmt(mean_of(parts, 'validity', 'ct_free', 'run_mean'))}")
             rows.append(row)
     if not rows:
         return []
@@ -58,9 +58,9 @@ def robustness_section(frames: Frames, datasets: Sequence[str], out: Path, plan:
             r = part["robustness"][part["robustness"].run == run]
             top = r.epsilon.max()
             rows.append({"data": dataset, "model": run,
-                         "clean": fmt(float(r[(r.attack == "fgsm") & (r.epsilon == 0)].accuracy.iloc[0]), 3),
-                         f"FGSM {top:g}": fmt(float(r[(r.attack == "fgsm") & (r.epsilon == top)].accuracy.iloc[0]), 3),
-                         f"PGD {top:g}": fmt(float(r[(r.attack == "pgd") & (r.epsilon == top)].accuracy.iloc[0]), 3)})
+                         "clean": fmt(float(r[(r.attack == "fgsm") & (r.epsilon == 0)].accuracy.iloc[0])),
+                         f"FGSM {top:g}": fmt(float(r[(r.attack == "fgsm") & (r.epsilon == top)].accuracy.iloc[0])),
+                         f"PGD {top:g}": fmt(float(r[(r.attack == "pgd") & (r.epsilon == top)].accuracy.iloc[0]))})
     if not robust:
         return []
     figures = out / "figures"

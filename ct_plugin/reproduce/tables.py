@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ct_plugin.evaluation.report import fmt
+from ct_plugin.evaluation.report import fmt, fmt_pm
 
 COLUMNS = (("ip", "ct_free", "IP"), ("ip_star", "ct_free", "IP* (l=5)"), ("ip_star_0.5", "ct_free", "IP* (l=0.5)"),
            ("cost", "ct_protected", "cost, protected"))
@@ -43,12 +43,12 @@ def seed_stats(rows: pd.DataFrame) -> dict[str, float]:
 
 
 def stats_cell(stats: dict[str, float]) -> str:
-    """``12.3 ± 4.5 (3+/0-)`` over several seeds, ``12.30*`` for one."""
+    """``12.3 ± 4.5 (3+/0-)`` over several seeds, ``12.3*`` for one (:func:`fmt_pm`, :func:`fmt`)."""
     if not math.isfinite(stats["mean"]):
         return "-"
     if stats["seeds"] == 1:
-        return f"{stats['mean']:.2f}{'*' if stats['better'] or stats['worse'] else ''}"
-    return f"{stats['mean']:.1f} ± {fmt(stats['sd'], 1)} ({stats['better']}+/{stats['worse']}-)"
+        return f"{fmt(stats['mean'])}{'*' if stats['better'] or stats['worse'] else ''}"
+    return f"{fmt_pm(stats['mean'], stats['sd'])} ({stats['better']}+/{stats['worse']}-)"
 
 
 def _accuracies(parts: list[dict[str, pd.DataFrame]], run: str) -> list[float]:
@@ -97,10 +97,10 @@ def source_table(frames: Frames, groups: dict, datasets: Sequence[str], source: 
             numbers.update({f"{metric}_{k}": v for k, v in stats.items()})
         v_base = mean_of(parts, "validity", "ct_free", "reference_mean")
         v_ct = mean_of(parts, "validity", "ct_free", "run_mean")
-        row["validity base → CT"] = f"{fmt(v_base, 2)} → {fmt(v_ct, 2)}"
+        row["validity base → CT"] = f"{fmt(v_base)} → {fmt(v_ct)}"
         acc_base, acc_ct = _accuracy(parts, "baseline"), _accuracy(parts, "ct_free")
-        row["accuracy base → CT"] = f"{fmt(acc_base, 3)} → {fmt(acc_ct, 3)}"
-        row["mature (train)"] = fmt(_maturity(groups, dataset, variant, source), 2)
+        row["accuracy base → CT"] = f"{fmt(acc_base)} → {fmt(acc_ct)}"
+        row["mature (train)"] = fmt(_maturity(groups, dataset, variant, source))
         base_seeds = _accuracies(parts, "baseline")
         numbers.update(validity_base=v_base, validity_ct=v_ct, accuracy_base=acc_base, accuracy_ct=acc_ct,
                        accuracy_base_sd=float(np.std(base_seeds, ddof=1)) if len(base_seeds) > 1 else float("nan"))
@@ -110,11 +110,11 @@ def source_table(frames: Frames, groups: dict, datasets: Sequence[str], source: 
     if len(raw_frame):
         average: dict[str, Any] = {"data": "average"}
         for metric, _, title in COLUMNS:
-            average[title] = fmt(float(raw_frame[f"{metric}_mean"].mean()), 2)
-        average["validity base → CT"] = (f"{fmt(float(raw_frame.validity_base.mean()), 2)} → "
-                                         f"{fmt(float(raw_frame.validity_ct.mean()), 2)}")
-        average["accuracy base → CT"] = (f"{fmt(float(raw_frame.accuracy_base.mean()), 3)} → "
-                                         f"{fmt(float(raw_frame.accuracy_ct.mean()), 3)}")
+            average[title] = fmt(float(raw_frame[f"{metric}_mean"].mean()))
+        average["validity base → CT"] = (f"{fmt(float(raw_frame.validity_base.mean()))} → "
+                                         f"{fmt(float(raw_frame.validity_ct.mean()))}")
+        average["accuracy base → CT"] = (f"{fmt(float(raw_frame.accuracy_base.mean()))} → "
+                                         f"{fmt(float(raw_frame.accuracy_ct.mean()))}")
         average["mature (train)"] = ""
         shown_frame = pd.concat([shown_frame, pd.DataFrame([average])], ignore_index=True)
     return shown_frame, raw_frame
@@ -132,8 +132,8 @@ def per_seed_table(frames: Frames, datasets: Sequence[str], source: str) -> pd.D
             c = comparison[(comparison.metric == metric) & (comparison.run == run)]
             if len(c):
                 c = c.iloc[0]
-                row[title] = (f"{fmt(float(c.reduction_pct), 1)}{'*' if c.significant else ''} "
-                              f"[{fmt(float(c.diff_low), 3)}, {fmt(float(c.diff_high), 3)}]")
+                row[title] = (f"{fmt(float(c.reduction_pct))}{'*' if c.significant else ''} "
+                              f"[{fmt(float(c.diff_low))}, {fmt(float(c.diff_high))}]")
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -57,7 +57,7 @@ def test_cost_rows_split_ct_from_protection(frames):
     assert adult.source == "tune_ct"
     assert adult.protection_pct == pytest.approx(25.0)
     assert math.isnan(adult.protection_sd)  # one seed: no spread
-    assert adult.ct_protected == "40.00*"
+    assert adult.ct_protected == "40.0*"
 
 
 def test_cost_section_states_the_averages(frames):
@@ -66,7 +66,7 @@ def test_cost_section_states_the_averages(frames):
     assert len(raw) == 2
     assert "## Where the cost column comes from" in text
     # CT unprotected: mean(-12.5, 20) = 3.75; protection: mean(22.5, 25) = 23.75; column: mean(12.5, 40) = 26.25
-    assert "CT unprotected averages 3.8% against the baseline (it raises the cost on 1: gmsc)" in text
+    assert "CT unprotected averages 3.75% against the baseline (it raises the cost on 1: gmsc)" in text
     assert "protecting the feature averages 23.8% against ct_free" in text
     assert "the cost column averages 26.2%" in text
     assert "| `tune`'s best CT (vanilla recommended) | adult |" in text

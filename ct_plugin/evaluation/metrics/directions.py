@@ -30,9 +30,18 @@ LOWER_IS_BETTER = frozenset({"ip", "ip_star", "ip_star_0.5", "cost", "redundancy
 HIGHER_IS_BETTER = frozenset({"validity", "validity_protected"})
 
 
-def metric_names(protocol: str) -> dict[str, str]:
-    """Display names of the metrics under ``protocol``."""
-    return PAPER_METRIC_NAMES if protocol == "paper" else METRIC_NAMES
+def metric_names(protocol: str, protected: bool = True) -> dict[str, str]:
+    """Display names of the metrics under ``protocol``.
+
+    ``protected``: whether the dataset names protected features, which the cost search freezes. Without
+    any, that search freezes nothing extra and its rows are not called protected: ``cost (L1, valid CFs)``,
+    ``validity, cost search (...)`` (the cost search runs at its own tau, 0.5 by default).
+    """
+    names = PAPER_METRIC_NAMES if protocol == "paper" else METRIC_NAMES
+    if protected:
+        return names
+    return {**names, "cost": names["cost"].replace(", protected", ""),
+            "validity_protected": names["validity_protected"].replace(", protected", ", cost search")}
 
 
 def verdict(metric: str, reduction_pct: float, points: float, significant: bool) -> str:
