@@ -26,7 +26,8 @@ def ct_plugin_generators():
         PluginItem("generic", LazyFactory(gradient, "GenericGenerator"),
                    "Wachter et al.: yloss + L1 cost, batched gradient search"),
         PluginItem("eccco", LazyFactory(gradient, "ECCCoGenerator"),
-                   "ECCCo: Generic + energy penalty (faithful); the reference default"),
+                   "ECCCo: Generic + energy penalty (faithful); the default generator, as in the reference's "
+                   "experiments (preset: project by default, or reference)"),
         PluginItem("revise", LazyFactory("ct_plugin.generators.revise", "REVISEGenerator"),
                    "REVISE: gradient search in the latent space of a VAE"),
     ]

@@ -41,6 +41,13 @@ class TrainConfig:
     plus every plugin term whose weight is set in ``term_weights`` above 0, with any strategy.
     The generator's options (for ``eccco``: ``lambda_cost``, ``lambda_energy``, ``step_size``,
     ``preset``) default to the generator's own.
+
+    Where the defaults come from: most are the reference's common settings (METHOD.md section 4:
+    MLP, Adam lr 0.001, 100 epochs, lambda yloss/div/adv 1/0.5/0.25, T 30, epsilon 0.3). The
+    rows of :data:`TRAIN_SETTINGS` with a ``default_note`` are not: ``tau`` and ``lambda_reg`` are
+    the project's (the reference tuned them per dataset), ``nce`` and ``batch_size`` the reference's
+    for the 2-D sets only. ECCCo's own defaults are the project's ``preset="project"`` (step 0.25,
+    constant energy weight, ridge 0.1; docs/eccco_default.md), not the reference's ``"reference"``.
     """
 
     dataset: str = "moons"
@@ -178,25 +185,29 @@ TRAIN_SETTINGS = SettingsTable(TrainConfig, [
             fixed_on_resume=True, group=_MODEL),
     Setting("generator", "name", "in-training generator: eccco, generic, revise or a plugin's", ct_only=True,
             group=_CT),
-    Setting("generator_options", "options", "generator options, e.g. step_size=0.1", ct_only=True,
+    Setting("generator_options", "options", "generator options, e.g. step_size=0.1 or preset=reference (ECCCo's "
+            "defaults are the project's preset=project: step 0.25, constant energy weight, ridge 0.1)", ct_only=True,
             flag="--generator-option", group=_CT),
     Setting("epochs", "int", "epochs", low=1, high=1_000_000, group=_OPT),
-    Setting("batch_size", "int", "mini-batch size", low=1, high=100_000_000, group=_OPT),
+    Setting("batch_size", "int", "mini-batch size", low=1, high=100_000_000, group=_OPT,
+            default_note="the reference's for the 2-D sets, Table C.1 has 1000 for the tables"),
     Setting("lr", "float", "Adam learning rate", low=0.0, low_open=True, group=_OPT),
     Setting("seed", "int", "seed of data, initialisation and sampling", low=0, high=2**32 - 1,
             fixed_on_resume=True, group=_OPT),
     Setting("nce", "int", "counterfactuals per epoch", low=0, high=10_000_000, ct_only=True, tunable=True,
-            group=_CT),
+            group=_CT, default_note="the reference's for the 2-D sets, Table C.1 has 5000 for the tables"),
     Setting("search_every", "choice", "one search per epoch (results spread over its batches) or per batch",
             choices=("epoch", "batch"), ct_only=True, group=_CT),
     Setting("tau", "float", "decision threshold of a mature counterfactual", low=0.0, high=1.0, low_open=True,
-            allowed="a number in (0, 1]", ct_only=True, tunable=True, group=_CT),
+            allowed="a number in (0, 1]", ct_only=True, tunable=True, group=_CT,
+            default_note="the project's: the reference tuned it per dataset, Table C.1 has 0.5 on most"),
     Setting("max_steps", "int", "search steps T", low=0, high=1_000_000, ct_only=True, tunable=True, group=_CT),
     Setting("epsilon", "float", "L-inf radius of nascent adversarial examples", low=0.0, ct_only=True,
             tunable=True, group=_CT),
     Setting("lambda_yloss", "float", "weight of the yloss term (classification loss)", low=0.0, group=_CT),
     Setting("lambda_div", help="weight of the div term (contrastive divergence)", **_WEIGHT),
-    Setting("lambda_reg", help="weight of the reg term (energy ridge)", **_WEIGHT),
+    Setting("lambda_reg", help="weight of the reg term (energy ridge)", **_WEIGHT,
+            default_note="the project's: the reference tuned it per dataset, Table C.1 has 0.01 to 0.5"),
     Setting("lambda_adv", help="weight of the adv term (adversarial loss on nascent counterfactuals)", **_WEIGHT),
     Setting("term_weights", "weights", "weights of loss terms registered by plugins (--lambda-<term>)", low=0.0,
             flag=None, group=_CT),

@@ -91,7 +91,9 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
     ev.add_argument("--posthoc", default=None, metavar="GENERATOR",
                     help="post-hoc generator for test-time counterfactuals (default eccco)")
     ev.add_argument("--posthoc-option", action="append", metavar="KEY=VALUE",
-                    help="option of the post-hoc generator, e.g. step_size=0.05 (repeatable)")
+                    help="option of the post-hoc generator, merged over the protocol's own (paper, with eccco "
+                    "or generic: preset=reference, lambda_cost=0), a given key winning; e.g. step_size=0.05 "
+                    "(repeatable)")
     ev.add_argument("--out", help="output folder (default evaluation/<dataset>); an existing one is reused only "
                     "when it holds a previous evaluation")
     ev.add_argument("--overwrite", action="store_true",

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ct_plugin.cli.common import DATA_DIR_HELP, THREADS_HELP
+from ct_plugin.cli.common import DATA_DIR_HELP, THREADS_HELP, key_values
 from ct_plugin.errors import CTPluginError
 from ct_plugin.threads import resolve_threads
 
@@ -44,6 +44,8 @@ def command_line(args: argparse.Namespace) -> str:
                         ("--rounds", args.rounds), ("--out", args.out), ("--runs-dir", args.runs_dir)):
         if value is not None and defaults.get(flag) != value:
             parts += [flag, shlex.quote(str(value))]
+    for pair in args.dataset_option or ():
+        parts += ["--dataset-option", shlex.quote(pair)]
     return " ".join(parts)
 
 
@@ -69,7 +71,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         raise CTPluginError(f"--seeds must be at least 1, got {args.seeds}")
     if args.workers is not None and args.workers < 1:
         raise CTPluginError(f"--workers must be at least 1, got {args.workers}")
-    plan = Plan.for_mode(args.quick, seeds=args.seeds, sources=sources, data_style=args.data_style)
+    plan = Plan.for_mode(args.quick, seeds=args.seeds, sources=sources, data_style=args.data_style,
+                         dataset_options=key_values(args.dataset_option, "--dataset-option"))
     result = run_reproduce(
         datasets, plan, Path(args.out), Path(args.runs_dir), args.data_dir, command_line(args), log=_progress,
         rounds=args.rounds, workers=args.workers, ablations=not args.no_ablations, progress=not args.quiet,
@@ -95,6 +98,10 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
     rp.add_argument("--data-style", choices=("reference", "project"), default="reference",
                     help="reference: data as the reference builds it (raw synthetic sets, balanced credit tables; "
                     "default); project: the standardised synthetic sets and unbalanced tables")
+    rp.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
+                    help="loader option for every dataset, merged over the --data-style's (a given key wins), e.g. "
+                    "max_rows=5000 or, with --datasets california_housing, features=as-is; ablations that change "
+                    "the data keep their own (repeatable)")
     rp.add_argument("--no-ablations", action="store_true", help="skip the ablation rows")
     rp.add_argument("--data-dir", help=DATA_DIR_HELP)
     rp.add_argument("--out", default="reproduce-out",

@@ -29,9 +29,12 @@ GROUPS = ("data", "model", "counterfactual training", "optimisation and output")
 """The ``--help`` groups of the training flags, in order (each setting names its group in the table)."""
 
 GENERATOR_SHORTCUTS = {
-    "lambda_cost": "the generator's L1 cost weight (generator option lambda_cost; default: the generator's)",
-    "lambda_energy": "ECCCo's energy weight (generator option lambda_energy; default: the generator's)",
-    "step_size": "the search step size (generator option step_size; default: the generator's)",
+    "lambda_cost": "the generator's L1 cost weight (generator option lambda_cost; default: the generator's, "
+                   "0.001 for eccco and generic, the reference's)",
+    "lambda_energy": "ECCCo's energy weight (generator option lambda_energy; default: the generator's, 5 for "
+                     "eccco, the reference's)",
+    "step_size": "the search step size (generator option step_size; default: the generator's, 0.25 for eccco and "
+                 "generic: the project preset's and the paper's text; the reference's code ran 0.1)",
 }
 """Flags that set a generator option (``--step-size 0.1`` is ``--generator-option step_size=0.1``)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,9 @@ from ct_plugin.cli.train import GENERATOR_SHORTCUTS, add_setting_argument
 from ct_plugin.config import TRAIN_SETTINGS
 from ct_plugin.errors import CTPluginError
 from ct_plugin.plugins.registry import get_registry
+from ct_plugin.settings.coerce import check_threads
 from ct_plugin.settings.table import Setting
+from ct_plugin.threads import thread_scope
 from ct_plugin.tuning.axes import DEFAULT_GRID, tuning_axes
 from ct_plugin.tuning.seeds import DEFAULT_TUNE_SEEDS
 
@@ -30,6 +33,11 @@ TRAINING_FLAGS = ("epochs", "batch_size", "nce", "max_steps", "lr", "generator",
 
 MUTABILITY_FLAGS = ("immutable", "increase_only", "decrease_only")
 """Data settings ``tune`` takes like ``train`` (written into chosen.json)."""
+
+TUNE_THREADS_HELP = (
+    "torch CPU threads of the validation evaluation, which runs in this process (default: the current setting, "
+    "e.g. $OMP_NUM_THREADS); every training cell trains with one thread, --workers of them side by side"
+)
 
 
 def grid_values(text: str, row: Setting) -> list[Any]:
@@ -51,6 +59,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from ct_plugin.jobs import import_ray
     from ct_plugin.tuning.run import tune
 
+    check_threads(args.threads, "--threads")
     csv_options = csv_dataset_options(args)
     if not args.dataset and csv_options is None:
         raise CTPluginError("give one of --dataset NAME or --csv FILE --target COLUMN")
@@ -85,12 +94,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
     data = args.dataset or "csv"
     name = args.dataset or Path(args.csv).stem
     out = Path(args.out or Path("runs") / f"tune-{name}")
-    result = tune(
-        data, out=out, grid=grid or None, executor=args.executor, workers=args.workers, address=args.address,
-        validation_size=args.validation_size, validation_seed=args.validation_seed, protocol=protocol,
-        data_dir=args.data_dir, dataset_options=dataset_options,
-        progress=not args.quiet, rescue=not args.no_rescue, always_ct=args.always_ct, seeds=args.seeds, **train,
-    )
+    # --threads: the validation evaluation runs in this process; each training cell sets its own one thread
+    with thread_scope(args.threads) if args.threads is not None else contextlib.nullcontext():
+        result = tune(
+            data, out=out, grid=grid or None, executor=args.executor, workers=args.workers, address=args.address,
+            validation_size=args.validation_size, validation_seed=args.validation_seed, protocol=protocol,
+            data_dir=args.data_dir, dataset_options=dataset_options,
+            progress=not args.quiet, rescue=not args.no_rescue, always_ct=args.always_ct, seeds=args.seeds, **train,
+        )
     banner = "best CT configuration" if result.passed else "FALLBACK (no configuration passes the rule)"
     print(f"{result.message}")
     print(f"{banner}: {result.overrides}  ({result.seconds:.1f} s)")
@@ -161,5 +172,6 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
     run.add_argument("--executor", choices=["local", "ray"], default="local", help="local (default) or ray")
     run.add_argument("--workers", type=int, default=1, help="local: processes (default 1); ray: CPUs")
     run.add_argument("--address", help="Ray cluster to join; implies --executor ray")
+    run.add_argument("--threads", type=int, metavar="N", help=TUNE_THREADS_HELP)
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_tune)

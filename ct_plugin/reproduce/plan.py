@@ -19,8 +19,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ct_plugin.config import RESERVED_DATASET_OPTIONS
 from ct_plugin.data.reference import reference_difference, reference_options
 from ct_plugin.data.synthetic import SYNTHETIC
+from ct_plugin.errors import CTPluginError
 
 TABLES = ("adult", "california_housing", "credit_default", "gmsc")
 DATASETS = ("linearly_separable", "circles", "moons", "overlapping", *TABLES, "digits")
@@ -105,11 +107,18 @@ class Plan:
     """Settings sources whose synthetic ``ct_protected`` runs are divergence only (lambda_reg and
     lambda_adv 0), as the reference's "mutability" runs were; the other sources train both CT
     models with the same (tuned) settings, as a user's `train --config chosen.json` would."""
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    """The user's loader options (``--dataset-option``), merged over the data style's for every dataset
+    (a given key wins); ablations that change the data keep their own."""
 
     @classmethod
     def for_mode(cls, quick: bool, seeds: int | None = None, sources: tuple[str, ...] | None = None,
-                 data_style: str = "reference") -> Plan:
-        """The full plan, or the CI-sized ``--quick`` one (1 seed, few epochs, nce at most 300)."""
+                 data_style: str = "reference", dataset_options: dict[str, Any] | None = None) -> Plan:
+        """The full plan, or the CI-sized ``--quick`` one (1 seed, few epochs, nce at most 300).
+
+        ``dataset_options`` are loader options for every dataset (:meth:`data_options`); the settings of
+        their own (``seed``, ``data_dir``, mutability) are refused.
+        """
         plan = cls(quick=True, epochs=15, epochs_digits=10, nce_cap=300, seeds=1, tune_epochs=None,
                                  tune_seeds=1) if quick else cls()
         if seeds is not None:
@@ -117,11 +126,20 @@ class Plan:
         if sources is not None:
             plan.sources = sources
         plan.data_style = data_style
+        options = dict(dataset_options or {})
+        reserved = sorted(set(options) & set(RESERVED_DATASET_OPTIONS))
+        if reserved:
+            raise CTPluginError(
+                f"--dataset-option may not set {', '.join(reserved)}: reproduce fixes the split (seed 0) and "
+                "trains each model's mutability itself (--data-dir gives the folder)"
+            )
+        plan.dataset_options = options
         return plan
 
     def data_options(self, dataset: str) -> dict[str, Any]:
-        """Loader options of ``dataset`` (the reference's data unless ``data_style`` is ``project``)."""
-        return dict(REFERENCE_DATA.get(dataset, {})) if self.data_style == "reference" else {}
+        """Loader options of ``dataset``: the data style's (reference or project), the user's merged over them."""
+        style = dict(REFERENCE_DATA.get(dataset, {})) if self.data_style == "reference" else {}
+        return {**style, **self.dataset_options}
 
     def base_options(self, dataset: str, n_train: int | None = None) -> dict[str, Any]:
         """Training settings shared by every run of ``dataset`` (Table C.1 without tau and lambda_reg).

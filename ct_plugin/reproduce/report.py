@@ -213,6 +213,8 @@ def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames,
         "* data as the reference builds it: raw-scale synthetic sets (reference geometry), GMSC, California housing "
         "and Credit class-balanced by undersampling" if plan.data_style == "reference" else
         "* data: the project's standardised synthetic sets and unbalanced tables",
+        *([f"* loader options given with `--dataset-option` (every dataset): "
+           f"{', '.join(f'{k}={v}' for k, v in plan.dataset_options.items())}"] if plan.dataset_options else []),
         *[f"* {d}: {note}" for d, note in DATA_NOTES.items() if d in datasets],
         "",
         "## The paper (SaTML Table 1, MLP)",

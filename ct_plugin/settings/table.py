@@ -52,6 +52,8 @@ class Setting:
         tunable: ``tune`` may take it as a grid axis.
         flag: the command-line flag (``--`` + the name with dashes by default); ``None``: no flag.
         group: the ``--help`` group of its flag.
+        default_note: where the default comes from when that needs saying (e.g. a project's own choice
+            where a reference differs); ``--help`` shows it after the default.
     """
 
     name: str
@@ -69,6 +71,7 @@ class Setting:
     tunable: bool = False
     flag: str | None = ""
     group: str = ""
+    default_note: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -190,13 +193,17 @@ class SettingsTable:
         raise CTPluginError(f"{self.owner.__name__}.{name} has no default")
 
     def help(self, name: str) -> str:
-        """The setting's help line with its default: ``"search steps T (default 30)"``."""
+        """The setting's help line with its default: ``"search steps T (default 30)"``.
+
+        A row's ``default_note`` follows the default: ``"... (default 0.75; the project's ...)"``.
+        """
         row, default = self[name], self.default(name)
         if default is None or default is False or default == {} or default == []:
             return row.help
         shown = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in default) \
             if isinstance(default, tuple) else (f"{default:g}" if isinstance(default, float) else str(default))
-        return f"{row.help} (default {shown})"
+        note = f"; {row.default_note}" if row.default_note else ""
+        return f"{row.help} (default {shown}{note})"
 
     def where(self, **flags: bool) -> list[Setting]:
         """The rows with the given flags set (e.g. ``where(ct_only=True)``)."""

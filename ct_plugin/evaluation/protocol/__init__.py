@@ -53,6 +53,8 @@ from ct_plugin.evaluation.protocol.common import (
 from ct_plugin.evaluation.protocol.config import (
     MAIN,
     MAIN_MUTABILITY,
+    PAPER_GENERATOR_OPTIONS,
+    PAPER_PRESET_GENERATORS,
     PROTECTED,
     PROTOCOLS,
     TABLE_METRICS,
@@ -68,6 +70,8 @@ __all__ = [
     "MAIN",
     "MAIN_MUTABILITY",
     "METRIC_SETTING",
+    "PAPER_GENERATOR_OPTIONS",
+    "PAPER_PRESET_GENERATORS",
     "PROTECTED",
     "PROTOCOLS",
     "TABLE_METRICS",

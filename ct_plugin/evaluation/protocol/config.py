@@ -18,6 +18,13 @@ PROTOCOLS = ("paper", "strict")
 """Names of the evaluation protocols (``ProtocolConfig.protocol``)."""
 MAIN_MUTABILITY = ("free", "spec")
 """Mutability of the main search: nothing frozen, or the run's dataset spec as trained."""
+PAPER_PRESET_GENERATORS = ("eccco", "generic")
+"""Post-hoc generators that the ``paper`` protocol runs with :data:`PAPER_GENERATOR_OPTIONS`."""
+PAPER_GENERATOR_OPTIONS: dict[str, Any] = {"preset": "reference", "lambda_cost": 0.0}
+"""The ``paper`` protocol's options of ECCCo and Generic (the reference's test-time search).
+
+A user's options (``--posthoc-option``) merge over them, a given key winning.
+"""
 TABLE_METRICS = ("ip", "ip_star", "cost")
 """Columns of the paper's table: (metric, setting) pairs are ip/main, ip_star/main, cost/protected."""
 
@@ -31,8 +38,9 @@ class ProtocolConfig:
         main_mutability: ``free`` (nothing frozen in the main search: the paper's) or ``spec`` (the
             mutability the runs were trained with); None: ``free`` for paper, ``spec`` for strict.
             The protected setting always freezes the dataset's protected features on top of it.
-        generator: post-hoc generator name; ``generator_options`` its extra options (None: for
-            paper, ECCCo's ``preset="reference"`` with ``lambda_cost`` 0; for strict, none).
+        generator: post-hoc generator name; ``generator_options`` its extra options, merged over the
+            protocol's own (:meth:`protocol_generator_options`: for paper with ECCCo or Generic,
+            ``preset="reference"`` and ``lambda_cost`` 0; for strict, none), a given key winning.
         lambda_energies: ECCCo energy weights; each gives one search per setting (ignored, with a
             single search, for generators without a ``lambda_energy`` option).
         tau, max_steps: decision threshold and steps T of the main setting.
@@ -90,13 +98,23 @@ class ProtocolConfig:
             return self.main_mutability
         return "free" if self.protocol == "paper" else "spec"
 
-    def resolved_generator_options(self) -> dict[str, Any]:
-        """The post-hoc generator's options: the given ones, else the protocol's default."""
-        if self.generator_options is not None:
-            return dict(self.generator_options)
-        if self.protocol == "paper" and self.generator in ("eccco", "generic"):
-            return {"preset": "reference", "lambda_cost": 0.0}
+    def protocol_generator_options(self) -> dict[str, Any]:
+        """The protocol's own options of the post-hoc generator (before the user's).
+
+        Under ``paper``, ECCCo and Generic search as the reference's evaluation did: ``preset="reference"``
+        (step 0.1, decaying energy weight, ridge 1e-3, one-hot projection per step) and ``lambda_cost`` 0.
+        """
+        if self.protocol == "paper" and self.generator in PAPER_PRESET_GENERATORS:
+            return dict(PAPER_GENERATOR_OPTIONS)
         return {}
+
+    def resolved_generator_options(self) -> dict[str, Any]:
+        """The post-hoc generator's options: the given ones merged over the protocol's (a given key wins).
+
+        ``--posthoc-option step_size=0.05`` under ``paper`` thus searches with the reference preset and
+        ``lambda_cost`` 0 at step 0.05; ``preset=project`` or ``lambda_cost=0.001`` replace those keys.
+        """
+        return {**self.protocol_generator_options(), **dict(self.generator_options or {})}
 
     def attack_options(self, attack: str) -> dict[str, Any]:
         """Keyword options of :func:`ct_plugin.evaluation.metrics.robust_accuracy` for ``attack``."""

@@ -195,7 +195,8 @@ def evaluate_strict(runs: Sequence[Run], config: ProtocolConfig, labels: Sequenc
 def per_round(frame: pd.DataFrame) -> pd.DataFrame:
     """Per (run, round) figures, averaged over the lambda grid: one column per metric.
 
-    ``validity_protected`` is the validity of the protected (tau 0.5) setting.
+    ``validity_protected`` is the validity of the protected setting (searched at ``cost_tau``); both
+    validities are the share of counterfactuals whose predicted class (argmax) is the target.
     """
     main = frame[frame.setting == MAIN].drop(columns=["setting", "lambda_energy", "cost"], errors="ignore")
     prot = frame[frame.setting == PROTECTED][["run", "round", "validity", "cost"]]
