@@ -27,8 +27,9 @@ from ct_plugin.tuning.split import validation_split
 
 # ------------------------------------------------------------------ selection rule
 def criteria(*rows: dict) -> pd.DataFrame:
-    """A hand-made criteria table; vanilla accuracy 0.90 and validity 0.95 unless a row says otherwise."""
-    base = {"vanilla_accuracy": 0.90, "vanilla_validity": 0.95, "ip_star_reduction_pct": 0.0}
+    """A hand-made criteria table; vanilla accuracy 0.90 and validity 0.95, IP differences significant, unless a row
+    says otherwise."""
+    base = {"vanilla_accuracy": 0.90, "vanilla_validity": 0.95, "ip_star_reduction_pct": 0.0, "ip_significant": True}
     return pd.DataFrame([{**base, "cell": f"c{i}", **row} for i, row in enumerate(rows)])
 
 

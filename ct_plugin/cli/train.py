@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -151,14 +152,33 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
-def _tune_note(config_path: str | None) -> None:
-    """Say so when the config file is a ``tune`` choice that recommends vanilla."""
+def _tune_note(config_path: str | None, log: Sequence[dict[str, Any]] = ()) -> None:
+    """Notes on a config file that is a ``tune`` choice, after training it.
+
+    Says so when the choice recommends vanilla, and warns (on stderr) when the run trained with
+    counterfactuals matured less over the last epochs than tune's rule requires (tune measured
+    maturity on its carved training rows only): both figures and the rule's floor are named.
+    """
     if not config_path:
         return
     meta = read_settings_file(config_path).get("tune")
-    if isinstance(meta, dict) and meta.get("recommendation") == "vanilla":
+    if not isinstance(meta, dict):
+        return
+    if meta.get("recommendation") == "vanilla":
         print(f"note: {config_path} is a `ct-plugin tune` choice that recommends vanilla on this table "
               f"({meta.get('message', '')}); its tune.ct_train holds the best CT configuration")
+    # the training code imports torch: imported when the command runs, not for --help
+    from ct_plugin.training.health import tuned_maturity_problem
+
+    rule = meta.get("rule") if isinstance(meta.get("rule"), dict) else {}
+    floor, epochs, tuned = rule.get("min_maturity", 0.5), rule.get("maturity_epochs", 10), meta.get("ct_maturity")
+    try:
+        problem = tuned_maturity_problem(log, float(floor), int(epochs),
+                                         None if tuned is None else float(tuned))
+    except (TypeError, ValueError):  # a hand-edited rule: no comparison rather than a crash after training
+        return
+    if problem:
+        print(f"warning: {config_path}: {problem}", file=sys.stderr)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -185,7 +205,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             result = train(data, config=config, out=args.out, quiet=args.quiet, threads=args.threads,
                            overwrite=args.overwrite)
     last = result.log[-1] if result.log else {}
-    _tune_note(args.config)
+    _tune_note(args.config, result.log)
     source = result.config.generator if result.config.strategy != "vanilla" else "no generator"
     print(
         f"trained {result.config.strategy} ({source}) "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -102,20 +104,33 @@ def cmd_tune(args: argparse.Namespace) -> int:
             data_dir=args.data_dir, dataset_options=dataset_options,
             progress=not args.quiet, rescue=not args.no_rescue, always_ct=args.always_ct, seeds=args.seeds, **train,
         )
-    banner = "best CT configuration" if result.passed else "FALLBACK (no configuration passes the rule)"
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{result.message}")
+    if result.recommendation == "none":
+        print(f"best CT configuration (not judged): {result.overrides}  ({result.seconds:.1f} s)")
+        print("recommendation: NONE, the vanilla baseline could not be measured (see above); no chosen.json "
+              "was written: train longer (--epochs) and run tune again")
+        for key in ("csv", "markdown", "figure"):
+            print(f"  {key}: {result.paths[key]}")
+        return 1
+    banner = "best CT configuration" if result.passed else "FALLBACK (no configuration passes the rule)"
     print(f"{banner}: {result.overrides}  ({result.seconds:.1f} s)")
     if result.recommendation == "vanilla":
         written = ("chosen.json trains vanilla; its tune.ct_train holds the CT configuration (--always-ct writes "
-                   "that instead)" if result.config.strategy == "vanilla" else
+                   "that instead)" if result.config is not None and result.config.strategy == "vanilla" else
                    "chosen.json holds the CT configuration anyway (--always-ct)")
-        print(f"recommendation: VANILLA, CT does not help here under the rule's constraints: {written}")
+        print(f"recommendation: VANILLA, no significant gain from CT here under the rule's constraints: {written}")
     else:
         print("recommendation: CT, chosen.json trains it")
     for key in ("config", "csv", "markdown", "figure"):
         print(f"  {key}: {result.paths[key]}")
-    print(f"  train the choice: ct-plugin train --config {result.paths['config']} --out runs/{name}  "
-          "(the same table, options and split)")
+    if csv_options is not None:  # a CSV's choice: name the CSV again
+        print(f"  train it on the same table: ct-plugin train --csv {shlex.quote(str(args.csv))} --target "
+              f"{shlex.quote(str(args.target))} --config {shlex.quote(str(result.paths['config']))}")
+    else:
+        print(f"  train the choice: ct-plugin train --config {result.paths['config']} --out runs/{name}  "
+              "(the same table, options and split)")
     return 0
 
 
@@ -152,7 +167,7 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
                            "lambda_div and lambda_adv at 1/5 and 1/25)")
     grid.add_argument("--always-ct", action="store_true",
                       help="write the best CT configuration into chosen.json even when tune recommends vanilla "
-                           "(no configuration passes the rule and lowers validation IP)")
+                           "(no configuration passes the rule and lowers validation IP significantly)")
     train = p.add_argument_group("training (fixed for every cell)")
     for name in TRAINING_FLAGS:
         add_setting_argument(train, TRAIN_SETTINGS[name], TRAIN_SETTINGS.help(name).replace("%", "%%"))

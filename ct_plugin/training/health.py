@@ -11,8 +11,12 @@ setting most likely at fault; the previous epoch's checkpoint stays on disk so t
 ``ct-plugin train --resume --out DIR --lr 1e-4`` continues from it with other settings.
 
 **Maturity warnings.** :func:`maturity_problems` says, after training, when few in-training
-counterfactuals matured or every search was a single jump (the divergence term then has little
-to act on).
+counterfactuals matured (below :data:`LOW_MATURITY`, 20%, a floor for any run) or every search was
+a single jump (the divergence term then has little to act on). A configuration chosen by
+``ct-plugin tune`` is held to tune's own, stricter rule (``min_maturity``, 50% by default, over its
+``maturity_epochs``), which tune checked on its carved training rows only:
+:func:`tuned_maturity_problem` compares the full training run with it (``ct-plugin train --config
+chosen.json`` prints it). Both read the same figure, :func:`mature_share`.
 """
 
 from __future__ import annotations
@@ -146,6 +150,31 @@ LOW_MATURITY = 0.2
 """Below this share of matured in-training counterfactuals (last epochs), the divergence term is mostly idle."""
 
 
+def mature_share(log: Sequence[dict[str, Any]], last: int = 10) -> float | None:
+    """Mean share of matured in-training counterfactuals over the last ``last`` epochs (None: none searched)."""
+    values = [float(r["mature"]) for r in log[-last:] if r.get("mature") is not None]
+    return sum(values) / len(values) if values else None
+
+
+def tuned_maturity_problem(log: Sequence[dict[str, Any]], min_maturity: float, last: int = 10,
+                           tuned: float | None = None) -> str | None:
+    """A warning when a run trained from a ``tune`` choice matures less than tune's rule requires (else None).
+
+    ``min_maturity`` and ``last`` are the rule's ``min_maturity`` and ``maturity_epochs``; ``tuned`` the
+    share tune measured for the configuration on its carved training rows (named in the warning).
+    """
+    share = mature_share(log, last)
+    if share is None or share >= min_maturity:
+        return None
+    epochs = sum(1 for r in log[-last:] if r.get("mature") is not None)
+    measured = "" if tuned is None or not math.isfinite(tuned) else (
+        f"; tune measured {100 * tuned:.1f}% on its carved training rows")
+    return (f"the tuned configuration matured {100 * share:.1f}% of its in-training counterfactuals over the last "
+            f"{epochs} epochs on the full training split, below tune's rule of at least {100 * min_maturity:g}%"
+            f"{measured}: the choice does not carry over to this training (other rows, batches or epochs); check "
+            "the run, or tune again with this training's settings")
+
+
 def maturity_problems(log: Sequence[dict[str, Any]], tau: float, max_steps: int, step_size: float | None,
                       last: int = 10) -> list[str]:
     """Plain-language problems of the last ``last`` CT epochs of a training log (empty when fine).
@@ -156,9 +185,9 @@ def maturity_problems(log: Sequence[dict[str, Any]], tau: float, max_steps: int,
       search is a jump, so neither the divergence nor the adversarial term sees the search's path.
     """
     records = [r for r in log[-last:] if r.get("mature") is not None]
-    if not records:
+    mature = mature_share(log, last)
+    if mature is None:
         return []
-    mature = sum(float(r["mature"]) for r in records) / len(records)
     steps = sum(float(r.get("mean_steps") or 0.0) for r in records) / len(records)
     nascent = sum(float(r.get("nascent") or 0.0) for r in records) / len(records)
     step = "its default" if step_size is None else f"{step_size:g}"

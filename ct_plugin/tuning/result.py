@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,22 +20,28 @@ class TuneResult:
         overrides: the best CT configuration's TrainConfig overrides (the grid axes' values; generator
             axes such as ``step_size`` inside ``generator_options``), whatever the recommendation.
         config: the TrainConfig ``chosen.json`` holds: the best CT configuration (strategy ``ct``, the
-            training options, the overrides) when CT is recommended, else the vanilla baseline's.
+            training options, the overrides) when CT is recommended (or ``always_ct``), the vanilla
+            baseline's when vanilla is; None when nothing is recommended (no ``chosen.json`` written).
         ct_config: the best CT configuration's complete TrainConfig (also when vanilla is recommended).
-        recommendation: ``"ct"`` when a configuration passes the rule and lowers validation IP,
-            ``"vanilla"`` otherwise (see :mod:`ct_plugin.tuning.selection`).
+        recommendation: ``"ct"`` when a configuration passes the rule and lowers validation IP
+            significantly (the protocol's interval), ``"vanilla"`` otherwise, ``"none"`` when the
+            vanilla baseline could not be measured (e.g. too few epochs; ``message`` names the cause)
+            (see :mod:`ct_plugin.tuning.selection`).
         passed: whether the chosen configuration passes the selection rule.
         fallback: True when none passed and the least-violating one was taken (see ``message``).
         message: the outcome in one line.
         table: one row per configuration: axes, every criterion, ``pass``, ``chosen``, ``reasons``.
         reference: the vanilla baseline's validation figures (accuracy, validity, ip).
-        paths: ``config`` (chosen.json), ``csv``, ``markdown``, ``figure``, ``validation_spec``, ``cells``.
+        paths: ``config`` (chosen.json; absent when nothing is recommended), ``csv``, ``markdown``,
+            ``figure``, ``validation_spec``, ``cells``.
         seconds: wall time of this call (training, evaluation and writing).
+        warnings: caveats of the judgement, e.g. a validation split too small for the rule's accuracy
+            tolerance (also in ``tune.md`` and ``chosen.json``'s ``tune.warnings``).
     """
 
     dataset: str
     overrides: dict[str, Any]
-    config: TrainConfig
+    config: TrainConfig | None
     ct_config: TrainConfig
     recommendation: str
     passed: bool
@@ -45,3 +51,4 @@ class TuneResult:
     reference: dict[str, float]
     paths: dict[str, Path]
     seconds: float
+    warnings: list[str] = field(default_factory=list)

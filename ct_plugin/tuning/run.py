@@ -18,18 +18,26 @@
    (:func:`~ct_plugin.tuning.rescue.weaker_terms_points`); the rule picks from all stages.
    ``OUT/chosen.json`` is a config file
    for ``ct-plugin train --config``, ``OUT/tune.csv``/``tune.md`` the table and ``OUT/tune.png``
-   the figure. When no configuration passes and lowers validation IP, ``chosen.json`` trains
-   vanilla (CT is not recommended there; ``always_ct`` writes the best CT configuration instead).
+   the figure. When no configuration passes and lowers validation IP significantly (the
+   protocol's interval), ``chosen.json`` trains vanilla (CT is not recommended there;
+   ``always_ct`` writes the best CT configuration instead).
+5. When the vanilla baseline itself cannot be measured (accuracy no better than the majority
+   class, validity below ``rule.min_baseline_validity`` or no valid counterfactuals: too few
+   epochs), nothing is recommended: no rescue stage runs, the tables and the figure say why, and
+   no ``chosen.json`` is written (a stale one from an earlier run in ``out`` is removed), so that
+   ``ct-plugin train --config OUT/chosen.json`` cannot train a choice that was never made.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ct_plugin.atomic import atomic_write
@@ -42,6 +50,7 @@ from ct_plugin.jobs import folder_lock
 from ct_plugin.plugins.registry import get_registry
 from ct_plugin.progress import progress_bar
 from ct_plugin.runs.files import read_log
+from ct_plugin.training.health import mature_share
 from ct_plugin.training.setup import build_generator, check_term_weights
 from ct_plugin.tuning import report
 from ct_plugin.tuning.axes import grid_points, overrides_of, validate_grid
@@ -49,7 +58,14 @@ from ct_plugin.tuning.judging import evaluate_cells, protocol_config
 from ct_plugin.tuning.rescue import fill_axes, rescue_stages
 from ct_plugin.tuning.result import TuneResult
 from ct_plugin.tuning.seeds import DEFAULT_TUNE_SEEDS, mean_figures, mean_of, seed_list
-from ct_plugin.tuning.selection import SelectionRule, apply_rule, choose
+from ct_plugin.tuning.selection import (
+    SelectionRule,
+    apply_rule,
+    baseline_problems,
+    choose,
+    resolution_warning,
+    unmeasured,
+)
 from ct_plugin.tuning.split import spec_digest, validation_split
 
 #: settings tune sets itself (not accepted as training options)
@@ -146,9 +162,8 @@ def _train_cells(
 
 
 def _mature_last(run_dir: Path, epochs: int) -> float:
-    values = [r.get("mature") for r in read_log(run_dir)[-epochs:]]
-    kept = [float(v) for v in values if v is not None]
-    return sum(kept) / len(kept) if kept else float("nan")
+    share = mature_share(read_log(run_dir), epochs)  # the figure `train --config chosen.json` checks again
+    return float("nan") if share is None else share
 
 
 def _accuracy(run_dir: Path) -> float:
@@ -224,7 +239,7 @@ def tune(
             (4 rounds of 100 factuals for each lambda_energy in {0.1, 0.5, 1, 5, 10},
             tau 0.95, T 50).
         rule: thresholds of the selection rule (default: 1 accuracy point, 50% maturity over the
-            last 10 epochs, 5 validity points).
+            last 10 epochs, 5 validity points; a baseline validity of at least 10%).
         data_dir, dataset_options: how a named dataset is loaded (recorded in the chosen config).
         progress: progress bars on a terminal (False: silent; see :mod:`ct_plugin.progress`).
         rescue: while no configuration passes the rule, train rescue stages and choose from all:
@@ -235,8 +250,10 @@ def tune(
             every criterion is the mean over them, each seed's CT run judged against the same seed's
             vanilla run (default 2: with one, the 1-point accuracy check is mostly seed noise).
         always_ct: write the best CT configuration into ``chosen.json`` even when tune recommends
-            vanilla (no configuration passes the rule and lowers validation IP); by default
-            ``chosen.json`` then trains vanilla and names the best CT configuration in its metadata.
+            vanilla (no configuration passes the rule and lowers validation IP significantly); by
+            default ``chosen.json`` then trains vanilla and names the best CT configuration in its
+            metadata. Not when nothing is recommended (the baseline could not be measured): then no
+            ``chosen.json`` is written at all.
         **train_options: fixed TrainConfig settings of every training, e.g. ``epochs=100,
             batch_size=1000, nce=5000, seed=0, max_steps=30, generator="eccco",
             generator_options={"lambda_energy": 5.0}``.
@@ -261,11 +278,15 @@ def tune(
                                         dataset_options or {}, seed)
     base = _base_config(train_options, data_settings)
     carved = validation_split(spec, validation_size, validation_seed)
+    notes = [w for w in (resolution_warning(len(carved.y_test), rule),) if w]
+    majority = float(np.bincount(np.asarray(carved.y_test, dtype=np.int64)).max() / len(carved.y_test))
     out = Path(out)
     with folder_lock(out, "tuning into"):  # two tune processes on one folder would share its cells
         spec_dir = out / "validation_spec"
         _save_validation_spec(carved, spec_dir)
         vanillas, ct_cells = _cells(base, points, carved, spec_dir, training_seeds)
+        for note in notes:  # once the settings are known to be good, before the training
+            warnings.warn(f"tune on {spec.name}: {note}", RuntimeWarning, stacklevel=2)
 
         rows = _train_cells([*vanillas, *(c for _, cs in ct_cells for c in cs)], out, executor, workers, address,
                             progress)
@@ -288,7 +309,18 @@ def tune(
                 raise CTPluginError(f"every CT configuration failed to train; see {out / 'cells'}: "
                                     f"{table.reasons.iloc[0] if 'reasons' in table else ''}")
             judged = apply_rule(ok, rule)
-            return table, judged, choose(judged)
+            return table, judged, choose(judged, protocol_cfg.confidence)
+
+        def baseline_per_seed() -> list[dict[str, Any]]:
+            """Each seed's vanilla figures on the validation split (validity and IP from any CT run's evaluation)."""
+            per_seed = []
+            for i, vanilla in enumerate(vanillas):
+                seen = next((figures[cs[i].cell_id] for _, cs in ct_cells if cs[i].cell_id in figures), None)
+                record: dict[str, Any] = {"seed": vanilla.seed, "accuracy": _accuracy(out / "cells" / vanilla.cell_id)}
+                if seen is not None:
+                    record.update(validity=seen["validity_reference"], ip=seen["ip_reference"])
+                per_seed.append(record)
+            return per_seed
 
         def reference_of(figures: Mapping[str, dict[str, float]]) -> dict[str, float]:
             """Vanilla's criteria, the mean over its seeds (validity and IP from any CT run's evaluation of a seed)."""
@@ -302,9 +334,13 @@ def tune(
 
         stage = {cs[0].cell_id: 1 for _, cs in ct_cells}
         table, judged, choice = judge(ct_cells)
+        problems = baseline_problems(baseline_per_seed(), majority, rule)
+        if problems:  # every comparison with the baseline is meaningless: no rescue, no recommendation
+            choice = unmeasured(choice.index, choice.passed, problems)
         rescues: list[dict[str, Any]] = []
         shown_axes = list(axes)
-        for number, (change, propose) in enumerate(rescue_stages(checked, base) if rescue else [], start=2):
+        stages = rescue_stages(checked, base) if rescue and not problems else []
+        for number, (change, propose) in enumerate(stages, start=2):
             if choice.passed:
                 break
             extra = propose(judged, shown_axes)
@@ -333,16 +369,22 @@ def tune(
         point = next(p for p, cs in ct_cells if cs[0].cell_id == chosen_cell)
         overrides = overrides_of(point, base.generator_options)
         ct_config = base.replace(**overrides).validate()
-        recommendation = "ct" if choice.recommend_ct else "vanilla"
-        chosen_config = ct_config if choice.recommend_ct or always_ct else base.replace(strategy="vanilla").validate()
+        recommendation = choice.recommendation
+        chosen_config: TrainConfig | None
+        if recommendation == "none":
+            chosen_config = None
+        elif choice.recommend_ct or always_ct:
+            chosen_config = ct_config
+        else:
+            chosen_config = base.replace(strategy="vanilla").validate()
         paths = report.write_outputs(out, table, shown_axes, spec, base, chosen_config, overrides, choice, rule,
                                      protocol_cfg, carved, reference, checked, rescues=rescues,
-                                     ct_config=ct_config, seeds=training_seeds)
+                                     ct_config=ct_config, seeds=training_seeds, notes=notes)
         return TuneResult(
             dataset=spec.name, overrides=overrides, config=chosen_config, ct_config=ct_config,
             recommendation=recommendation, passed=choice.passed,
             fallback=choice.fallback, message=choice.message, table=table, reference=reference,
             paths={**paths, "validation_spec": spec_dir, "cells": out / "cells"},
-            seconds=time.perf_counter() - start,
+            seconds=time.perf_counter() - start, warnings=notes,
         )
 

@@ -31,14 +31,21 @@ def seed_list(first: int, seeds: int) -> list[int]:
 
 
 def mean_figures(per_seed: Sequence[dict[str, float]]) -> dict[str, float]:
-    """One configuration's evaluation figures over its seeds: means, and ``*_significant`` in every seed."""
+    """One configuration's evaluation figures over its seeds: means, and ``*_significant`` in every seed.
+
+    ``<metric>_significant`` holds when the difference is significant in every seed *and* in the same
+    direction in every seed (the signs of ``<metric>_reduction_pct`` agree), so that a significant
+    mean reduction > 0 means each seed's CT run is significantly below its own vanilla run.
+    """
     if not per_seed:
         raise CTPluginError("no evaluation figures to average")
     out: dict[str, float] = {}
     for key in per_seed[0]:
         values = [figures[key] for figures in per_seed]
         if key.endswith("_significant"):
-            out[key] = bool(all(values))
+            reductions = [figures.get(key[: -len("_significant")] + "_reduction_pct") for figures in per_seed]
+            signs = {float(np.sign(r)) for r in reductions if r is not None and np.isfinite(r)}
+            out[key] = bool(all(values)) and len(signs) <= 1
         else:
             out[key] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
     return out

@@ -8,21 +8,43 @@ Every configuration is judged against the vanilla baseline trained on the same c
 3. **validity**: validation validity at most ``max_validity_drop`` (5 points) below vanilla's;
 4. the IP reduction vs vanilla must be measurable (some valid counterfactuals).
 
-Among the configurations passing all four, the one with the largest validation IP reduction
-wins; ties go to the larger IP* reduction, then to the first in grid order. When none passes
-(a flagged fallback), the one that violates the constraints least wins: the smallest sum of the
-shortfalls beyond each threshold in percentage points (accuracy, maturity, validity), ties
-broken as above; configurations whose IP cannot be measured come last.
+Among the configurations passing all four, those whose validation IP is *significantly* lower
+than vanilla's (``ip_significant`` and a positive reduction) rank first; within each group the
+largest validation IP reduction wins, ties go to the larger IP* reduction, then to the first in
+grid order. When none passes (a flagged fallback), the one that violates the constraints least
+wins: the smallest sum of the shortfalls beyond each threshold in percentage points (accuracy,
+maturity, validity), ties broken as above; configurations whose IP cannot be measured come last.
+
+**Significance.** ``ip_significant`` is the evaluation protocol's own test of the IP difference
+(:func:`ct_plugin.evaluation.protocol.paper.ratio_comparison`): the percentile interval over the
+rounds of the paired per-round differences, at the protocol's ``confidence`` (99% by default),
+excludes 0; with several training seeds it must hold in every seed, in the same direction
+(:func:`ct_plugin.tuning.seeds.mean_figures`). It is the ``*`` of the comparison tables.
 
 **CT or vanilla.** Vanilla is always a candidate: it meets every constraint by definition and its
-IP reduction is 0. CT is recommended only when a configuration passes and lowers validation IP
-(reduction > 0); otherwise :attr:`Choice.recommend_ct` is False and ``tune`` writes a vanilla
-``chosen.json`` (the best CT configuration is still reported, and ``always_ct`` writes it instead).
+IP reduction is 0. CT is recommended only when a configuration passes *and* lowers validation IP
+significantly; a reduction the interval does not separate from 0 (e.g. 2.1% over 4 rounds) is
+noise, and :attr:`Choice.recommend_ct` is then False: ``tune`` writes a vanilla ``chosen.json``
+(the best CT configuration is still reported, and ``always_ct`` writes it instead).
+
+**No recommendation.** Before judging, the vanilla baseline itself must be measurable
+(:func:`baseline_problems`): in every seed validation accuracy above the majority-class share,
+validation validity at least ``min_baseline_validity`` (10%) and a finite IP. A baseline that
+fails (typically: too few epochs) makes every comparison meaningless, so ``tune`` recommends
+nothing (:attr:`Choice.recommendation` ``"none"``) instead of "vanilla". The validity floor is
+low on purpose: a converged vanilla model can validate few of the protocol's counterfactuals
+(circles: 48% at 100% accuracy, ``docs/results.md``) and still be a sound baseline; below 10%
+its IP rests on a handful of searches per round.
+
+**Resolution.** :func:`resolution_warning` flags a validation split whose single row is worth
+more accuracy than the rule's tolerance (``1 / n_validation > max_accuracy_drop``): there the
+accuracy check only passes configurations that misclassify no more validation rows than vanilla.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -33,7 +55,7 @@ from ct_plugin.errors import CTPluginError
 #: columns the rule reads from the criteria table
 CRITERIA = (
     "accuracy", "vanilla_accuracy", "mature_last", "validity", "vanilla_validity",
-    "ip_reduction_pct", "ip_star_reduction_pct",
+    "ip_reduction_pct", "ip_significant", "ip_star_reduction_pct",
 )
 
 
@@ -45,10 +67,11 @@ class SelectionRule:
     min_maturity: float = 0.5
     maturity_epochs: int = 10
     max_validity_drop: float = 0.05
+    min_baseline_validity: float = 0.1
 
     def validate(self) -> SelectionRule:
         """Raise :class:`CTPluginError` naming an impossible threshold; return self."""
-        for name in ("max_accuracy_drop", "min_maturity", "max_validity_drop"):
+        for name in ("max_accuracy_drop", "min_maturity", "max_validity_drop", "min_baseline_validity"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
                 raise CTPluginError(f"selection rule: {name} must be a fraction in [0, 1], got {value!r}")
@@ -64,7 +87,11 @@ class SelectionRule:
             f"{100 * self.max_accuracy_drop:g} point(s) below vanilla, in-training maturity >= "
             f"{100 * self.min_maturity:g}% on average over the last {self.maturity_epochs} epochs, and "
             f"validation validity at most {100 * self.max_validity_drop:g} points below vanilla; "
-            "if none passes: the least violation of these constraints (flagged)"
+            "if none passes: the least violation of these constraints (flagged); CT is recommended only when "
+            "the chosen configuration passes and its IP reduction is significant at the protocol's interval, "
+            "and nothing is recommended when the vanilla baseline cannot be measured (validation accuracy not "
+            f"above the majority class, validity below {100 * self.min_baseline_validity:g}% or no valid "
+            "counterfactuals)"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,17 +101,29 @@ class SelectionRule:
 
 @dataclass(frozen=True)
 class Choice:
-    """The outcome of :func:`choose`."""
+    """The outcome of :func:`choose` (or of :func:`unmeasured` when the baseline cannot be measured).
+
+    ``index`` is the best CT configuration's row; ``unmeasured`` the reasons the vanilla baseline
+    could not be measured (then nothing is recommended).
+    """
 
     index: int
     passed: bool
     message: str
     recommend_ct: bool = True
+    unmeasured: tuple[str, ...] = ()
 
     @property
     def fallback(self) -> bool:
         """Whether no configuration passed and the least-violating one was taken."""
         return not self.passed
+
+    @property
+    def recommendation(self) -> str:
+        """``"ct"``, ``"vanilla"``, or ``"none"`` when the baseline could not be measured."""
+        if self.unmeasured:
+            return "none"
+        return "ct" if self.recommend_ct else "vanilla"
 
 
 def _number(value: Any) -> float:
@@ -133,25 +172,53 @@ def apply_rule(table: pd.DataFrame, rule: SelectionRule) -> pd.DataFrame:
     return out
 
 
+def significantly_lower_ip(row: Mapping[str, Any]) -> bool:
+    """Whether a criteria row's validation IP is significantly below vanilla's (significant, reduction > 0)."""
+    ip = _number(row["ip_reduction_pct"])
+    return bool(math.isfinite(ip) and ip > 0 and _flag(row.get("ip_significant")))
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "1")
+    try:
+        return bool(value) and not (isinstance(value, float) and math.isnan(value))
+    except (TypeError, ValueError):
+        return False
+
+
 def _ranking_key(row: pd.Series, position: int) -> tuple[float, float, int]:
     ip, ip_star = _number(row["ip_reduction_pct"]), _number(row["ip_star_reduction_pct"])
     return (-ip if math.isfinite(ip) else math.inf, -ip_star if math.isfinite(ip_star) else math.inf, position)
 
 
-def choose(judged: pd.DataFrame) -> Choice:
-    """Pick a row of a table returned by :func:`apply_rule` (see the module docstring for the rule)."""
+def _interval(confidence: float | None) -> str:
+    return "the protocol's interval" if confidence is None else f"the protocol's {100 * confidence:g}% interval"
+
+
+def choose(judged: pd.DataFrame, confidence: float | None = None) -> Choice:
+    """Pick a row of a table returned by :func:`apply_rule` (see the module docstring for the rule).
+
+    ``confidence``: the evaluation protocol's interval level, named in the message.
+    """
     if judged.empty:
         raise CTPluginError("no configuration to choose from: every grid cell failed")
     rows = list(judged.reset_index(drop=True).iterrows())
     passing = [(i, row) for i, row in rows if bool(row["pass"])]
     if passing:
-        index = min(passing, key=lambda item: _ranking_key(item[1], item[0]))[0]
+        better = [(i, row) for i, row in passing if significantly_lower_ip(row)]
+        index = min(better or passing, key=lambda item: _ranking_key(item[1], item[0]))[0]
         row = judged.iloc[index]
         best = _number(row["ip_reduction_pct"])
-        note = "" if best > 0 else (" (no passing configuration reduces IP on the validation split: "
-                                    "vanilla recommended)")
-        return Choice(index, True, f"{len(passing)} of {len(rows)} configurations pass; chosen: best IP "
-                                   f"reduction {best:.2f}%{note}", recommend_ct=best > 0)
+        head = f"{len(passing)} of {len(rows)} configurations pass"
+        if better:
+            return Choice(index, True, f"{head}, {len(better)} with a validation IP reduction significant at "
+                                       f"{_interval(confidence)}; chosen: IP reduction {best:.2f}% (significant)")
+        if best > 0:
+            why = f"IP reduction {best:.2f}% is not significant at {_interval(confidence)}"
+        else:
+            why = f"IP reduction {best:.2f}% (no passing configuration reduces IP on the validation split)"
+        return Choice(index, True, f"{head}; best CT configuration: {why}: vanilla recommended", recommend_ct=False)
 
     def fallback_key(item: tuple[int, pd.Series]) -> tuple[int, float, tuple[float, float, int]]:
         i, row = item
@@ -163,3 +230,54 @@ def choose(judged: pd.DataFrame) -> Choice:
     return Choice(index, False, f"NO configuration passes the selection rule; FALLBACK: the least violation "
                                 f"({float(row['violation_pts']):.2f} points: {row['reasons']}); vanilla "
                                 "recommended", recommend_ct=False)
+
+
+def unmeasured(index: int, passed: bool, problems: Sequence[str]) -> Choice:
+    """The choice when the vanilla baseline cannot be measured: nothing recommended, the causes and the fix named."""
+    return Choice(index, passed, "NO RECOMMENDATION: the vanilla baseline could not be measured on the validation "
+                                 f"split ({'; '.join(problems)}), so no comparison with it means anything; "
+                                 "train it longer (more --epochs / epochs=..., or a larger lr) and run tune again",
+                  recommend_ct=False, unmeasured=tuple(problems))
+
+
+def baseline_problems(per_seed: Sequence[Mapping[str, Any]], majority_share: float, rule: SelectionRule) -> list[str]:
+    """Why the vanilla baseline cannot be measured (empty when it can), one entry per seed and cause.
+
+    ``per_seed``: per training seed ``{"seed", "accuracy", "validity", "ip"}`` of the vanilla run on
+    the validation split (validity and IP from the protocol; a missing figure is skipped).
+    ``majority_share``: the share of the validation split's most common class. A seed fails when its
+    accuracy is not above ``majority_share`` (it learned nothing a constant prediction does not
+    know), its validity is below ``rule.min_baseline_validity``, or its IP is not finite (no valid
+    counterfactual in some round).
+    """
+    problems = []
+    for figures in per_seed:
+        seed = figures.get("seed")
+        where = "" if seed is None else f"seed {seed}: "
+        accuracy, validity, ip = (_number(figures.get(k)) for k in ("accuracy", "validity", "ip"))
+        if not math.isfinite(accuracy) or accuracy <= majority_share + 1e-12:
+            problems.append(f"{where}vanilla validation accuracy {100 * accuracy:.1f}% is no better than always "
+                            f"predicting the majority class ({100 * majority_share:.1f}%)")
+        if "validity" in figures and not (math.isfinite(validity) and validity >= rule.min_baseline_validity):
+            problems.append(f"{where}vanilla validation validity {100 * validity:.1f}% is below "
+                            f"{100 * rule.min_baseline_validity:g}%")
+        if "ip" in figures and not math.isfinite(ip):
+            problems.append(f"{where}vanilla IP is undefined (no valid counterfactuals)")
+    return problems
+
+
+def resolution_warning(n_validation: int, rule: SelectionRule) -> str | None:
+    """A warning when one validation row is worth more accuracy than the rule allows to lose (else None).
+
+    With ``n`` rows one misclassification moves accuracy by ``1 / n``; when that exceeds
+    ``max_accuracy_drop`` the accuracy check cannot tell a 1-point loss from a single extra error.
+    """
+    if n_validation < 1:
+        return f"the validation split has no rows (n = {n_validation})"
+    step = 1.0 / n_validation
+    if step <= rule.max_accuracy_drop or rule.max_accuracy_drop == 0:  # 0: no extra error allowed, by request
+        return None
+    return (f"the validation split has {n_validation} rows: one misclassified row moves validation accuracy by "
+            f"{100 * step:.2f} points, more than the rule's {100 * rule.max_accuracy_drop:g}-point tolerance, so the "
+            "accuracy check only passes configurations that misclassify no more validation rows than vanilla; "
+            f"use at least {math.ceil(1 / rule.max_accuracy_drop)} validation rows (--validation-size, or more data)")
