@@ -6,6 +6,7 @@ Public API::
     spec = ct_plugin.load_dataset("moons", seed=0)
     result = ct_plugin.train(spec, strategy="ct", generator="eccco", epochs=50, out="runs/moons-ct")
     model = ct_plugin.load_model("runs/moons-ct")
+    recourse = ct_plugin.explain("runs/moons-ct", {"x1": 0.5, "x2": 0.1}, target=1)   # one person's recourse
     clf = ct_plugin.CTClassifier(strategy="ct", epochs=50).fit(X, y)   # scikit-learn estimator
 """
 
@@ -38,6 +39,8 @@ _LAZY = {
     "get_registry": "ct_plugin.plugins.registry",
     "register_plugin": "ct_plugin.plugins.registry",
     "unregister_plugin": "ct_plugin.plugins.registry",
+    "Explanation": "ct_plugin.recourse",
+    "explain": "ct_plugin.recourse",
     "Run": "ct_plugin.runs.load",
     "load_model": "ct_plugin.runs.load",
     "load_run": "ct_plugin.runs.load",
@@ -72,6 +75,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from ct_plugin.generators.base import CounterfactualGenerator, SearchResult
     from ct_plugin.plugins.hookspecs import hookimpl
     from ct_plugin.plugins.registry import LossTerm, PluginItem, get_registry, register_plugin, unregister_plugin
+    from ct_plugin.recourse import Explanation, explain
     from ct_plugin.runs.load import Run, load_model, load_run
     from ct_plugin.threads import thread_scope
     from ct_plugin.training.strategies import TrainingStrategy
@@ -101,6 +105,7 @@ __all__ = [
     "CheckpointError",
     "CounterfactualGenerator",
     "DatasetSpec",
+    "Explanation",
     "InvalidSettingError",
     "LossTerm",
     "MissingDependencyError",
@@ -117,6 +122,7 @@ __all__ = [
     "TrainingStrategy",
     "TuneResult",
     "UnknownNameError",
+    "explain",
     "from_arrays",
     "from_dataframe",
     "get_registry",

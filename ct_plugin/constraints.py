@@ -16,12 +16,19 @@ BOTH, INCREASE, DECREASE, NONE = range(4)
 
 @dataclass
 class SearchConstraints:
-    """Per-column domain bounds, mutability codes and one-hot groups on one device."""
+    """Per-column domain bounds, mutability codes and one-hot groups on one device.
+
+    Two optional narrowings serve one request (``ct_plugin.explain``): ``max_change``, the largest
+    change allowed per column (standardised units, ``inf`` where unlimited), and ``row_frozen``, an
+    (n, d) mask of columns frozen for single rows of the batch searched with these constraints.
+    """
 
     lower: torch.Tensor
     upper: torch.Tensor
     mutability: torch.Tensor
     onehot_groups: list[torch.Tensor]
+    max_change: torch.Tensor | None = None
+    row_frozen: torch.Tensor | None = None
     _layout: tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool] | None = field(
         default=None, init=False, repr=False, compare=False
     )
@@ -50,6 +57,22 @@ class SearchConstraints:
             self.upper.to(device),
             self.mutability.to(device),
             [g.to(device) for g in self.onehot_groups],
+            None if self.max_change is None else self.max_change.to(device),
+            None if self.row_frozen is None else self.row_frozen.to(device),
+        )
+
+    def narrowed(
+        self, max_change: torch.Tensor | None = None, row_frozen: torch.Tensor | None = None
+    ) -> SearchConstraints:
+        """A copy with a per-column largest change and/or per-row frozen columns (see the class doc)."""
+        if max_change is not None and (max_change.shape != self.lower.shape or bool((max_change < 0).any())):
+            raise ValueError(f"max_change must hold {len(self.lower)} non-negative values")
+        if row_frozen is not None and (row_frozen.ndim != 2 or row_frozen.shape[1] != len(self.lower)):
+            raise ValueError(f"row_frozen must be an (n, {len(self.lower)}) mask")
+        return SearchConstraints(
+            self.lower, self.upper, self.mutability, self.onehot_groups,
+            self.max_change if max_change is None else max_change.to(self.lower),
+            self.row_frozen if row_frozen is None else row_frozen.to(device=self.lower.device, dtype=torch.bool),
         )
 
     @property
@@ -74,6 +97,15 @@ class SearchConstraints:
         code = self.mutability
         low = torch.where((code == INCREASE) | (code == NONE), factual, low)
         high = torch.where((code == DECREASE) | (code == NONE), factual, high)
+        if self.max_change is not None:
+            low = torch.maximum(low, factual - self.max_change)
+            high = torch.minimum(high, factual + self.max_change)
+        if self.row_frozen is not None:
+            if self.row_frozen.shape != factual.shape:
+                raise ValueError(f"row_frozen is a {tuple(self.row_frozen.shape)} mask; the batch is "
+                                 f"{tuple(factual.shape)}")
+            low = torch.where(self.row_frozen, factual, low)
+            high = torch.where(self.row_frozen, factual, high)
         return low, high
 
     def clamp(self, x: torch.Tensor, factual: torch.Tensor) -> torch.Tensor:
@@ -126,6 +158,10 @@ class SearchConstraints:
         low = torch.minimum(self.lower, factual) - atol
         high = torch.maximum(self.upper, factual) + atol
         bad |= (x < low) | (x > high)
+        if self.max_change is not None:
+            bad |= delta.abs() > self.max_change + atol
+        if self.row_frozen is not None and self.row_frozen.shape == x.shape:
+            bad |= self.row_frozen & (delta.abs() > atol)
         count = bad.sum(dim=1)
         for group in self.onehot_groups:
             block = x[:, group]

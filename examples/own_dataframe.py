@@ -1,4 +1,5 @@
-"""Counterfactual training on your own table: a DataFrame, your own torch module, mutability by name.
+"""Counterfactual training on your own table: a DataFrame, your own torch module, mutability by name,
+then recourse for rejected applicants with ``ct_plugin.explain``.
 
 Run: python examples/own_dataframe.py [--epochs 30] [--out runs/loans-ct]
      python examples/own_dataframe.py --write-csv loans.csv   # only write the made-up table (for `train --csv`)
@@ -50,6 +51,8 @@ def main() -> None:
     spec = ct_plugin.from_dataframe(
         frame,
         target="approved",
+        class_names=["rejected", "approved"],
+        desired="approved",  # the favourable outcome: the target of recourse
         categorical=["city"],
         immutable=["age", "city"],
         increase_only=["education_years"],
@@ -62,16 +65,10 @@ def main() -> None:
     last = result.log[-1]
     print(f"test accuracy {last['test_accuracy']:.3f}, mature counterfactuals {last['mature']:.2f}")
 
-    # recourse for the first rejected applicant, shown in original units
-    constraints = ct_plugin.SearchConstraints.from_spec(spec)
-    rejected = torch.as_tensor(spec.X_test)[torch.as_tensor(spec.y_test) == 0][:1]
-    generator = ct_plugin.get_registry().build("generator", "eccco")
-    found = generator.search(
-        result.model, rejected, torch.tensor([1]), constraints, tau=0.75, max_steps=50, epsilon=0.3
-    )
-    before, after = spec.decode(rejected.numpy()), spec.decode(found.counterfactuals.numpy())
-    print(pd.concat([before, after], keys=["applicant", "counterfactual"]).round(2).to_string())
-
+    # recourse for the first three applicants the model rejects, in original units: the changed features,
+    # p(approved) before and after, cost and plausibility (the explain defaults: docs/recourse_defaults.md)
+    explanation = ct_plugin.explain((result.model, spec), rejected=3, progress=False)
+    print(explanation.to_markdown())
 
 if __name__ == "__main__":
     main()

@@ -14,7 +14,9 @@ def test_own_dataframe_example_runs():
         capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 0, run.stderr
-    assert "counterfactual" in run.stdout and "test accuracy" in run.stdout
+    assert "test accuracy" in run.stdout and "| feature | now | generic |" in run.stdout
+    assert "frozen: age (immutable in the run), city (immutable in the run)" in run.stdout
+    assert "*p(approved)*" in run.stdout
 
 
 def _run_example(name: str, *args: str) -> str:

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Sequence
 
 from ct_plugin._version import __version__
-from ct_plugin.cli import datasets, evaluate, grid, plugins, reproduce, train, tune
+from ct_plugin.cli import datasets, evaluate, explain, grid, plugins, reproduce, train, tune
 from ct_plugin.errors import CTPluginError
 
 DESCRIPTION = """\
@@ -29,6 +29,7 @@ examples:
   ct-plugin datasets --where        # where the real tables (adult, gmsc, ...) are looked for
   ct-plugin train --dataset adult --protect --batch-size 1000 --out runs/adult-ct
   ct-plugin train --csv loans.csv --target approved --immutable age --out runs/loans-ct
+  ct-plugin explain runs/loans-ct --rejected 3      # recourse for three people the model turns down
   ct-plugin plugins
 """
 
@@ -38,7 +39,7 @@ Installed plugins add commands of their own (the CARLA adapter: `benchmark`, `ca
 `ct-plugin plugins` lists every plugin and what it registered.
 """
 
-BUILTIN_COMMANDS = (plugins, datasets, train, evaluate, reproduce, tune, grid)
+BUILTIN_COMMANDS = (plugins, datasets, train, evaluate, explain, reproduce, tune, grid)
 """The modules of the built-in sub-commands, in the order ``--help`` lists them."""
 
 REGISTRY_FLAG_COMMANDS = frozenset({"train", "tune"})

@@ -3,7 +3,8 @@
 :func:`save_checkpoint` serialises the new state, keeps the current ``checkpoint.pt`` as
 ``checkpoint.prev.pt`` (a hard link, or a copy where links are not supported) and writes the new
 file into place with :func:`~ct_plugin.atomic.atomic_write`, so at every instant ``checkpoint.pt``
-is complete (or absent before the first epoch) and the epoch before it is kept too. :func:`load_checkpoint` turns a truncated or
+is complete (or absent before the first epoch) and the epoch before it is kept too.
+:func:`load_checkpoint` turns a truncated or
 corrupted file into a :class:`~ct_plugin.errors.CheckpointError` that names the intact older
 one and the flag that uses it (``--resume-from-previous``).
 """

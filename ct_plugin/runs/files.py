@@ -52,7 +52,9 @@ def clear_run_dir(run_dir: str | Path) -> None:
 
 
 # ------------------------------------------------------------------ writers
-def write_run_files(run_dir: Path, config: dict[str, Any], model_description: dict[str, Any], spec: DatasetSpec) -> None:
+def write_run_files(
+    run_dir: Path, config: dict[str, Any], model_description: dict[str, Any], spec: DatasetSpec
+) -> None:
     """What a run writes before its first epoch: ``config.json``, ``model.json``, the dataset spec."""
     make_folder(run_dir)
     (run_dir / MANIFEST).unlink(missing_ok=True)  # the run changes from here on: no manifest until it finishes

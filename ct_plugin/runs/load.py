@@ -162,7 +162,8 @@ def load_run(run_dir: str | Path, model: torch.nn.Module | None = None, device: 
 
     Every file must hold what it should (:func:`read_config`, :func:`read_model_description`,
     :meth:`DatasetSpec.load`, :func:`~ct_plugin.runs.files.read_log`), the files must agree with each
-    other, and the run's manifest (``manifest.json``: each file's SHA-256) must match them. Any fault is one :class:`RunDirectoryError` naming the file and the field.
+    other, and the run's manifest (``manifest.json``: each file's SHA-256) must match them. Any fault is one
+    :class:`RunDirectoryError` naming the file and the field.
     """
     run_dir = check_run_dir(run_dir)
     config = read_config(run_dir)

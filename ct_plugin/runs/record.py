@@ -15,7 +15,6 @@ import platform
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ct_plugin._version import __version__
