@@ -396,11 +396,10 @@ def test_tune_on_a_users_csv_prints_the_train_command_that_uses_its_choice(tmp_p
             "--no-rescue", "--out", "tune-cancer", "--quiet"]
     assert cli.main(argv) == 0
     printed = [line.strip() for line in capsys.readouterr().out.splitlines()]
-    command = next(line for line in printed if line.startswith("train it on the same table:"))
-    train_argv = command.split(": ", 1)[1].split()[1:]  # drop "ct-plugin"
-    assert train_argv == ["train", "--csv", "cancer.csv", "--target", "target", "--config",
-                          str(Path("tune-cancer") / "chosen.json")]
-    assert cli.main([*train_argv, "--epochs", "2", "--out", "run", "--quiet"]) == 0
+    command = next(line for line in printed if line.startswith("train the choice:"))
+    train_argv = command.split(": ", 1)[1].split("  (")[0].split()[1:]  # drop "ct-plugin" and the note
+    assert train_argv == ["train", "--config", str(Path("tune-cancer") / "chosen.json"), "--out", "runs/cancer"]
+    assert cli.main([*train_argv[:-2], "--epochs", "2", "--out", "run", "--quiet"]) == 0
     meta = json.loads(Path("tune-cancer/chosen.json").read_text())["tune"]
     trained = ct_plugin.load_run("run")
     assert trained.config.strategy == meta["recommendation"]

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ct_plugin.atomic import safe_name
 from ct_plugin.cli.common import DATA_DIR_HELP, add_csv_arguments, csv_dataset_options, key_values, names
 from ct_plugin.cli.train import GENERATOR_SHORTCUTS, add_setting_argument
 from ct_plugin.config import TRAIN_SETTINGS
@@ -125,12 +126,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print("recommendation: CT, chosen.json trains it")
     for key in ("config", "csv", "markdown", "figure"):
         print(f"  {key}: {result.paths[key]}")
-    if csv_options is not None:  # a CSV's choice: name the CSV again
-        print(f"  train it on the same table: ct-plugin train --csv {shlex.quote(str(args.csv))} --target "
-              f"{shlex.quote(str(args.target))} --config {shlex.quote(str(result.paths['config']))}")
-    else:
-        print(f"  train the choice: ct-plugin train --config {result.paths['config']} --out runs/{name}  "
-              "(the same table, options and split)")
+    # chosen.json records how the table was read (a CSV's file and options too): --config is all it takes
+    print(f"  train the choice: ct-plugin train --config {shlex.quote(str(result.paths['config']))} "
+          f"--out {shlex.quote(f'runs/{safe_name(name)}')}  (the same table, options and split)")
     return 0
 
 
