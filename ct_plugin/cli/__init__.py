@@ -83,7 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 2
         with warnings.catch_warnings():
-            warnings.simplefilter("default")
+            # our own deprecations are shown (Python hides DeprecationWarning outside __main__); every other
+            # filter stays the user's (-W, PYTHONWARNINGS, pytest's filterwarnings)
+            warnings.filterwarnings("default", category=DeprecationWarning, module=r"ct_plugin(\.|$)")
             return int(args.func(args) or 0)
     except CTPluginError as exc:
         print(f"ct-plugin: error: {exc}", file=sys.stderr)

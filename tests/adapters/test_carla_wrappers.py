@@ -62,7 +62,8 @@ def test_model_wrapper_probabilities_and_gradients():
         expected = torch.softmax(model(torch.as_tensor(spec.X_test[:20])), dim=1).numpy()
     assert probs.shape == (20, 2) and np.allclose(probs, expected, atol=1e-5)
     assert np.allclose(mlmodel.predict(frame)[:, 0], expected[:, 1], atol=1e-5)
-    u = torch.as_tensor(frame[data.columns].to_numpy(dtype=np.float32), dtype=torch.float32).requires_grad_(True)
+    values = frame[data.columns].to_numpy(dtype=np.float32, copy=True)  # pandas 3 hands out read-only arrays
+    u = torch.as_tensor(values, dtype=torch.float32).requires_grad_(True)
     out = mlmodel.predict_proba(u)
     assert torch.is_tensor(out)
     out[:, 1].sum().backward()
