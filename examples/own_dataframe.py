@@ -11,6 +11,7 @@ range and ``spec.decode`` rounds them.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ def make_loans(n: int = 2000, seed: int = 0) -> pd.DataFrame:
         }
     )
     score = 0.08 * frame["income"] - 0.15 * frame["debt"] + 0.2 * frame["education_years"] + 0.01 * frame["age"]
-    frame["approved"] = (score + rng.normal(0, 0.8, n) > score.median()).astype(int)
+    frame["approved"] = np.where(score + rng.normal(0, 0.8, n) > score.median(), "yes", "no")
     return frame
 
 
@@ -45,14 +46,14 @@ def main() -> None:
 
     frame = make_loans()
     if args.write_csv:
+        Path(args.write_csv).parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(args.write_csv, index=False)
-        print(f"wrote {len(frame)} rows to {args.write_csv} (target column: approved)")
+        print(f"wrote {len(frame)} rows to {args.write_csv} (label column: approved, yes or no)")
         return
     spec = ct_plugin.from_dataframe(
         frame,
         target="approved",
-        class_names=["rejected", "approved"],
-        desired="approved",  # the favourable outcome: the target of recourse
+        desired="yes",  # the favourable outcome ("approved" is "yes"): the target of recourse
         categorical=["city"],
         immutable=["age", "city"],
         increase_only=["education_years"],

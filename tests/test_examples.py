@@ -16,7 +16,7 @@ def test_own_dataframe_example_runs():
     assert run.returncode == 0, run.stderr
     assert "test accuracy" in run.stdout and "| feature | now | generic |" in run.stdout
     assert "frozen: age (immutable in the run), city (immutable in the run)" in run.stdout
-    assert "*p(approved)*" in run.stdout
+    assert "*p(yes)*" in run.stdout
 
 
 def _run_example(name: str, *args: str) -> str:

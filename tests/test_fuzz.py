@@ -447,3 +447,69 @@ def test_output_locations_that_cannot_take_the_output(small_run, tmp_path, how, 
         assert code == 2 and err.startswith("ct-plugin: error:")
     if how == "read-only":
         out.chmod(0o700)
+
+
+# ------------------------------------------------------------ people to explain
+FEATURES = ("income", "debt", "city")
+
+
+@st.composite
+def people_rows(draw):
+    """Rows a user might send to ``explain``: the right columns, misspelled, missing or extra ones; any values."""
+    rows = []
+    if draw(st.booleans()):  # a clean request, sometimes with one value out of the training range
+        return [{"income": draw(st.floats(-50, 300)), "debt": draw(st.floats(0, 30)),
+                 "city": draw(st.sampled_from(["north", "south"]))} for _ in range(draw(st.integers(1, 3)))]
+    for _ in range(draw(st.integers(1, 3))):
+        keys = draw(st.lists(st.sampled_from([*FEATURES, "incme", "extra", "approved", "", "列"]), min_size=0,
+                             max_size=5, unique=True))
+        if draw(st.booleans()):
+            keys = list(dict.fromkeys([*FEATURES, *keys]))
+        rows.append({key: draw(st.one_of(NUMBERS, STRINGS, st.none(), st.sampled_from(["north", "south"])))
+                     for key in keys})
+    return rows
+
+
+def _check_people(examples: int, run_dir: Path) -> dict[str, int]:
+    """Random people through ``explain``: an explanation (all counterfactuals respect the run) or our own error."""
+    outcomes: dict[str, int] = {}
+
+    @settings(max_examples=examples, **COMMON)
+    @given(rows=people_rows(), n=st.integers(1, 2))
+    def run(rows, n):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = ct_plugin.explain(run_dir, rows, n=n, progress=False, max_steps=20)
+            table = result.counterfactuals
+            assert (table.city.to_numpy() == result.people.loc[table.person, "city"].to_numpy()).all()
+            outcome = "ok"
+        except CTPluginError:
+            outcome = "refused"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+    run()
+    return outcomes
+
+
+@pytest.fixture(scope="module")
+def people_run(tmp_path_factory) -> Path:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"income": rng.normal(50, 15, 300), "debt": rng.uniform(0, 30, 300),
+                          "city": rng.choice(["north", "south"], 300)})
+    frame["approved"] = np.where(frame.income - frame.debt > 30, "yes", "no")
+    spec = ct_plugin.from_dataframe(frame, "approved", desired="yes", immutable=["city"])
+    out = tmp_path_factory.mktemp("fuzz-people") / "run"
+    ct_plugin.train(spec, strategy="vanilla", epochs=3, out=out, quiet=True)
+    return out
+
+
+def test_fuzz_people_to_explain(people_run):
+    outcomes = _check_people(FAST_EXAMPLES, people_run)
+    _report("people to explain", outcomes)
+    assert outcomes.get("refused") and outcomes.get("ok")
+
+
+@pytest.mark.slow
+def test_fuzz_people_to_explain_many(people_run):
+    _report("people to explain (slow)", _check_people(SLOW_EXAMPLES, people_run))

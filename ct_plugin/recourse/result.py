@@ -133,7 +133,8 @@ class Explanation:
         """The lines that say what was asked: people, target, generators with settings, constraints."""
         explained = int((self.people.status == "explained").sum())
         targets = ", ".join(sorted(set(self.people.target)))
-        lines = [f"explain {self.source}: {len(self.people)} people ({explained} to explain), target {targets}"]
+        people = "1 person" if len(self.people) == 1 else f"{len(self.people)} people"
+        lines = [f"explain {self.source}: {people} ({explained} to explain), target {targets}"]
         for name, settings in self.settings.items():
             options = ", ".join(f"{k} {number(v) if not isinstance(v, str) else v}"
                                 for k, v in settings["options"].items())
