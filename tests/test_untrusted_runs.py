@@ -61,7 +61,7 @@ def test_a_dataset_name_with_a_path_in_it_writes_under_evaluation_only(copy_of, 
     (run / "manifest.json").unlink()
     monkeypatch.chdir(tmp_path)
     assert main(["evaluate", str(run), str(run), "--rounds", "2", "--n-factuals", "5"]) == 0
-    assert (tmp_path / "evaluation" / "escape" / "summary.csv").is_file()
+    assert (tmp_path / "runs" / "evaluation" / "escape" / "summary.csv").is_file()
     assert not (tmp_path.parent / "escape").exists() and not Path("/escape").exists()
 
 

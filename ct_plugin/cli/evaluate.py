@@ -50,7 +50,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     # the default folder's name comes from the runs' files: only a harmless name is used
-    out = Path(args.out) if args.out else Path("evaluation") / safe_name(runs[0].spec.name, "dataset")
+    out = Path(args.out) if args.out else Path("runs") / "evaluation" / safe_name(runs[0].spec.name, "dataset")
     claim_folder(out, ("evaluation.md", "summary.csv"), args.overwrite, "evaluation")
     with tracking_from_args(args):
         # small models get one thread (the library's default), unless --threads or the user says otherwise
@@ -94,7 +94,7 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
                     help="option of the post-hoc generator, merged over the protocol's own (paper, with eccco "
                     "or generic: preset=reference, lambda_cost=0), a given key winning; e.g. step_size=0.05 "
                     "(repeatable)")
-    ev.add_argument("--out", help="output folder (default evaluation/<dataset>); an existing one is reused only "
+    ev.add_argument("--out", help="output folder (default runs/evaluation/<dataset>); an existing one is reused only "
                     "when it holds a previous evaluation")
     ev.add_argument("--overwrite", action="store_true",
                     help="write into an existing --out that holds other files (none of them is removed)")
