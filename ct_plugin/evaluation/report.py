@@ -240,7 +240,8 @@ def write_evaluation(ev: Evaluation, out: str | Path) -> list[Path]:
         "",
         *settings_lines(ev),
         "",
-        "Mean ± standard error over rounds; in brackets the run against the reference.",
+        "Mean over rounds ± the standard deviation of the per-round figures (the bootstrap standard error of one "
+        "round's figure); in brackets the run against the reference.",
         "",
         summary_markdown(ev),
         "",
