@@ -34,6 +34,7 @@ import pandas as pd
 import ct_plugin
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.recourse import RECOURSE_MAX_STEPS, RECOURSE_OPTIONS, RECOURSE_TAU
+from ct_plugin.recourse.measures import at_bounds
 
 TABLES = ("adult", "gmsc", "california_housing", "credit_default")
 UCI_COLUMNS = ["age", "workclass", "fnlwgt", "education", "education-num", "marital-status", "occupation",
@@ -124,15 +125,21 @@ def measure(run: ct_plugin.Run, spec: DatasetSpec, candidate: str, people: int) 
     """One candidate on up to ``people`` rejected rows of ``spec``'s test part."""
     generator, options, tau, steps = CANDIDATES[candidate]
     start = time.perf_counter()
+    # the yardstick and the old default search the spec's whole domain, as the issue measured them; the
+    # candidates for explain's default keep each feature inside its training range, as explain does
+    within = candidate not in (YARDSTICK, OLD_DEFAULT)
     result = ct_plugin.explain((run.model, spec), rejected=people, generator=generator, generator_options=options,
-                               tau=tau, max_steps=steps, recourse_defaults=False, progress=False)
+                               tau=tau, max_steps=steps, recourse_defaults=False, within_observed=within,
+                               progress=False)
     seconds = time.perf_counter() - start
     table = result.counterfactuals
     continuous_changed = sum(
         sum(1 for f in spec.continuous if not math.isclose(row[f], result.people.loc[row.person, f],
                                                             rel_tol=1e-6, abs_tol=1e-9))
         for _, row in table.iterrows())
-    on_bound = int(table.on_bound.map(len).sum())
+    # the issue's measure: the spec's domain (explain's own on_bound uses the training range it searched in)
+    factuals = spec.encode(result.people.loc[table.person, spec.raw_feature_names]) if len(table) else None
+    on_bound = int(at_bounds(spec, factuals, spec.encode(table[spec.raw_feature_names])).sum()) if len(table) else 0
     immutable = [f for f in spec.raw_feature_names if spec.mutability[spec.columns_of(f)[0]] == "none"]
     before = result.people.loc[table.person]
     moved = sum(int((table[f].astype(str).to_numpy() != before[f].astype(str).to_numpy()).sum()) for f in immutable)
@@ -241,6 +248,16 @@ def main() -> None:
             ct_vs_vanilla.append({"table": name, "candidate": candidate, "median cost CT": ct_cost,
                                   "median cost vanilla": vanilla_cost, "CT / vanilla": ct_cost / vanilla_cost})
     current = (RECOURSE_OPTIONS.get("generic"), RECOURSE_TAU, RECOURSE_MAX_STEPS)
+    chosen_test = test_frame[test_frame.candidate == chosen]
+    missed = [f"{r.table} {r.model}: " + ", ".join(
+        part for part, bad in ((f"validity {r.validity:.3f}", r.validity < 0.95),
+                               (f"{r['on bound']:.1%} of changed features on a bound", r["on bound"] > 0.05),
+                               (f"cost {r['cost ratio vs yardstick']:.3f}x the yardstick's",
+                                r["cost ratio vs yardstick"] > 1.0)) if bad)
+        for _, r in chosen_test.iterrows()
+        if r.validity < 0.95 or r["on bound"] > 0.05 or r["cost ratio vs yardstick"] > 1.0]
+    verdict = ("On the test rows the chosen search meets every target on every table and model." if not missed else
+               "On the test rows the chosen search misses a target on: " + "; ".join(missed) + ".")
     text = "\n".join([
         "# The search `ct-plugin explain` runs by default",
         "",
@@ -248,12 +265,24 @@ def main() -> None:
         f"--people {args.people}` ({time.perf_counter() - start:.0f} s). Models: vanilla and CT ({'tune'}'s "
         "choice per table, docs/results/settings.json; the CSV never tuned: training defaults), trained on the "
         "training rows left after a validation carve, batch 1000, nce 1000, the protected feature immutable. "
-        "People: validation rows the model turns down (the choice), then test rows (the report).",
+        "People: validation rows the model turns down (the choice), then test rows (the report). The yardstick "
+        "and the old default search the spec's whole domain (as the issue measured them); every other candidate "
+        "keeps each feature inside its training range, as `explain` does by default (`--full-domain` turns it off). "
+        "'on bound' is measured against the spec's domain for all.",
         "",
         "Rule, fixed before the figures: on every table and model validity >= 0.95, at most 5% of changed "
         "continuous features ending on a domain bound the person was not on, no immutable feature changed, median "
         f"cost no higher than the yardstick's ({YARDSTICK}) over the people both make valid; then the lowest "
         "geometric-mean cost ratio.",
+        "",
+        "How the candidates came about: the rule and the first candidates (the old default, the yardstick, the "
+        "reference's Generic, clipped steps) came first; the validation rows showed clipped and plain steps "
+        "failing validity on flat models, so normalised steps were added; relaxed one-hot steps changing "
+        "categorical levels at a cost of 2 each, so projected ones; the cost still at the yardstick's, so sparse "
+        "steps; counterfactuals with negative counts and incomes (the paper's domains reach mean - 2 sd), so "
+        "the training-range bounds. Every choice was made on validation rows. One caveat: the negative values "
+        "were first noticed on test rows (looking at which features a GMSC miss put on a bound) and then found "
+        "on the validation rows too (hundreds of negative counts among 500 GMSC CT counterfactuals).",
         "",
         "## Validation rows: every candidate",
         "",
@@ -269,6 +298,8 @@ def main() -> None:
         "## Test rows: the chosen search, the yardstick and the old default",
         "",
         markdown(test_frame.drop(columns=["people"])),
+        "",
+        verdict,
         "",
         "## What CT costs against vanilla (test rows; a figure, not a target: the model side is the strategies' work)",
         "",

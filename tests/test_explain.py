@@ -252,3 +252,30 @@ def test_row_frozen_and_max_change_narrow_a_search():
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match="row_frozen is a"):
             constraints.bounds(torch.zeros(3, 2))
+
+
+def test_counterfactuals_stay_inside_the_training_range_unless_asked(run_dir):
+    run = ct_plugin.load_run(run_dir)
+    frame = run.spec.decode(run.spec.X_train)
+    low, high = frame.debt.min(), frame.debt.max()
+    # a domain wider than the data (as the paper's tables have): explain still keeps debt where people are
+    wide = run.spec.with_mutability()
+    wide.lower = [v - 3.0 for v in wide.lower]
+    person = {**PERSON, "income": 5.0, "debt": float(low) + 0.5}
+    result = ct_plugin.explain((run.model, wide), person, progress=False)
+    assert result.people.status.iloc[0] == "explained"
+    cf = result.counterfactuals.iloc[0]
+    assert low - 1e-6 <= cf.debt <= high + 1e-6
+    assert "bounds: each feature within the range of the training rows" in result.to_markdown()
+    full = ct_plugin.explain((run.model, wide), person, within_observed=False, progress=False)
+    assert "bounds: the spec's domain" in full.to_markdown()
+
+
+def test_image_data_get_an_image_figure(tmp_path):
+    digits = ct_plugin.load_dataset("digits", seed=0)
+    model = ct_plugin.train(digits, strategy="vanilla", epochs=2, quiet=True).model
+    result = ct_plugin.explain((model, digits), digits.decode(digits.X_test[:1]), target=3, progress=False)
+    assert result.people.target.iloc[0] == digits.class_names[3]
+    paths = result.save(tmp_path / "digits", figures=1)
+    figures = [path for key, path in paths.items() if key.startswith("figure")]
+    assert len(figures) == (result.people.status == "explained").sum()

@@ -111,7 +111,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             generator_options=options or None, n=args.n, seed=args.seed, immutable=names(args.immutable),
             increase_only=names(args.increase_only), decrease_only=names(args.decrease_only),
             max_change=parse_max_change(args.max_change), tau=args.tau, max_steps=args.max_steps,
-            recourse_defaults=not args.no_recourse_defaults,
+            recourse_defaults=not args.no_recourse_defaults, within_observed=not args.full_domain,
             progress=not args.quiet, threads=args.threads,
         )
     for warning in caught:
@@ -169,6 +169,9 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
     limits.add_argument("--immutable", action="append", metavar="NAMES", help="features that may not change")
     limits.add_argument("--increase-only", action="append", metavar="NAMES", help="features that may only increase")
     limits.add_argument("--decrease-only", action="append", metavar="NAMES", help="features that may only decrease")
+    limits.add_argument("--full-domain", action="store_true",
+                        help="let features reach the spec's whole domain (the paper's tables: mean -/+ 2 sd, e.g. "
+                             "negative counts) instead of the range the training rows show")
     limits.add_argument("--max-change", action="append", metavar="FEATURE=AMOUNT",
                         help="largest change of a continuous feature, in original units (repeatable)")
     output = p.add_argument_group("output")

@@ -44,6 +44,7 @@ def explain(
     tau: float | None = None,
     max_steps: int | None = None,
     recourse_defaults: bool = True,
+    within_observed: bool = True,
     batch_size: int = 4096,
     progress: bool = True,
     threads: int | None = None,
@@ -74,6 +75,10 @@ def explain(
         max_steps: search steps at most (default :data:`~ct_plugin.recourse.defaults.RECOURSE_MAX_STEPS`).
         recourse_defaults: False: the generators' own defaults (as in training and the paper
             protocol) instead of :data:`~ct_plugin.recourse.defaults.RECOURSE_OPTIONS`.
+        within_observed: keep every continuous feature inside the range the training rows show
+            (no negative counts or incomes where the data have none); False: the spec's whole domain
+            (the paper's tables widen it to the mean -/+ 2 sd). A person already outside keeps their value
+            reachable.
         batch_size: people searched in one tensor.
         progress: a progress bar on a terminal.
         threads: torch CPU threads (default: see :mod:`ct_plugin.threads`).
@@ -107,6 +112,10 @@ def explain(
         to_explain = np.flatnonzero(predicted != target_index)
         constraints = SearchConstraints.from_spec(search_spec).narrowed(
             max_change=torch.as_tensor(limits, dtype=torch.float32))
+        bounds = measures.observed_bounds(spec) if within_observed else (spec.lower, spec.upper)
+        if within_observed:
+            constraints.lower = torch.as_tensor(bounds[0], dtype=torch.float32)
+            constraints.upper = torch.as_tensor(bounds[1], dtype=torch.float32)
         factuals = torch.as_tensor(people.encoded[to_explain], dtype=torch.float32)
         targets = torch.as_tensor(target_index[to_explain], dtype=torch.long)
         found: list[Found] = []
@@ -115,7 +124,8 @@ def explain(
             for item in settings:
                 found.append(find_counterfactuals(model, search_spec, factuals, targets, constraints, item,
                                                   alternatives=n, seed=seed, batch_size=batch_size, bar=bar))
-        table = _counterfactual_table(model, spec, people, to_explain, target_index, probs_before, found, limits, seed)
+        table = _counterfactual_table(model, spec, people, to_explain, target_index, probs_before, found, limits,
+                                      bounds, seed)
 
     class_names = np.asarray(spec.class_names, dtype=object)
     frame = people.frame.copy()
@@ -131,6 +141,7 @@ def explain(
                                          "max_steps": f.settings.max_steps} for f in found},
         frozen=frozen, directions=directions, max_change=limits_shown, scale=scale,
         warnings=people.out_of_range, seconds={f.settings.generator: f.seconds for f in found}, source=label,
+        within_observed=within_observed,
     )
 
 
@@ -267,7 +278,8 @@ def _people(
 # ---------------------------------------------------------------- outputs
 def _counterfactual_table(
     model: torch.nn.Module, spec: DatasetSpec, people: People, to_explain: np.ndarray, target_index: np.ndarray,
-    probs_before: np.ndarray, found: list[Found], limits: np.ndarray, seed: int,
+    probs_before: np.ndarray, found: list[Found], limits: np.ndarray, bounds: tuple[np.ndarray, np.ndarray],
+    seed: int,
 ) -> pd.DataFrame:
     """The long table: one row per person, generator and alternative."""
     names = spec.raw_feature_names
@@ -282,7 +294,7 @@ def _counterfactual_table(
             cf = item.counterfactuals[k].astype(np.float64)
             probs = measures.probabilities(model, cf.astype(np.float32))
             changed = measures.changed_columns(factuals, cf)
-            bound = measures.at_bounds(spec, factuals, cf)
+            bound = measures.at_bounds(spec, factuals, cf, bounds)
             limit = measures.at_limits(limits, factuals, cf)
             nearest, ip = measures.plausibility(cf, targets, spec, seed)
             frame = spec.decode(cf) if len(cf) else pd.DataFrame(columns=names)

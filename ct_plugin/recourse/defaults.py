@@ -3,11 +3,12 @@
 Chosen on validation rows by ``benchmarks/recourse_defaults.py`` (docs/recourse_defaults.md gives
 the evidence and the rule). A CT model's gradients are large and point at the corners of the
 domain, so an unclipped step of ECCCo's training settings jumps there in one move. The default
-search instead takes normalised steps: each moves the most effective feature by 0.05 standard
-deviations (and any feature pulled at least a quarter as hard, proportionally), never a one-hot
-level by a fraction, and stops as soon as p(target) reaches 0.6, so recourse stays inside the data,
-changes few features and costs less than the reference's ECCCo search, for CT and vanilla models
-alike. The paper protocol keeps the paper's settings; these serve ``explain`` only.
+search instead takes normalised, sparse steps: each moves the feature that buys the most by 0.05
+standard deviations (and any feature pulled at least three quarters as hard, proportionally), never
+a one-hot level by a fraction, keeps every feature inside the range the training rows show
+(``explain(within_observed=...)``) and stops as soon as p(target) reaches 0.6. Recourse so found
+stays inside the data, changes few features and costs less than the reference's ECCCo search, for
+CT and vanilla models alike. The paper protocol keeps the paper's settings; these serve ``explain``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ RECOURSE_MAX_STEPS = 300
 """Search steps at most (each moves a feature by at most ``step_size`` sd: 15 sd in all)."""
 
 RECOURSE_OPTIONS: dict[str, dict[str, Any]] = {
-    "generic": {"step_size": 0.05, "normalise_grad": True, "sparse_steps": 0.25, "onehot_steps": "projected",
+    "generic": {"step_size": 0.05, "normalise_grad": True, "sparse_steps": 0.75, "onehot_steps": "projected",
                 "lambda_cost": 0.0},
     "eccco": {"preset": "reference", "step_size": 0.05, "normalise_grad": True},
 }

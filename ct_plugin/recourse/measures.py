@@ -75,9 +75,28 @@ def changed_columns(factuals: np.ndarray, counterfactuals: np.ndarray) -> np.nda
     return np.abs(counterfactuals - factuals) > CHANGE_TOLERANCE
 
 
-def at_bounds(spec: DatasetSpec, factuals: np.ndarray, counterfactuals: np.ndarray) -> np.ndarray:
-    """(n, d) mask: a changed continuous column that ends on a domain bound the factual was not on."""
-    lower, upper = np.asarray(spec.lower, dtype=np.float64), np.asarray(spec.upper, dtype=np.float64)
+def observed_bounds(spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Per encoded column the bounds a person's value can take: the training range of each continuous
+    feature (within the spec's domain), the domain itself for one-hot columns (standardised units)."""
+    lower, upper = np.asarray(spec.lower, dtype=np.float64).copy(), np.asarray(spec.upper, dtype=np.float64).copy()
+    if len(spec.X_train):
+        for name in spec.continuous:
+            j = spec.columns_of(name)[0]
+            lower[j] = max(lower[j], float(spec.X_train[:, j].min()))
+            upper[j] = min(upper[j], float(spec.X_train[:, j].max()))
+    return lower, upper
+
+
+def at_bounds(
+    spec: DatasetSpec, factuals: np.ndarray, counterfactuals: np.ndarray,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """(n, d) mask: a changed continuous column that ends on a bound the factual was not on.
+
+    ``bounds``: (lower, upper) per column, standardised; default the spec's domain.
+    """
+    lower, upper = bounds if bounds is not None else (spec.lower, spec.upper)
+    lower, upper = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
     continuous = np.zeros(spec.n_features, dtype=bool)
     continuous[[spec.columns_of(name)[0] for name in spec.continuous]] = True
     ends_low = np.abs(counterfactuals - lower) <= AT_BOUND_TOLERANCE

@@ -32,7 +32,8 @@ DESCRIPTIONS = {
     "n_changed": "features changed",
     "nearest_sd": "Euclidean distance (sd) to the nearest training row of the target class",
     "ip": "the protocol's implausibility: mean distance (sd) to the target class's training rows",
-    "on_bound": "changed features that end on a bound of the data's domain",
+    "on_bound": "changed features that end on a bound of the search: the edge of the training range (of the "
+                "spec's domain with within_observed=False)",
     "at_limit": "features that moved by the largest change allowed (--max-change)",
     "repaired": "the generator's answer had to be projected onto the constraints",
     "steps": "search steps taken",
@@ -58,6 +59,7 @@ class Explanation:
         warnings: values outside the training range, and other notes.
         seconds: wall time of the searches per generator.
         source: where the model came from (a run directory or ``model``).
+        within_observed: whether the search kept features inside the training range (else the domain).
     """
 
     spec: DatasetSpec
@@ -71,6 +73,7 @@ class Explanation:
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     source: str = "model"
+    within_observed: bool = True
 
     # ---------------------------------------------------------------- tables
     @property
@@ -140,6 +143,8 @@ class Explanation:
                                 for k, v in settings["options"].items())
             lines.append(f"  {name}: {options or 'its defaults'}; stops at p(target) >= {settings['tau']:g}, "
                          f"at most {settings['max_steps']} steps")
+        lines.append("  bounds: " + ("each feature within the range of the training rows" if self.within_observed
+                                     else "the spec's domain"))
         if self.frozen:
             lines.append("  frozen: " + ", ".join(f"{f} ({why})" for f, why in self.frozen.items()))
         if self.directions:
@@ -176,7 +181,8 @@ class Explanation:
             ("cost (L1, sd)", [f"{v:.3g}" for v in found.cost_sd], ""),
             ("nearest target row (sd)", [f"{v:.3g}" for v in found.nearest_sd], ""),
             ("IP (sd)", [f"{v:.3g}" for v in found.ip], ""),
-            ("on a domain bound", [", ".join(v) or "-" for v in found.on_bound], ""),
+            ("at the edge of the data" if self.within_observed else "on a domain bound",
+             [", ".join(v) or "-" for v in found.on_bound], ""),
         ]
         if self.max_change:
             measure_rows.append(("at its largest change", [", ".join(v) or "-" for v in found.at_limit], ""))
@@ -285,7 +291,7 @@ def _plain(value: Any) -> Any:
 def summary_markdown(summary: pd.DataFrame) -> str:
     """The per-generator summary as a Markdown table."""
     head = "| generator | people | validity | median cost (L1, sd) | median nearest target row (sd) | " \
-           "changed features on a bound | seconds |"
+           "changed features at a bound | seconds |"
     lines = [head, "|---|---|---|---|---|---|---|"]
     for _, row in summary.iterrows():
         lines.append(f"| {row.generator} | {row.people} | {row.validity:.2f} | {row['median cost_sd']:.3g} | "
