@@ -140,18 +140,14 @@ class Trainer:
     def restore(self, previous: bool = False, restart: bool = False) -> None:
         """Continue from ``checkpoint.pt`` (or ``checkpoint.prev.pt``) of the output directory.
 
-        A run that never finished an epoch has no checkpoint and starts from its first epoch; so does one
-        killed between its first log record and its first checkpoint (the log is written first: a single
-        record without a checkpoint is that moment). One whose log shows more finished epochs but whose
-        checkpoints are gone is refused unless ``restart`` (a checkpoint of an earlier epoch always
-        remains once a second one is written).
+        Without a checkpoint: from the first epoch if the log holds at most one record (killed before the
+        first checkpoint); more records mean lost checkpoints, refused unless ``restart``.
         """
         if self.out is None:
             return
         state = load_checkpoint(self.out, self.device, previous=previous)
         if state is None:
-            done = read_log(self.out)
-            if len(done) > 1 and not restart:
+            if len(done := read_log(self.out)) > 1 and not restart:
                 raise CTPluginError(
                     f"{self.out} finished {len(done)} epoch(s) but has no checkpoint left (checkpoint.pt and "
                     "checkpoint.prev.pt are both missing): nothing to continue from; train it again from its "
