@@ -89,6 +89,22 @@ def _bundled_loader(loader: str, data_dir=None, seed: int = 0, **options):
     return LazyFactory("ct_plugin.data.bundled", loader)(seed=seed, **options)
 
 
+def _data_folder_loader(module: str, loader: str, data_dir=None, seed: int = 0, **options):
+    return LazyFactory(module, loader)(data_dir=data_dir, seed=seed, **options)
+
+
+REFERENCE_DATA = (
+    ("uci_adult", "ct_plugin.data.uci_adult", "load_uci_adult",
+     "UCI Adult as published, the reference's preprocessing: 108 columns (every level one-hot, ? a level); "
+     "test='official' for adult.test"),
+    ("mnist", "ct_plugin.data.images", "load_mnist",
+     "MNIST 28x28, 10 classes: the IDX files (10,000 class-balanced training images) or the 5k subset"),
+    ("fashion_mnist", "ct_plugin.data.images", "load_fashion_mnist",
+     "Fashion-MNIST 28x28, 10 classes, from its IDX files (n_train class-balanced training images)"),
+)
+"""Datasets read from files of the data folder beside the four tables: (name, module, loader, description)."""
+
+
 def _table_loader(name: str, data_dir=None, seed: int = 0, **options):
     return tabular.load_table(name, data_dir=data_dir, seed=seed, **options)
 
@@ -112,6 +128,11 @@ def ct_plugin_datasets():
         )
         for name, info in tabular.TABLES.items()
     ]
+    items += [
+        PluginItem(name, partial(_data_folder_loader, module, loader), description,
+                   extra={"options": LazyFactory(module, loader)})
+        for name, module, loader, description in REFERENCE_DATA
+    ]
     items.append(PluginItem(
         "csv", LazyFactory("ct_plugin.data.csvfile", "load_csv"),
         "your own CSV file: options path, target, test_csv, categorical, desired, protected, impute, split_seed "
@@ -127,7 +148,8 @@ def ct_plugin_models():
     return [
         PluginItem("logreg", LazyFactory("ct_plugin.models", "logistic_regression"), "multinomial logistic regression"),
         PluginItem("mlp", LazyFactory("ct_plugin.models", "mlp"), "MLP (hidden=(32,), activation='relu' by default)"),
-        PluginItem("cnn", LazyFactory("ct_plugin.models", "cnn"), "small LeNet-style CNN for square images (digits)"),
+        PluginItem("cnn", LazyFactory("ct_plugin.models", "cnn"),
+                   "LeNet-style CNN for image data (digits, mnist, fashion_mnist, images of your own; grey or RGB)"),
     ]
 
 

@@ -43,30 +43,53 @@ def mlp(n_features: int, n_classes: int, hidden: Sequence[int] | int = (32,), ac
 
 
 class SmallCNN(nn.Module):
-    """LeNet-style CNN for square grey images given as flat encoded pixels (e.g. 8x8 digits)."""
+    """LeNet-style CNN (as the paper's appendix mentions) for images given as flat encoded pixels.
 
-    def __init__(self, n_features: int, n_classes: int, channels: int = 16, hidden: int = 64):
+    Two blocks of a 5x5 convolution (padding 2, so small images keep their size), ReLU and 2x2
+    max-pooling (``channels`` wide), then ``hidden`` fully connected ReLU layers and the logits:
+    LeNet-5's 6, 16 channels and 120, 84 units by default. ``image_shape`` is ``(H, W)`` or
+    ``(C, H, W)`` (RGB included); the training code passes the dataset's own.
+    """
+
+    def __init__(self, n_features: int, n_classes: int, image_shape: Sequence[int],
+                 channels: Sequence[int] = (6, 16), hidden: Sequence[int] = (120, 84)):
         super().__init__()
         _check_sizes(n_features, n_classes)
-        side = int(round(n_features**0.5))
-        if side * side != n_features or side < 4:
-            raise CTPluginError(f"cnn needs a square image of at least 4x4 pixels; got {n_features} features")
-        self.side = side
-        self.features = nn.Sequential(
-            nn.Conv2d(1, channels, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-        )
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(channels * (side // 2) ** 2, hidden), nn.ReLU(), nn.Linear(hidden, n_classes)
-        )
+        shape = tuple(int(n) for n in image_shape)
+        if len(shape) == 2:
+            shape = (1, *shape)
+        if len(shape) != 3 or shape[0] * shape[1] * shape[2] != n_features:
+            raise CTPluginError(f"cnn: image_shape {tuple(image_shape)} does not hold the {n_features} input columns")
+        channels, hidden = list(channels), list(hidden)
+        if not channels or any(int(c) < 1 for c in [*channels, *hidden]):
+            raise CTPluginError(f"cnn: channels and hidden must be positive integers, got {channels} and {hidden}")
+        self.shape = shape
+        blocks: list[nn.Module] = []
+        width, side_h, side_w = shape
+        for size in channels:
+            if min(side_h, side_w) < 2:
+                raise CTPluginError(f"cnn: a {shape[1]}x{shape[2]} image is too small for {len(channels)} pool blocks")
+            blocks += [nn.Conv2d(width, int(size), 5, padding=2), nn.ReLU(), nn.MaxPool2d(2)]
+            width, side_h, side_w = int(size), side_h // 2, side_w // 2
+        self.features = nn.Sequential(*blocks)
+        layers: list[nn.Module] = [nn.Flatten()]
+        flat = width * side_h * side_w
+        for size in hidden:
+            layers += [nn.Linear(flat, int(size)), nn.ReLU()]
+            flat = int(size)
+        layers.append(nn.Linear(flat, n_classes))
+        self.head = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x.view(-1, 1, self.side, self.side)))
+        return self.head(self.features(x.reshape(-1, *self.shape)))
 
 
-def cnn(n_features: int, n_classes: int, channels: int = 16, hidden: int = 64) -> nn.Module:
-    """Small CNN (see :class:`SmallCNN`)."""
-    return SmallCNN(n_features, n_classes, channels, hidden)
+def cnn(n_features: int, n_classes: int, image_shape: Sequence[int] | None = None,
+        channels: Sequence[int] = (6, 16), hidden: Sequence[int] = (120, 84)) -> nn.Module:
+    """LeNet-style CNN (see :class:`SmallCNN`); needs image data (``image_shape``, given by training)."""
+    if image_shape is None:
+        raise CTPluginError(
+            "model 'cnn' needs image data: a dataset with an image shape (digits, mnist, fashion_mnist, or "
+            "from_arrays(..., image_shape=(C, H, W))); this dataset is a table: use mlp or logreg"
+        )
+    return SmallCNN(n_features, n_classes, image_shape, channels, hidden)

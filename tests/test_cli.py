@@ -83,7 +83,7 @@ def test_config_file_with_cli_override(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["train", "--dataset", "mnist"], "unknown dataset 'mnist'; available datasets:"),
+        (["train", "--dataset", "cifar10"], "unknown dataset 'cifar10'; available datasets:"),
         (["train", "--immutable", "age"], "unknown feature 'age' in dataset 'moons'; valid names: x1, x2"),
         (["train", "--epochs", "-2"], "epochs must be an integer in [1, 1000000], got -2"),
         (["train", "--strategy", "magic"], "unknown strategy 'magic'"),

@@ -103,8 +103,8 @@ def test_table_without_target_column(tmp_path):
 
 
 def test_unknown_names():
-    with pytest.raises(CTPluginError, match="unknown dataset 'mnist'; available datasets: adult"):
-        load_dataset("mnist")
+    with pytest.raises(CTPluginError, match="unknown dataset 'cifar10'; available datasets: adult"):
+        load_dataset("cifar10")
     with pytest.raises(CTPluginError, match="unknown feature 'agee'.*valid names: x1, x2"):
         load_dataset("moons", n_samples=100, immutable=["agee"])
 

@@ -26,6 +26,7 @@ from ct_plugin.data.frame_prep import (
     split_feature_kinds,
     stratified_split,
 )
+from ct_plugin.data.images import image_spec
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
 
@@ -255,11 +256,25 @@ def from_arrays(
     standardise: bool = True,
     balance: bool = False,
     desired: Any = None,
+    image_shape: Sequence[int] | None = None,
+    pixel_range: tuple[float, float] | str = "auto",
+    protected_rows: int = 0,
 ) -> DatasetSpec:
     """Build a spec from a numeric feature matrix and integer labels (all features continuous).
 
-    ``standardise`` and ``balance`` are those of :func:`from_dataframe`.
+    ``standardise`` and ``balance`` are those of :func:`from_dataframe`. With ``image_shape``
+    (``(H, W)`` or ``(C, H, W)``, RGB included) the rows are images: ``X`` may also be
+    ``(n, C, H, W)``; pixels are scaled from ``pixel_range`` to [-1, 1] instead of standardised,
+    ``protected_rows`` protects the top and bottom pixel rows (see
+    :func:`ct_plugin.data.images.image_spec`, which also takes a test split of your own).
     """
+    if image_shape is not None:
+        if balance or not standardise or feature_names is not None or protected:
+            raise CTPluginError("with image_shape, pixels are named px_R_C and scaled to [-1, 1]: balance, "
+                                "standardise, feature_names and protected do not apply (use protected_rows)")
+        return image_spec(X, y, name=name, image_shape=image_shape, class_names=class_names,
+                          pixel_range=pixel_range, protected_rows=protected_rows, test_size=test_size, seed=seed,
+                          desired=desired, options=options)
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise CTPluginError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")

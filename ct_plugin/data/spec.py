@@ -67,7 +67,8 @@ class DatasetSpec:
     y_test: np.ndarray
     protected: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
-    image_shape: tuple[int, int] | None = None
+    image_shape: tuple[int, ...] | None = None
+    """``(H, W)`` of grey images, ``(C, H, W)`` of colour ones; None for tables."""
     integer: list[str] = field(default_factory=list)
     desired: str | None = None
 
@@ -286,9 +287,10 @@ class DatasetSpec:
         if not all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in categorical.values()):
             raise fields.fail("categorical", "a JSON object of feature -> list of levels")
         image_shape = fields.payload.get("image_shape")
-        if image_shape is not None and not (isinstance(image_shape, list) and image_shape
-                                            and all(isinstance(n, int) and n > 0 for n in image_shape)):
-            raise fields.fail("image_shape", "null or a list of positive integers")
+        if image_shape is not None and not (isinstance(image_shape, list) and len(image_shape) in (2, 3)
+                                            and all(isinstance(n, int) and n > 0 for n in image_shape)
+                                            and int(np.prod(image_shape)) == len(feature_names)):
+            raise fields.fail("image_shape", "null or [H, W] or [C, H, W] holding one pixel per feature")
         arrays = _read_arrays(array_path, d, len(class_names))
         spec = cls(
             name=fields.text("name"),

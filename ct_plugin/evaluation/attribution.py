@@ -223,10 +223,11 @@ def attribution_share(attributions: torch.Tensor, columns: Sequence[int]) -> flo
     return float((on[keep] / total[keep]).mean())
 
 
-def row_shares(attributions: torch.Tensor, image_shape: tuple[int, int]) -> torch.Tensor:
-    """Share of absolute attribution mass per image row, averaged over inputs (for digits)."""
-    h, w = image_shape
-    mass = attributions.abs().reshape(len(attributions), h, w).sum(dim=2)
+def row_shares(attributions: torch.Tensor, image_shape: tuple[int, ...]) -> torch.Tensor:
+    """Share of absolute attribution mass per image row (every channel), averaged over inputs (image data)."""
+    channels = image_shape[0] if len(image_shape) == 3 else 1
+    h, w = image_shape[-2:]
+    mass = attributions.abs().reshape(len(attributions), channels, h, w).sum(dim=(1, 3))
     total = mass.sum(dim=1, keepdim=True)
     keep = total.squeeze(1) > 0
     return (mass[keep] / total[keep]).mean(dim=0)

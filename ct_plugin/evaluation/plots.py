@@ -17,6 +17,7 @@ import torch
 from matplotlib.lines import Line2D
 
 from ct_plugin.atomic import atomic_write
+from ct_plugin.data.images import picture, pixel_map
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.torch_utils import frozen
 
@@ -239,10 +240,10 @@ def plot_image_counterfactuals(
             (label, examples[label]["counterfactuals"][i], int(examples[label]["targets"][i])) for label in labels
         ]
         for ax, (name, image, target) in zip(axes[i], images, strict=True):
-            ax.imshow(image.reshape(spec.image_shape), cmap="gray_r", vmin=-1, vmax=1)
+            ax.imshow(picture(image, spec.image_shape), cmap="gray_r", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(name if target is None else f"{name} -> {target}", fontsize=8)
+            ax.set_title(name if target is None else f"{name} -> {spec.class_names[target]}", fontsize=8)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -254,7 +255,7 @@ def plot_ig_maps(ig_maps: dict[str, np.ndarray], spec: DatasetSpec, path: str | 
     fig, axes = plt.subplots(1, len(labels), figsize=(2.8 * len(labels), 2.8), squeeze=False)
     vmax = max(float(m.max()) for m in ig_maps.values()) or 1.0
     for ax, label in zip(axes.flat, labels, strict=True):
-        im = ax.imshow(ig_maps[label].reshape(spec.image_shape), cmap="magma", vmin=0, vmax=vmax)
+        im = ax.imshow(pixel_map(ig_maps[label], spec.image_shape), cmap="magma", vmin=0, vmax=vmax)
         ax.set_title(f"mean |IG|: {label}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])

@@ -73,6 +73,12 @@ def build_with_options(
         raise CTPluginError(f"{kind} {name!r} failed with options ({shown}): {detail}") from exc
 
 
+def accepts_option(factory: Callable[..., Any], option: str) -> bool:
+    """Whether ``factory`` takes a keyword ``option`` by name (not only through ``**kwargs``)."""
+    parameters, _ = _parameters(factory)
+    return parameters is not None and option in parameters
+
+
 def _parameters(factory: Callable[..., Any]) -> tuple[dict[str, tuple[Any, Any]] | None, bool]:
     """Keyword parameters of ``factory`` as name -> (resolved annotation, default), and whether it takes **kwargs."""
     if isinstance(factory, LazyFactory):  # a lazily imported built-in: its real signature types the options

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ct_plugin.atomic import atomic_write, make_folder
+from ct_plugin.data.images import picture, pixel_map
 from ct_plugin.recourse.text import number
 
 if TYPE_CHECKING:
@@ -85,17 +86,19 @@ def _image_figure(explanation: Explanation, person: Any) -> plt.Figure:
     assert shape is not None
     info = explanation.people.loc[person]
     found = explanation.of(person)
-    now = info[explanation.features].to_numpy(dtype=np.float64).reshape(shape)
+    pixels = (float((spec.lower * spec.scale + spec.mean).min()), float((spec.upper * spec.scale + spec.mean).max()))
+    now = info[explanation.features].to_numpy(dtype=np.float64)
     fig, axes = plt.subplots(2, len(found) + 1, figsize=(2.2 * (len(found) + 1), 4.6), squeeze=False)
-    axes[0, 0].imshow(now, cmap="gray")
+    axes[0, 0].imshow(picture(now, shape, pixels), cmap="gray", vmin=0, vmax=1)
     axes[0, 0].set_title(f"now: {info.predicted}\np({info.target}) {info.p_before:.2f}", fontsize=8)
     axes[1, 0].axis("off")
     for j, (_, row) in enumerate(found.iterrows(), start=1):
-        image = row[explanation.features].to_numpy(dtype=np.float64).reshape(shape)
-        axes[0, j].imshow(image, cmap="gray")
+        image = row[explanation.features].to_numpy(dtype=np.float64)
+        axes[0, j].imshow(picture(image, shape, pixels), cmap="gray", vmin=0, vmax=1)
         axes[0, j].set_title(f"{row.generator}\np({info.target}) {row.p_after:.2f}", fontsize=8)
-        limit = float(np.abs(image - now).max()) or 1.0
-        axes[1, j].imshow(image - now, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        change = pixel_map(image - now, shape)
+        limit = float(np.abs(change).max()) or 1.0
+        axes[1, j].imshow(change, cmap="RdBu_r", vmin=-limit, vmax=limit)
         axes[1, j].set_title("change (red +, blue -)", fontsize=8)
     for ax in axes.flat:
         ax.set_xticks([])

@@ -20,7 +20,7 @@ from ct_plugin.data.load import load_dataset
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
 from ct_plugin.generators.base import CounterfactualGenerator
-from ct_plugin.plugins.options import build_with_options
+from ct_plugin.plugins.options import accepts_option, build_with_options
 from ct_plugin.plugins.registry import LossTerm, get_registry
 from ct_plugin.runs.files import read_json
 from ct_plugin.runs.load import load_model, read_config
@@ -106,10 +106,13 @@ def resolve_model(
     else:
         name = model if isinstance(model, str) else config.model
         factory = get_registry().get("model", name).factory
-        module = build_with_options("model", name, factory, spec.n_features, spec.n_classes, **config.model_options)
+        options = dict(config.model_options)
+        if spec.image_shape is not None and "image_shape" not in options and accepts_option(factory, "image_shape"):
+            options["image_shape"] = list(spec.image_shape)  # an image model learns the data's shape (model.json)
+        module = build_with_options("model", name, factory, spec.n_features, spec.n_classes, **options)
         description = {
             "architecture": name,
-            "options": dict(config.model_options),
+            "options": options,
             "n_features": spec.n_features,
             "n_classes": spec.n_classes,
         }

@@ -94,6 +94,8 @@ def train(
         cfg = cfg.replace(dataset=data.name)
     elif isinstance(data, str):
         cfg = cfg.replace(dataset=data)
+    if isinstance(model, str):  # a registered architecture by name: the run's config.json names it too
+        cfg = cfg.replace(model=model)
     spec = resolve_spec(data, cfg)
     validate_spec(spec)
     module, description = resolve_model(model, spec, cfg)
