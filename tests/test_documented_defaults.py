@@ -27,7 +27,7 @@ from ct_plugin.evaluation.protocol import PAPER_GENERATOR_OPTIONS, ProtocolConfi
 from ct_plugin.generators.gradient import ECCCO_PRESETS, ECCCoGenerator, GenericGenerator, energy_decay_factor
 from ct_plugin.models import mlp
 from ct_plugin.plugins.registry import LossTerm, get_registry
-from ct_plugin.reproduce.plan import COMMON, TABLE_C1, TABLES
+from ct_plugin.reproduce.plan import COMMON, IMAGE_SETS, TABLE_C1, TABLES
 from ct_plugin.training.health import MAX_SKIPPED_SHARE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +65,7 @@ def number(pattern: str, text: str) -> float:
 # ----------------------------------------------------------------- what the code says
 def two_d(key: str) -> set[float]:
     """Table C.1's values of ``key`` over the 2-D synthetic sets."""
-    return {float(row[key]) for name, row in TABLE_C1.items() if name not in (*TABLES, "digits")}
+    return {float(row[key]) for name, row in TABLE_C1.items() if name not in (*TABLES, *IMAGE_SETS)}
 
 
 def tables(key: str) -> set[float]:

@@ -57,12 +57,13 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     """``ct-plugin reproduce``."""
     import torch  # imported when the command runs, not for --help
 
-    from ct_plugin.reproduce.plan import DATASETS, SOURCES, Plan
+    from ct_plugin.reproduce.plan import DEFAULT_DATASETS, SOURCES, Plan
     from ct_plugin.reproduce.run import run_reproduce
 
     # the work runs in worker processes of one thread each; this process only coordinates
     torch.set_num_threads(resolve_threads(args.threads))
-    datasets = [d.strip() for value in args.datasets or () for d in value.split(",") if d.strip()] or list(DATASETS)
+    datasets = [d.strip() for value in args.datasets or () for d in value.split(",") if d.strip()] or list(
+        DEFAULT_DATASETS[args.data_style])
     sources = tuple(s.strip() for s in (args.settings or ",".join(SOURCES)).split(",") if s.strip())
     bad = [s for s in sources if s not in SOURCES]
     if bad or not sources:
@@ -90,14 +91,16 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
         epilog=REPRODUCE_EPILOG, formatter_class=formatter,
     )
     rp.add_argument("--datasets", action="append", metavar="NAMES",
-                    help="comma-separated subset (default: the nine of the paper)")
+                    help="comma-separated datasets (default: the nine of the paper; with --data-style reference "
+                    "UCI Adult as published (uci_adult) and mnist, with project cf-data adult and digits)")
     rp.add_argument("--quick", action="store_true",
                     help="CI-sized run: 1 seed, 15 epochs, nce <= 300, 10 rounds, no ablations")
     rp.add_argument("--seeds", type=int, help="training seeds per model (default 3; 1 with --quick)")
     rp.add_argument("--settings", help="settings sources, comma-separated: paper (Table C.1), tune (default both)")
     rp.add_argument("--data-style", choices=("reference", "project"), default="reference",
-                    help="reference: data as the reference builds it (raw synthetic sets, balanced credit tables; "
-                    "default); project: the standardised synthetic sets and unbalanced tables")
+                    help="reference: data as the reference builds it (raw synthetic sets, balanced credit tables, "
+                    "UCI Adult as published, MNIST; default); project: the standardised synthetic sets, unbalanced "
+                    "tables, cf-data adult and scikit-learn's digits")
     rp.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
                     help="loader option for every dataset, merged over the --data-style's (a given key wins), e.g. "
                     "max_rows=5000 or, with --datasets california_housing, features=as-is; ablations that change "

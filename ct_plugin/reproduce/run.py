@@ -28,9 +28,9 @@ import pandas as pd
 
 from ct_plugin import jobs as runner
 from ct_plugin.atomic import atomic_write_json
+from ct_plugin.data import tabular
 from ct_plugin.data.load import load_dataset
 from ct_plugin.data.spec import DatasetSpec
-from ct_plugin.data.tabular import table_path
 from ct_plugin.errors import CTPluginError
 from ct_plugin.evaluation.protocol import DRAW_VERSION, ProtocolConfig, evaluate_runs, load_runs
 from ct_plugin.evaluation.report import fmt_duration, write_evaluation
@@ -109,8 +109,8 @@ def protocol_settings(plan: Plan, rounds: int | None) -> dict[str, dict[str, Any
 def check_tables(datasets: Iterable[str], data_dir: str | None) -> None:
     """A clear error (the places searched, how to fill them) when a real table of ``datasets`` is missing."""
     for dataset in datasets:
-        if dataset in TABLES:
-            table_path(dataset, data_dir)
+        if dataset in TABLES and dataset in tabular.TABLES:  # the others' loaders name their own files
+            tabular.table_path(dataset, data_dir)
 
 
 def tune_dataset(spec: DatasetSpec, plan: Plan, out: Path, workers: int, progress: bool) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ct_plugin.reproduce.plan import Plan
+from ct_plugin.reproduce.plan import DEFAULT_DATASETS
 from ct_plugin.reproduce.report import PAPER_TABLE1, paper_lines, target_lines, validation_text, write_report
 
 
@@ -24,7 +25,7 @@ def test_target_lines_name_each_miss_with_its_measured_size():
     # two tables: each beside the paper's own figure, and the averages against the paper's over the same two
     assert paper[0].startswith("* each table against the paper's Table 1 figure for the same table")
     assert "  * gmsc: IP 10.0 / 10.65* (**below the paper's**), IP* 30.0 / 24.75* (at or above the paper's)" in paper[1]
-    assert "  * adult: IP 30.0 / 0.19 (at or above the paper's)" in paper[2]
+    assert "  * adult (cf-data; paper: UCI Adult): IP 30.0 / 0.19 (at or above the paper's)" in paper[2]
     average = paper[3]
     assert ("averages over the 2 tables run (gmsc, adult), against the paper's figures averaged over the same 2"
             in average)
@@ -48,9 +49,14 @@ def test_one_table_is_compared_with_its_own_paper_figure_not_the_nine_table_aver
 
 
 def test_all_nine_tables_are_compared_with_the_published_average():
-    raw = pd.DataFrame([_row(d, 20.0, 30.0, 20.0) for d in PAPER_TABLE1])
+    for nine in (DEFAULT_DATASETS["project"], DEFAULT_DATASETS["reference"]):
+        raw = pd.DataFrame([_row(d, 20.0, 30.0, 20.0) for d in nine])
+        lines = paper_lines(raw)
+        assert len(lines) == 1 + 9 + 1
+        assert lines[-1].startswith("* averages over the nine tables (the paper's average, as published)")
+    assert "  * mnist: IP 20.0 / 6.36*" in lines[9]  # the reference data face the paper's rows under their own names
+    raw = pd.DataFrame([_row(d, 20.0, 30.0, 20.0) for d in DEFAULT_DATASETS["project"]])
     lines = paper_lines(raw)
-    assert len(lines) == 1 + 9 + 1
     assert "  * digits (paper: MNIST): IP 20.0 / 6.36*" in lines[9]
     assert lines[-1] == ("* averages over the nine tables (the paper's average, as published) reach the paper's: "
                          "ours 20.0 / 30.0 / 20.0, the paper's 15.6 / 25.3 / 18.5: IP met, IP* met, cost met")
