@@ -279,3 +279,15 @@ def test_image_data_get_an_image_figure(tmp_path):
     paths = result.save(tmp_path / "digits", figures=1)
     figures = [path for key, path in paths.items() if key.startswith("figure")]
     assert len(figures) == (result.people.status == "explained").sum()
+
+
+def test_image_explanations_count_pixels_instead_of_listing_them():
+    digits = ct_plugin.load_dataset("digits", seed=0)
+    model = ct_plugin.train(digits, strategy="vanilla", epochs=2, quiet=True).model
+    rejected = digits.X_test[model(torch.as_tensor(digits.X_test)).argmax(1).numpy() != 3][:1]
+    result = ct_plugin.explain((model, digits), digits.decode(rejected), target=3, progress=False)
+    text = result.to_markdown()
+    assert "| *pixels changed (of 64)* |" in text and "| *largest changes* |" in text
+    assert "\n| px_" not in text  # no row per pixel: the figure draws them
+    assert "image data: the tables count the changed pixels" in text
+    assert "\n| px_" in result.to_markdown(all_features=True)  # every pixel on request

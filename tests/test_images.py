@@ -153,3 +153,16 @@ def test_cnn_trains_with_counterfactuals_on_mnist_and_evaluates_with_image_figur
     assert (tmp_path / "eval" / "ig_maps.png").is_file()
     report = (tmp_path / "eval" / "evaluation.md").read_text()
     assert "# Evaluation on mnist-small" in report and "counterfactual_images.png" in report
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_cuda_without_a_gpu_is_refused_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "ct_plugin.cli", "train", "--dataset", "digits", "--model", "cnn",
+                           "--device", "cuda", "--epochs", "1", "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "ct-plugin: error: device 'cuda' was requested but torch reports no CUDA device; use --device cpu"]

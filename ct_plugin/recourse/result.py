@@ -151,6 +151,9 @@ class Explanation:
             lines.append("  directions: " + ", ".join(f"{f} {how}" for f, how in self.directions.items()))
         if self.max_change:
             lines.append("  largest change: " + ", ".join(f"{f} ±{number(v)}" for f, v in self.max_change.items()))
+        if self.spec.image_shape is not None:
+            lines.append("  image data: the tables count the changed pixels; --out DIR (save(folder)) draws each "
+                         "person's images and changes (figures/person-N.png)")
         for target, value in self.scale.items():
             lines.append(f"  plausibility yardstick: a '{target}' training row lies {value:.3g} sd from its nearest "
                          f"'{target}' neighbour (median); nearest_sd near that looks like a member of the class")
@@ -166,6 +169,10 @@ class Explanation:
         found = self.of(person)
         labels = [self._label(row) for _, row in found.iterrows()]
         lines = ["| feature | now | " + " | ".join(labels) + " |", "|---" * (len(labels) + 2) + "|"]
+        image = self.spec.image_shape is not None and not all_features
+        if image:  # hundreds of pixels: their count and the largest changes; the figure shows them all
+            lines += self._pixel_rows(table, labels)
+            table = table.iloc[:0]
         for feature in table.index:
             cells = [number(table.loc[feature, "now"])]
             for label in labels:
@@ -173,7 +180,7 @@ class Explanation:
                 same = _same(table.loc[feature, "now"], value)
                 cells.append("" if same and not all_features else number(value))
             lines.append(f"| {feature} | " + " | ".join(cells) + " |")
-        if not len(table):
+        if not len(table) and not image:
             lines.append("| (no feature changed) | | " + " | ".join("" for _ in labels) + " |")
         measure_rows = [
             (f"p({info.target})", [f"{v:.2f}" for v in found.p_after], f"{info.p_before:.2f}"),
@@ -182,7 +189,7 @@ class Explanation:
             ("nearest target row (sd)", [f"{v:.3g}" for v in found.nearest_sd], ""),
             ("IP (sd)", [f"{v:.3g}" for v in found.ip], ""),
             ("at the edge of the data" if self.within_observed else "on a domain bound",
-             [", ".join(v) or "-" for v in found.on_bound], ""),
+             [(f"{len(v)} pixels" if image else ", ".join(v)) or "-" for v in found.on_bound], ""),
         ]
         if self.max_change:
             measure_rows.append(("at its largest change", [", ".join(v) or "-" for v in found.at_limit], ""))
@@ -191,6 +198,19 @@ class Explanation:
         for name, values, now in measure_rows:
             lines.append(f"| *{name}* | {now} | " + " | ".join(values) + " |")
         return title + "\n\n" + "\n".join(lines) + "\n"
+
+    def _pixel_rows(self, table: pd.DataFrame, labels: list[str]) -> list[str]:
+        """Table rows of an image's changes: how many pixels changed and the three largest changes."""
+        counts, largest = [], []
+        for label in labels:
+            change = (table[label].astype(float) - table["now"].astype(float)).fillna(0.0)
+            change = change[change != 0]
+            counts.append(str(len(change)))
+            top = change.abs().sort_values(ascending=False).index[:3]
+            shown = [f"{pixel} {'+' if change[pixel] > 0 else ''}{number(change[pixel])}" for pixel in top]
+            largest.append(", ".join(shown) or "-")
+        return [f"| *pixels changed (of {self.spec.n_features})* | | " + " | ".join(counts) + " |",
+                "| *largest changes* | | " + " | ".join(largest) + " |"]
 
     def to_markdown(self, max_people: int | None = 10, all_features: bool = False) -> str:
         """The whole explanation as Markdown: header, summary, then up to ``max_people`` people."""

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ct_plugin.reproduce.plan import Plan
-from ct_plugin.reproduce.plan import DEFAULT_DATASETS
-from ct_plugin.reproduce.report import PAPER_TABLE1, paper_lines, target_lines, validation_text, write_report
+from ct_plugin.reproduce.plan import DEFAULT_DATASETS, Plan
+from ct_plugin.reproduce.report import paper_lines, target_lines, validation_text, write_report
 
 
 def _row(data: str, ip: float, ip_star: float = 30.0, cost: float = 20.0, **extra) -> dict:
