@@ -12,6 +12,7 @@ import ct_plugin
 from ct_plugin.cli import main
 from ct_plugin.errors import CTPluginError
 from ct_plugin.evaluation.protocol import ProtocolConfig, evaluate_runs, load_runs
+from tests.realdata import real_data_dir
 
 
 def _train(out: Path, dataset: str = "circles", strategy: str = "vanilla", seed: int = 0) -> Path:
@@ -172,3 +173,16 @@ def test_evaluate_with_dice_as_posthoc_explainer(runs, tmp_path, capsys):
     rounds = pd.read_csv(out / "rounds.csv")
     assert len(rounds) > 0 and rounds["validity"].notna().all()
     assert (out / "evaluation.md").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_quick_reproduction_on_mnist_faces_the_papers_mnist_row(tmp_path):
+    real_data_dir("mnist/mnist_5k.csv.gz")  # skips, naming the places searched, without the MNIST subset
+    out = tmp_path / "out"
+    argv = ["reproduce", "--quick", "--datasets", "mnist", "--settings", "paper", "--out", str(out), "--runs-dir",
+            str(tmp_path / "runs"), "--workers", "1", "--quiet"]
+    assert main(argv) == 0
+    text = (out / "results.md").read_text()
+    assert "| mnist | 6.36* | -70.31 | -35.11* |" in text  # the paper's MNIST row beside ours
+    assert "mnist: the 5,000-image MNIST subset split 4,000 / 1,000" in text  # the data difference, stated
+    assert (out / "results/mnist/paper-seed0/paper/counterfactual_images.png").is_file()
