@@ -183,6 +183,10 @@ class GradientSearch(CounterfactualGenerator):
         project_steps = has_groups and self.onehot_steps == "projected"
         # per-search constants: the clamp box of every row and the allowed step directions
         low, high = constraints.bounds(factuals)
+        lower, upper = constraints.lower.to(low).expand_as(low), constraints.upper.to(high).expand_as(high)
+        if torch.equal(low, lower) and torch.equal(high, upper):  # every row's box is the domain (images, mostly):
+            low, high = lower[:1], upper[:1]  # one row of bounds, broadcast (no n x d reads, no gathers)
+        shared_bounds = len(low) == 1 and n != 1
         up, down = constraints.directions()
         free = bool(up.all() and down.all())
         onehot_columns = torch.zeros(factuals.shape[1], dtype=torch.bool, device=device)
@@ -229,8 +233,9 @@ class GradientSearch(CounterfactualGenerator):
                 x_now = x.detach()
                 if n_moving < len(rows):  # some rows stopped: keep the others
                     rows, grad, x_now = rows[moving], grad[moving], x_now[moving]
-                    f_rows, low_rows, high_rows, row_targets = (
-                        f_rows[moving], low_rows[moving], high_rows[moving], row_targets[moving])
+                    f_rows, row_targets = f_rows[moving], row_targets[moving]
+                    if not shared_bounds:
+                        low_rows, high_rows = low_rows[moving], high_rows[moving]
                 if self.lambda_cost:  # the L1 cost's gradient, lambda_cost * sign(x - x_factual), added by hand:
                     grad.add_(torch.sign(x_now - f_rows), alpha=self.lambda_cost)  # autograd's abs took 5 passes
                 grad = grad.nan_to_num_(nan=0.0)  # the reference sets NaN steps to 0 (grad: this step's own)
