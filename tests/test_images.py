@@ -166,3 +166,12 @@ def test_cuda_without_a_gpu_is_refused_in_one_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "ct-plugin: error: device 'cuda' was requested but torch reports no CUDA device; use --device cpu"]
+
+
+def test_labels_that_are_not_classes_and_options_that_do_not_apply_are_refused(tmp_path):
+    images = np.zeros((20, 4, 4), dtype=np.uint8)
+    with pytest.raises(CTPluginError, match="labels hold NaN"):
+        ct_plugin.from_arrays(images, np.r_[np.zeros(19), np.nan], name="x", image_shape=(4, 4))
+    data = real_data_dir("mnist/mnist_5k.csv.gz").parent
+    with pytest.raises(CTPluginError, match="n_train=500 draws from MNIST's IDX training file"):
+        ct_plugin.load_dataset("mnist", data_dir=data, source="5k", n_train=500)

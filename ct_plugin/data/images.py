@@ -144,6 +144,8 @@ def image_spec(
     """
     flat, shape = _flat(images, image_shape, "images")
     y_all = np.asarray(labels)
+    if y_all.dtype.kind == "f" and not (np.isfinite(y_all).all() and np.array_equal(y_all, np.round(y_all))):
+        raise CTPluginError("labels hold NaN, infinite or non-integer numbers; give class labels (integers or names)")
     if y_all.ndim != 1 or len(y_all) != len(flat):
         raise CTPluginError(f"labels must be 1-D with one label per image ({len(flat)}), got shape {y_all.shape}")
     low, high = _pixel_range(flat, pixel_range)
@@ -256,6 +258,9 @@ def load_mnist(data_dir: str | Path | None = None, seed: int = 0, source: str = 
             return _from_idx(folder, "mnist", seed, n_train, None,
                              f"MNIST IDX: {n_train or 60000} class-balanced training images, the official 10,000 test")
     path = find_file(MNIST_SUBSET, data_dir, how + f" (or put the 5,000-image subset {MNIST_SUBSET} there)")
+    if n_train != DEFAULT_TRAIN_IMAGES:
+        raise CTPluginError(f"mnist: n_train={n_train} draws from MNIST's IDX training file, which is not in the data "
+                            f"folder; the 5k subset ({path}) is split by test_size instead")
     try:
         table = np.loadtxt(path, delimiter=",", dtype=np.float64)
     except ValueError as exc:
