@@ -56,19 +56,30 @@ def ct_plugin_loss_terms():
                  default_weight=weight("reg"), explodes_above=1e8, suspect=energy_suspect, blamed_weights=("div",)),
         LossTerm("adv", LazyFactory(objective, "adversarial_term"),
                  "adversarial loss: cross-entropy of the nascent counterfactuals vs y", default_weight=weight("adv")),
+        LossTerm("gradsup", LazyFactory(objective, "gradient_supervision_term"),
+                 "gradient supervision (Teney et al. 2020): 1 - cos(grad_x M(x)[y+], x' - x); off unless "
+                 "--lambda-gradsup > 0, with any strategy", default_weight=0.0),
     ]
 
 
 @hookimpl
 def ct_plugin_update_schedules():
-    return [PluginItem("joint", LazyFactory("ct_plugin.training.schedules", "JointUpdate"),
-                       "one optimiser step on the weighted sum of every active term (the paper's)")]
+    schedules = "ct_plugin.training.schedules"
+    return [PluginItem("joint", LazyFactory(schedules, "JointUpdate"),
+                       "one optimiser step on the weighted sum of every active term (the paper's)"),
+            PluginItem("blockwise", LazyFactory(schedules, "BlockwiseUpdate"),
+                       "a step on yloss, then a step on the other active terms (CounterNet, Guo et al. 2023)")]
 
 
 @hookimpl
 def ct_plugin_factual_selectors():
-    return [PluginItem("uniform", LazyFactory("ct_plugin.training.factuals", "UniformFactuals"),
-                       "a uniform draw of nce training rows (the paper's)")]
+    factuals = "ct_plugin.training.factuals"
+    return [PluginItem("uniform", LazyFactory(factuals, "UniformFactuals"),
+                       "a uniform draw of nce training rows (the paper's)"),
+            PluginItem("entropy", LazyFactory(factuals, "EntropyFactuals"),
+                       "the nce rows with the highest entropy of the predicted classes (after CAT, Luu & Inoue 2023)"),
+            PluginItem("misclassified", LazyFactory(factuals, "MisclassifiedFactuals"),
+                       "the misclassified rows first, then a uniform draw of the others")]
 
 
 @hookimpl

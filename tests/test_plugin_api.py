@@ -110,7 +110,8 @@ def test_builtin_terms_are_registered_with_their_config_weights():
         assert term.plugin == "builtin"
         assert term.default_weight == TRAIN_SETTINGS.default(term.weight_setting)
     assert {"loss_term", "update_schedule", "factual_selector"} <= set(KINDS)
-    assert registry.names("update_schedule") == ["joint"] and registry.names("factual_selector") == ["uniform"]
+    assert registry.names("update_schedule") == ["blockwise", "joint"]
+    assert registry.names("factual_selector") == ["entropy", "misclassified", "uniform"]
 
 
 def test_batch_losses_by_hand_on_a_linear_model():
@@ -186,7 +187,7 @@ class StrategyPlugin:
 def test_a_strategy_naming_an_unregistered_term_is_refused_clearly():
     with Registered(StrategyPlugin(TrainingStrategy("typo", {"dvi"})), "typo-strategy"), pytest.raises(
         CTPluginError, match=r"strategy 'typo' names loss term\(s\) \['dvi'\] that no plugin registered; "
-                             r"registered loss terms: adv, div, reg, yloss"
+                             r"registered loss terms: adv, div, gradsup, reg, yloss"
     ):
         ct_plugin.train("moons", strategy="typo", **SMALL)
 

@@ -229,3 +229,24 @@ def batch_losses(terms: Sequence[LossTerm], context: BatchContext) -> dict[str, 
 def weighted_total(losses: dict[str, torch.Tensor], weight_of: Callable[[str], float]) -> torch.Tensor:
     """The objective: the weighted sum of the terms (summed in the order of ``losses``)."""
     return sum(weight_of(name) * value for name, value in losses.items())  # type: ignore[return-value]
+
+
+def gradient_supervision_term(ctx: BatchContext) -> torch.Tensor:
+    """Gradient supervision (Teney et al. 2020): the mean of ``1 - cos(grad_x M(x)[y+], x' - x)``.
+
+    The model's input gradient of the target class's logit at each factual x is aligned with the
+    vector from x to its counterfactual x' (to its x+ where the search did not finish), so that the
+    direction in which the model's score for y+ rises is the direction a counterfactual moves. Rows
+    whose x' equals x carry no direction and are left out. Needs a second-order backward pass
+    (``create_graph``): about one more forward and two more backward passes of the factual batch.
+    """
+    cf = ctx.counterfactuals
+    assert cf is not None
+    x = cf.factuals.detach().requires_grad_(True)
+    with torch.enable_grad():
+        score = ctx.model(x).gather(1, cf.targets[:, None]).sum()
+        (gradient,) = torch.autograd.grad(score, x, create_graph=True)
+    direction = (cf.x_cf - cf.factuals).detach()
+    moved = (direction.abs().sum(dim=1) > 0).to(gradient.dtype)
+    cosine = F.cosine_similarity(gradient, direction, dim=1, eps=1e-12)
+    return ((1.0 - cosine) * moved).sum() / moved.sum().clamp_min(1.0)

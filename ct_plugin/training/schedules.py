@@ -6,9 +6,9 @@ The training loop hands a schedule an :class:`UpdateStep` per batch; the schedul
 skips a step whose loss is not finite (with a warning; the divergence guard counts it), and
 records the terms' values for the epoch's log.
 
-Built in: ``joint`` (the paper's: one step on the weighted sum of every active term). A plugin
-registers others through ``ct_plugin_update_schedules``; for example a block-wise schedule steps
-on ``yloss`` first and then on the counterfactual terms.
+Built in: ``joint`` (the paper's: one step on the weighted sum of every active term) and
+``blockwise`` (after CounterNet, Guo et al. 2023: a step on ``yloss`` alone, then a step on the
+other terms). A plugin registers others through ``ct_plugin_update_schedules``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
+
+from ct_plugin.training.strategies import CLASSIFICATION_TERM
 
 if TYPE_CHECKING:
     import torch
@@ -65,3 +67,24 @@ class JointUpdate(UpdateSchedule):
     def step(self, update: UpdateStep) -> None:
         """Descend once on all of the batch's terms."""
         update.descend(update.terms)
+
+
+class BlockwiseUpdate(UpdateSchedule):
+    """Two optimiser steps per batch: ``yloss`` alone, then the other active terms (block-wise, CounterNet).
+
+    Guo et al. (2023) observed that the gradients of the classification loss and of the
+    counterfactual losses point in opposite directions, and updated the predictor on its own loss
+    before the others. The second step sees the weights the first left (a fresh forward pass); a
+    batch whose only active term is ``yloss`` (burn-in, vanilla epochs) takes one step.
+    """
+
+    name = "blockwise"
+
+    def step(self, update: UpdateStep) -> None:
+        """Descend on the classification term, then on the rest."""
+        first = [term for term in update.terms if term.name == CLASSIFICATION_TERM]
+        rest = [term for term in update.terms if term.name != CLASSIFICATION_TERM]
+        if first:
+            update.descend(first)
+        if rest:
+            update.descend(rest)

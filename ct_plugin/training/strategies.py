@@ -118,10 +118,14 @@ BUILTIN_STRATEGIES = {
     "ct": (frozenset({"div", "reg", "adv"}), "full counterfactual training: yloss + div + ridge + adversarial"),
     "energy": (frozenset({"div", "reg"}), "yloss + contrastive divergence + ridge (no adversarial term)"),
     "adversarial": (frozenset({"adv"}), "yloss + adversarial loss on nascent counterfactuals"),
+    "ct_blockwise": (frozenset({"div", "reg", "adv"}), "full counterfactual training, updated block-wise "
+                     "(CounterNet): a step on yloss, then a step on div + ridge + adversarial"),
 }
+BUILTIN_SCHEDULES = {"ct_blockwise": "blockwise"}
+"""The update schedule of the built-in strategies that do not take the paper's ``joint`` one."""
 
 
 def make_strategy(name: str, burnin: float = 0.0) -> TrainingStrategy:
     """Build one of the built-in strategies."""
     terms, _ = BUILTIN_STRATEGIES[name]
-    return TrainingStrategy(name, terms, burnin)
+    return TrainingStrategy(name, terms, burnin, update_schedule=BUILTIN_SCHEDULES.get(name, "joint"))
