@@ -82,12 +82,18 @@ def ct_plugin_factual_selectors():
                        "the misclassified rows first, then a uniform draw of the others")]
 
 
+def _flipped_factory(config=None):
+    burnin = float(getattr(config, "burnin", 0.0) or 0.0)
+    return LazyFactory("ct_plugin.training.flipped", "FlippedAdversarialStrategy")(burnin)
+
+
 @hookimpl
 def ct_plugin_strategies():
     return [
         PluginItem(name, partial(_strategy_factory, name), description)
         for name, (_, description) in BUILTIN_STRATEGIES.items()
-    ]
+    ] + [PluginItem("ct_flipped", _flipped_factory, "full counterfactual training, the adversarial term only on "
+                    "nascent examples the model misclassifies (Freiesleben 2022)")]
 
 
 def _synthetic_loader(kind: str, data_dir=None, seed: int = 0, **options):

@@ -16,7 +16,13 @@ from ct_plugin.config import TrainConfig
 from ct_plugin.constraints import SearchConstraints
 from ct_plugin.runs.checkpoint import load_checkpoint
 from ct_plugin.training.factuals import EntropyFactuals, FactualPool, MisclassifiedFactuals
-from ct_plugin.training.objective import BatchContext, CounterfactualBatch, gradient_supervision_term
+from ct_plugin.training.flipped import FlippedAdversarialStrategy
+from ct_plugin.training.objective import (
+    BatchContext,
+    CounterfactualBatch,
+    adversarial_term,
+    gradient_supervision_term,
+)
 
 
 def _linear(weight: list[list[float]], bias: list[float] | None = None) -> torch.nn.Linear:
@@ -77,9 +83,23 @@ def test_blockwise_ct_takes_two_optimiser_steps_per_batch(tmp_path):
     assert ct_plugin.load_run(runs["ct_blockwise"]).config.strategy == "ct_blockwise"
 
 
+def test_flipped_strategy_counts_only_misclassified_nascent_examples():
+    model = _linear([[1.0], [-1.0]])  # class 0 for x > 0
+    x_adv = torch.tensor([[0.5], [-0.5], [-2.0], [1.0]])
+    labels = torch.tensor([0, 0, 1, 1])  # rows 1 and 3 are misclassified: adversarial; rows 0 and 2 are not
+    batch = CounterfactualBatch(x_adv, x_adv, x_adv, x_adv, 1 - labels, labels)
+    marked = FlippedAdversarialStrategy().after_search(batch, None, model)
+    assert marked.adversarial_mask.tolist() == [False, True, False, True]
+    context = BatchContext(model, x_adv, labels, marked, SearchConstraints.unconstrained(1), TrainConfig(), 0)
+    logits = model(x_adv)
+    by_hand = torch.nn.functional.cross_entropy(logits[[1, 3]], labels[[1, 3]])
+    assert adversarial_term(context).item() == pytest.approx(by_hand.item(), rel=1e-6)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("settings", [{"strategy": "ct_blockwise"}, {"factual_selector": "entropy"},
-                                      {"factual_selector": "misclassified"}, {"lambda_gradsup": 0.5}])
+@pytest.mark.parametrize("settings", [{"strategy": "ct_blockwise"}, {"strategy": "ct_flipped"},
+                                      {"factual_selector": "entropy"}, {"factual_selector": "misclassified"},
+                                      {"lambda_gradsup": 0.5}])
 def test_each_lead_trains_end_to_end_on_a_real_table(settings, tmp_path):
     from tests.realdata import real_data_dir
 
