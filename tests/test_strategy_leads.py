@@ -14,6 +14,7 @@ import torch
 import ct_plugin
 from ct_plugin.config import TrainConfig
 from ct_plugin.constraints import SearchConstraints
+from ct_plugin.errors import CTPluginError
 from ct_plugin.runs.checkpoint import load_checkpoint
 from ct_plugin.training.factuals import EntropyFactuals, FactualPool, MisclassifiedFactuals
 from ct_plugin.training.flipped import FlippedAdversarialStrategy
@@ -22,6 +23,7 @@ from ct_plugin.training.objective import (
     CounterfactualBatch,
     adversarial_term,
     gradient_supervision_term,
+    recourse_term,
 )
 
 
@@ -96,10 +98,24 @@ def test_flipped_strategy_counts_only_misclassified_nascent_examples():
     assert adversarial_term(context).item() == pytest.approx(by_hand.item(), rel=1e-6)
 
 
+def test_recourse_term_takes_one_first_order_step_on_the_actionable_features():
+    model = _linear([[1.0, 1.0], [-1.0, 2.0]])  # desired class 1; d logit1-logit0 / dx = (-2, 1)
+    x = torch.tensor([[1.0, 0.0], [-3.0, 3.0]])  # row 0 is denied class 1, row 1 already gets it
+    constraints = SearchConstraints(torch.full((2,), -10.0), torch.full((2,), 10.0), torch.tensor([0, 3]), [])
+    # feature 0 may move both ways, feature 1 is immutable (code 3 = none)
+    context = BatchContext(model, x, torch.tensor([0, 1]), None, constraints, TrainConfig(epsilon=0.5), 0, desired=1)
+    value = recourse_term(context)
+    acted = torch.tensor([[1.0 - 0.5, 0.0]])  # towards class 1 feature 0 falls; feature 1 may not move
+    by_hand = torch.nn.functional.cross_entropy(model(acted), torch.tensor([1]))
+    assert value.item() == pytest.approx(by_hand.item(), rel=1e-6)
+    with pytest.raises(CTPluginError, match="loss term 'recourse' needs the dataset's desired class"):
+        ct_plugin.train("moons", strategy="vanilla", lambda_recourse=1.0, epochs=1, quiet=True)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("settings", [{"strategy": "ct_blockwise"}, {"strategy": "ct_flipped"},
                                       {"factual_selector": "entropy"}, {"factual_selector": "misclassified"},
-                                      {"lambda_gradsup": 0.5}])
+                                      {"lambda_gradsup": 0.5}, {"strategy": "vanilla", "lambda_recourse": 1.0}])
 def test_each_lead_trains_end_to_end_on_a_real_table(settings, tmp_path):
     from tests.realdata import real_data_dir
 

@@ -78,10 +78,13 @@ class LossTerm(PluginItem):
         suspect: the setting most likely at fault when the term goes non-finite (after its own
             weight, when that is above 100).
         blamed_weights: terms whose weight above 10 is blamed first when this term goes non-finite.
+        needs_desired_class: the term aims at the dataset's favourable class (``spec.desired``): training
+            a dataset without one is refused before anything is written.
     """
 
     default_weight: float = 1.0
     uses_counterfactuals: bool = True
+    needs_desired_class: bool = False
     explodes_above: float = 1e4
     suspect: str = "lr"
     blamed_weights: tuple[str, ...] = ()

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from ct_plugin.config import TrainConfig
 from ct_plugin.constraints import DECREASE, INCREASE, NONE, SearchConstraints
+from ct_plugin.errors import CTPluginError
 from ct_plugin.plugins.registry import LossTerm
 
 
@@ -129,15 +130,17 @@ class BatchContext:
         constraints: the dataset's mutability, bounds and one-hot groups (a :class:`SearchConstraints`).
         config: the run's :class:`~ct_plugin.config.TrainConfig`.
         epoch: the 0-based epoch.
+        desired: the index of the dataset's favourable class (``spec.desired``), None where it has none.
     """
 
     def __init__(
         self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
         counterfactuals: CounterfactualBatch | None, constraints: SearchConstraints, config: TrainConfig, epoch: int,
+        desired: int | None = None,
     ):
         self.model, self.x, self.y = model, x, y
         self.counterfactuals = counterfactuals if counterfactuals is not None and len(counterfactuals) else None
-        self.constraints, self.config, self.epoch = constraints, config, epoch
+        self.constraints, self.config, self.epoch, self.desired = constraints, config, epoch, desired
         self._logits: tuple[torch.Tensor, ...] | None = None
         self._energies: tuple[torch.Tensor, torch.Tensor] | None = None
         self.cache: dict[str, Any] = {}
@@ -250,3 +253,35 @@ def gradient_supervision_term(ctx: BatchContext) -> torch.Tensor:
     moved = (direction.abs().sum(dim=1) > 0).to(gradient.dtype)
     cosine = F.cosine_similarity(gradient, direction, dim=1, eps=1e-12)
     return ((1.0 - cosine) * moved).sum() / moved.sum().clamp_min(1.0)
+
+
+def recourse_term(ctx: BatchContext) -> torch.Tensor:
+    """Recourse-adversarial loss after Ross, Lakkaraju & Bastani (2021), with their first-order step.
+
+    For the batch's rows the model does not give the desired class, one Taylor step towards it: an
+    action ``delta = epsilon * sign(-grad_x yloss(M(x), y+))`` on the features that may move that way
+    (immutable and monotone constraints respected), clamped to the domain, one-hot groups projected;
+    the term is the mean ``yloss(M(x + delta), y+)`` over those rows (0 when every row already gets
+    it), so that recourse within the budget ``epsilon`` (``--epsilon``, the L-inf radius also used for
+    nascent examples) exists. Needs a dataset with a desired class.
+    """
+    if ctx.desired is None:
+        raise CTPluginError(
+            "loss term 'recourse' needs the dataset's desired class (the outcome recourse aims at): name it "
+            "(--desired with --csv, desired= in from_dataframe); this dataset has none"
+        )
+    x = ctx.x.detach()
+    target = torch.full((len(x),), ctx.desired, dtype=torch.long, device=x.device)
+    denied = (ctx.logits_x.detach().argmax(dim=1) != ctx.desired).to(x.dtype)
+    probe = x.clone().requires_grad_(True)
+    with torch.enable_grad():
+        (gradient,) = torch.autograd.grad(F.cross_entropy(ctx.model(probe), target, reduction="sum"), probe)
+    step = -torch.sign(gradient)
+    up, down = ctx.constraints.directions()
+    step = torch.where(torch.where(step > 0, up, down), step, 0.0)
+    low, high = ctx.constraints.bounds(x)
+    acted = torch.maximum(torch.minimum(x + ctx.config.epsilon * step, high), low)
+    if ctx.constraints.onehot_groups:
+        acted = ctx.constraints.project_onehot(acted)
+    per_row = F.cross_entropy(ctx.model(acted), target, reduction="none")
+    return (per_row * denied).sum() / denied.sum().clamp_min(1.0)

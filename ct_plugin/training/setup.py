@@ -155,6 +155,18 @@ def _load_initial_weights(
         ) from exc
 
 
+def check_terms_fit(spec: DatasetSpec, config: TrainConfig) -> None:
+    """Refuse, before anything is written, a weighted loss term that needs a desired class the data lack."""
+    if spec.desired is not None:
+        return
+    for term in get_registry().loss_terms():
+        if term.needs_desired_class and config.weight_is_set(term.name):
+            raise CTPluginError(
+                f"loss term {term.name!r} needs the dataset's desired class (the outcome recourse aims at); "
+                f"dataset {spec.name!r} names none: name it (--desired with --csv, desired= in from_dataframe)"
+            )
+
+
 def validate_spec(spec: DatasetSpec) -> None:
     """Refuse a spec whose arrays cannot be trained on (shapes, labels, non-finite values)."""
     X, y = spec.X_train, spec.y_train

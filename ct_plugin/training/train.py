@@ -26,7 +26,14 @@ from ct_plugin.runs.checkpoint import run_lock
 from ct_plugin.runs.files import clear_run_dir
 from ct_plugin.threads import thread_scope
 from ct_plugin.training.loop import Trainer
-from ct_plugin.training.setup import resolve_config, resolve_model, resolve_spec, resumed_settings, validate_spec
+from ct_plugin.training.setup import (
+    check_terms_fit,
+    resolve_config,
+    resolve_model,
+    resolve_spec,
+    resumed_settings,
+    validate_spec,
+)
 
 
 @dataclass
@@ -98,6 +105,7 @@ def train(
         cfg = cfg.replace(model=model)
     spec = resolve_spec(data, cfg)
     validate_spec(spec)
+    check_terms_fit(spec, cfg)
     module, description = resolve_model(model, spec, cfg)
     if not resume and out_path is not None and (out_path / "checkpoint.pt").is_file():
         if not overwrite:
