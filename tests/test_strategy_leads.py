@@ -125,3 +125,17 @@ def test_each_lead_trains_end_to_end_on_a_real_table(settings, tmp_path):
     assert math.isfinite(last["yloss"]) and last["test_accuracy"] > 0.6
     if "lambda_gradsup" in settings:
         assert 0.0 <= last["gradsup"] <= 2.0  # 1 - cos lies in [0, 2]
+
+
+def test_tune_takes_the_strategy_as_a_grid_axis(tmp_path):
+    from ct_plugin.tuning.axes import validate_grid
+
+    assert validate_grid({"strategy": ["ct", "ct_blockwise"]}) == {"strategy": ["ct", "ct_blockwise"]}
+    with pytest.raises(CTPluginError, match=r"strategy: \['vanilla'\] not allowed.*vanilla is the baseline"):
+        validate_grid({"strategy": ["vanilla", "ct"]})
+    with pytest.raises(CTPluginError, match=r"tuning axis strategy: \['ct_blockwsie'\] not allowed; choose from"):
+        validate_grid({"strategy": ["ct_blockwsie"]})
+    result = ct_plugin.tune("moons", grid={"strategy": ["ct", "ct_blockwise"], "tau": [0.75]}, epochs=3, seeds=1,
+                            out=tmp_path / "tune", progress=False, dataset_options={"n_samples": 600})
+    assert set(result.table.strategy) == {"ct", "ct_blockwise"}  # each configuration trained its strategy
+    assert result.ct_config.strategy == result.table.loc[result.table.chosen, "strategy"].item()

@@ -46,8 +46,12 @@ TUNE_THREADS_HELP = (
 def grid_values(text: str, row: Setting) -> list[Any]:
     """The comma-separated values of a ``--grid-<axis>`` flag, typed by the axis (range-checked by ``tune``)."""
     flag = "--grid-" + row.name.replace("_", "-")
-    kind = int if row.kind == "int" else float
     values = [v.strip() for v in text.split(",")]
+    if row.kind == "name":  # strategies: names, checked against the registry by tune
+        if not all(values):
+            raise CTPluginError(f"{flag} expects comma-separated names, got {text!r} (an empty value)")
+        return values
+    kind = int if row.kind == "int" else float
     if not all(values):
         raise CTPluginError(f"{flag} expects comma-separated {kind.__name__}s, got {text!r} (an empty value)")
     try:

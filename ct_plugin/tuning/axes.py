@@ -41,6 +41,8 @@ def tuning_axes(terms: Sequence[LossTerm] | None = None) -> dict[str, Setting]:
             row = dataclasses.replace(row, allowed="a non-negative number")
         axes[row.name] = row
     axes.update(GENERATOR_AXES)
+    axes["strategy"] = Setting("strategy", "name", "training strategy (the vanilla baseline is always trained)",
+                               allowed="a registered strategy other than vanilla")
     for term in get_registry().loss_terms() if terms is None else terms:
         if term.weight_setting not in TRAIN_SETTINGS:  # a plugin's term (the built-ins' rows say whether they tune)
             axes[term.weight_setting] = Setting(term.weight_setting, "float", f"weight of the {term.name} term",
@@ -77,6 +79,12 @@ def validate_grid(grid: Mapping[str, Any] | None, terms: Sequence[LossTerm] | No
                 coerced.append(row.coerce(value.item() if hasattr(value, "item") else value))
             except CTPluginError:
                 bad.append(value)
+        if axis == "strategy":  # names: registered ones, and not the baseline every tune trains anyway
+            registered = get_registry().names("strategy")
+            bad += [name for name in coerced if name not in registered or name == "vanilla"]
+            if bad:
+                raise CTPluginError(f"tuning axis strategy: {bad} not allowed; choose from "
+                                    f"{', '.join(n for n in registered if n != 'vanilla')} (vanilla is the baseline)")
         if bad:
             raise CTPluginError(f"tuning axis {axis}: value(s) {bad} out of range; each must be {row.words()}")
         if len(set(coerced)) < len(coerced):

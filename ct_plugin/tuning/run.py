@@ -129,7 +129,7 @@ def _cells(
     for point in points:
         config = cell_config.replace(**overrides_of(point, base.generator_options)).validate()
         _check_generator(config)
-        configs.append((point, [cell("ct", config.generator, point, config.to_dict(), s) for s in seeds]))
+        configs.append((point, [cell(config.strategy, config.generator, point, config.to_dict(), s) for s in seeds]))
     return [cell("vanilla", "none", {}, vanilla, s) for s in seeds], configs
 
 
