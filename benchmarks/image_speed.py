@@ -34,6 +34,7 @@ import ct_plugin
 from ct_plugin.constraints import SearchConstraints
 from ct_plugin.generators.gradient import ECCCoGenerator
 from ct_plugin.models import cnn, mlp
+from ct_plugin.threads import resolve_threads, thread_scope
 
 
 def resident_mb() -> float:
@@ -106,11 +107,12 @@ def epochs_of(spec, model_name: str, strategy: str, epochs: int, nce: int) -> di
     sampler.stopped.set()
     sampler.join()
     memory = sampler.thirds()
+    threads = resolve_threads(None, result.model, 1000 if strategy == "vanilla" else max(1000, nce))  # train's rule
     seconds = [record["epoch_seconds"] for record in result.log]
     later = seconds[1:] or seconds
     return {"epoch": statistics.median(later), "steps": float(np.mean([r.get("mean_steps") or 0 for r in result.log])),
             "search": statistics.median([r.get("search_seconds", 0.0) for r in result.log][1:] or [0.0]),
-            "memory": memory, "threads": torch.get_num_threads(), "model": result.model}
+            "memory": memory, "threads": threads, "model": result.model}
 
 
 def main() -> None:
@@ -134,14 +136,15 @@ def main() -> None:
         vanilla = epochs_of(spec, name, "vanilla", args.epochs, args.nce)
         ct = epochs_of(spec, name, "ct", args.epochs, args.nce)
         model = ct["model"]
-        t_fwd, t_input, t_weight = passes(model, X)
+        with thread_scope(ct["threads"]):  # the passes with the threads training used
+            t_fwd, t_input, t_weight = passes(model, X)
         searched = args.nce / 1000
         n_batches = int(np.ceil(len(spec.y_train) / 1000))
         # the loss's counterfactual batch: x' and x+ of each batch's share of the nce rows, forward and backward
         extra = 2 * searched * (t_weight)
         ideal = vanilla["epoch"] + ct["steps"] * searched * t_input + searched * t_fwd + extra
         growth = peak_mb() - after_imports
-        print(f"\n[{name}] torch threads {ct['threads']} (the user's default path)")
+        print(f"\n[{name}] torch threads {ct['threads']} (train's own choice for this model: the user's default path)")
         ratio = ct["epoch"] / vanilla["epoch"]
         print(f"  vanilla epoch {vanilla['epoch']:.3f} s; CT epoch {ct['epoch']:.3f} s ({ratio:.2f}x vanilla; "
               f"search {ct['search']:.3f} s at {ct['steps']:.1f} mean steps)")
