@@ -205,6 +205,8 @@ class GradientSearch(CounterfactualGenerator):
         # a 784-pixel search)
         rows = torch.arange(n, device=device)
         x_rows, f_rows, low_rows, high_rows, row_targets = factuals, factuals, low, high, targets
+        adv_rows = factuals  # each moving row's last iterate within epsilon (written out when the row stops)
+        distance: torch.Tensor | None = None  # x_rows - f_rows of the last step, where shown is x_rows
         shown = constraints.project_onehot(x_rows) if has_groups else x_rows
         # once the iterate is its own one-hot projection, the model's logits of x judge convergence
         # too (the second forward pass of the relaxed search is then the same computation)
@@ -223,9 +225,11 @@ class GradientSearch(CounterfactualGenerator):
                 n_moving = len(rows) - int(done.sum())
                 if step == max_steps or n_moving == 0:
                     final[rows] = shown  # every row still searched ends here
+                    adversarial[rows] = adv_rows
                     break
                 if n_moving < len(rows):
                     final[rows[done]] = shown[done]  # a row that stops keeps this iterate
+                    adversarial[rows[done]] = adv_rows[done]
                 moving = ~done
                 loss = F.cross_entropy(logits, row_targets, reduction="none")
                 loss = loss + self.penalty(logits, row_targets, x, self.energy_weight(step, max_steps))
@@ -233,11 +237,13 @@ class GradientSearch(CounterfactualGenerator):
                 x_now = x.detach()
                 if n_moving < len(rows):  # some rows stopped: keep the others
                     rows, grad, x_now = rows[moving], grad[moving], x_now[moving]
-                    f_rows, row_targets = f_rows[moving], row_targets[moving]
+                    f_rows, row_targets, adv_rows = f_rows[moving], row_targets[moving], adv_rows[moving]
+                    distance = distance[moving] if distance is not None else None
                     if not shared_bounds:
                         low_rows, high_rows = low_rows[moving], high_rows[moving]
-                if self.lambda_cost:  # the L1 cost's gradient, lambda_cost * sign(x - x_factual), added by hand:
-                    grad.add_(torch.sign(x_now - f_rows), alpha=self.lambda_cost)  # autograd's abs took 5 passes
+                if self.lambda_cost:  # the L1 cost's gradient, lambda_cost * sign(x - x_factual), added by hand
+                    # (autograd's abs took 5 passes); x - x_factual is the last step's distance where there is one
+                    grad.add_((x_now - f_rows if distance is None else distance).sign_(), alpha=self.lambda_cost)
                 grad = grad.nan_to_num_(nan=0.0)  # the reference sets NaN steps to 0 (grad: this step's own)
                 if self.normalise_grad or self.sparse_steps > 0:
                     steered = normalise_rows(grad, x_now, low_rows, high_rows, up, down,
@@ -258,9 +264,13 @@ class GradientSearch(CounterfactualGenerator):
                     x_rows = shown  # the reference continues from the projected one-hot state
                     judged_is_x = True
                 steps[rows] += 1
+                distance = None
                 if track_adversarial:
-                    within = (shown - f_rows).abs_().amax(dim=1) <= epsilon  # abs_: on the fresh difference
-                    adversarial[rows[within]] = shown[within]
+                    gap = shown - f_rows  # its largest |entry| from the max and min: no n x d abs written
+                    within = torch.maximum(gap.amax(dim=1), gap.amin(dim=1).neg_()) <= epsilon
+                    adv_rows = torch.where(within[:, None], shown, adv_rows)
+                    if shown is x_rows:
+                        distance = gap  # next step's x - x_factual
 
         return SearchResult(
             counterfactuals=final,
