@@ -15,7 +15,7 @@ Prints, for the MLP and the CNN on the user's path (``ct_plugin.train`` with its
 CARLA's and DiCE's methods refuse image data (they are tabular explainers), so no throughput of
 theirs on images exists to set beside ours; ``benchmarks/throughput.py`` compares them on tables.
 
-Run: ``python benchmarks/image_speed.py --data-dir ../shared/data [--epochs 3] [--rows 60000]``
+Run: ``python benchmarks/image_speed.py --data-dir ../shared/data [--epochs 3] [--rows 60000] [--dataset mnist]``
 """
 
 from __future__ import annotations
@@ -122,10 +122,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=60_000, help="Fashion-MNIST training images (all: 60000)")
     parser.add_argument("--nce", type=int, default=1000)
     parser.add_argument("--models", default="mlp,cnn")
+    parser.add_argument("--dataset", default="fashion_mnist", choices=("fashion_mnist", "mnist"),
+                        help="mnist: the reference's MNIST (IDX files) or the 5k subset; --rows applies to IDX files")
     args = parser.parse_args()
 
     after_imports = resident_mb()
-    spec = ct_plugin.load_dataset("fashion_mnist", data_dir=args.data_dir, n_train=args.rows)
+    options = {"n_train": args.rows} if args.dataset == "fashion_mnist" or args.rows != 60_000 else {}
+    spec = ct_plugin.load_dataset(args.dataset, data_dir=args.data_dir, **options)
     data_mb = (spec.X_train.nbytes + spec.X_test.nbytes) / 2**20
     after_load = resident_mb()
     print(f"{spec.summary()}; encoded data (train and test) {data_mb:.0f} MB; resident after imports "
