@@ -268,7 +268,11 @@ class GradientSearch(CounterfactualGenerator):
                 if track_adversarial:
                     gap = shown - f_rows  # its largest |entry| from the max and min: no n x d abs written
                     within = torch.maximum(gap.amax(dim=1), gap.amin(dim=1).neg_()) <= epsilon
-                    adv_rows = torch.where(within[:, None], shown, adv_rows)
+                    n_within = int(within.sum())  # early steps: every row within, late ones: none (no n x d pass)
+                    if n_within == len(within):
+                        adv_rows = shown  # a fresh tensor no later step writes into
+                    elif n_within:
+                        adv_rows = torch.where(within[:, None], shown, adv_rows)
                     if shown is x_rows:
                         distance = gap  # next step's x - x_factual
 
