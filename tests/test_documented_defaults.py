@@ -188,9 +188,10 @@ def test_readme_reproduction_time_is_the_measured_one():
     settings = json.loads((ROOT / "docs" / "results" / "settings.json").read_text())
     minutes = settings["wall_seconds"] / 60
     marker = next(line for line in README.splitlines() if "readme-test: skip" in line and "nine datasets" in line)
-    about, cores, measured = numbers("about {n} min on {n} cores, {n} measured", marker)
+    # docs/results.md's run (cf-data adult, digits) is the measured one; the reference-data run is not complete yet
+    cores = number("over an hour on {n} cores", marker)
+    measured = number("{n} min measured with adult and digits", marker)
     assert measured == round(minutes)
-    assert abs(about - minutes) <= 0.2 * minutes
     assert cores == settings["workers"]
 
 
