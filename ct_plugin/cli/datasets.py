@@ -83,11 +83,10 @@ def _where_files(name: str, remotes: tuple[RemoteFile, ...], data_dir: str | Non
             missing.append(remote.file)
     if not missing:
         return f"{found[0].parent} ({len(found)} files)"
-    if name == "mnist":
-        try:
-            return f"{find_file(MNIST_SUBSET, data_dir)} (the 5k subset; the IDX files: --download mnist)"
-        except CTPluginError:
-            pass
+    subset = next((folder / MNIST_SUBSET for _, folder in search_path(data_dir)
+                   if (folder / MNIST_SUBSET).is_file()), None) if name == "mnist" else None
+    if subset is not None:  # mnist reads the 5k subset where the IDX files are missing
+        return f"{subset} (the 5k subset; the IDX files: --download mnist)"
     return f"missing {', '.join(missing)}: `ct-plugin datasets --download {name}`"
 
 
