@@ -59,6 +59,9 @@ def ct_plugin_loss_terms():
         LossTerm("gradsup", LazyFactory(objective, "gradient_supervision_term"),
                  "gradient supervision (Teney et al. 2020): 1 - cos(grad_x M(x)[y+], x' - x); off unless "
                  "--lambda-gradsup > 0, with any strategy", default_weight=0.0),
+        LossTerm("augment", LazyFactory(objective, "augmentation_term"),
+                 "counterfactual augmentation (CAT, Luu & Inoue 2023): cross-entropy of M(x') vs the target class; "
+                 "on in strategy cat, or with any strategy when --lambda-augment > 0", default_weight=1.0),
         LossTerm("recourse", LazyFactory(objective, "recourse_term"),
                  "recourse-adversarial loss (Ross et al. 2021): yloss(M(x + delta), desired) for the rows denied the "
                  "desired class, delta one first-order step of size epsilon on the actionable features; off unless "

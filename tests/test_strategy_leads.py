@@ -22,6 +22,7 @@ from ct_plugin.training.objective import (
     BatchContext,
     CounterfactualBatch,
     adversarial_term,
+    augmentation_term,
     gradient_supervision_term,
     recourse_term,
 )
@@ -112,8 +113,31 @@ def test_recourse_term_takes_one_first_order_step_on_the_actionable_features():
         ct_plugin.train("moons", strategy="vanilla", lambda_recourse=1.0, epochs=1, quiet=True)
 
 
+def test_augmentation_term_is_the_cross_entropy_of_the_counterfactuals_against_their_targets():
+    model = _linear([[1.0], [-1.0]])
+    x_cf = torch.tensor([[0.5], [-2.0], [1.0]])
+    targets = torch.tensor([1, 1, 0])
+    batch = CounterfactualBatch(x_cf, x_cf, x_cf, x_cf, targets, 1 - targets)
+    context = BatchContext(model, x_cf, 1 - targets, batch, SearchConstraints.unconstrained(1), TrainConfig(), 0)
+    logits = [[0.5, -0.5], [-2.0, 2.0], [1.0, -1.0]]
+    by_hand = np.mean([math.log(sum(math.exp(v) for v in row)) - row[t] for row, t in zip(logits, [1, 1, 0])])
+    assert augmentation_term(context).item() == pytest.approx(by_hand, rel=1e-6)
+
+
+def test_cat_pretrains_then_fine_tunes_on_the_counterfactuals_of_uncertain_rows(tmp_path):
+    from ct_plugin.plugins.registry import get_registry
+
+    strategy = get_registry().build("strategy", "cat")
+    assert (set(strategy.terms), strategy.factual_selector, strategy.burnin) == ({"augment"}, "entropy", 0.5)
+    assert strategy.active_terms(1, 4) == {"yloss"} and strategy.active_terms(2, 4) == {"yloss", "augment"}
+    result = ct_plugin.train("moons", strategy="cat", epochs=4, batch_size=500, nce=100, seed=0,
+                             dataset_options={"n_samples": 1000}, out=tmp_path / "cat", quiet=True)
+    assert [("augment" in row) for row in result.log] == [False, False, True, True]
+    assert all(math.isfinite(row["augment"]) for row in result.log[2:])
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("settings", [{"strategy": "ct_blockwise"}, {"strategy": "ct_flipped"},
+@pytest.mark.parametrize("settings", [{"strategy": "ct_blockwise"}, {"strategy": "ct_flipped"}, {"strategy": "cat"},
                                       {"factual_selector": "entropy"}, {"factual_selector": "misclassified"},
                                       {"lambda_gradsup": 0.5}, {"strategy": "vanilla", "lambda_recourse": 1.0}])
 def test_each_lead_trains_end_to_end_on_a_real_table(settings, tmp_path):

@@ -223,6 +223,18 @@ def adversarial_term(ctx: BatchContext) -> torch.Tensor:
     return (per_row * mask).sum() / mask.sum().clamp_min(1.0)
 
 
+def augmentation_term(ctx: BatchContext) -> torch.Tensor:
+    """Counterfactual augmentation (CAT, Luu & Inoue 2023): cross-entropy of M(x') against the target class y+.
+
+    The counterfactuals join the training data labelled with the class they were searched for, so
+    the model learns that its own counterfactuals belong there. A search that did not finish
+    contributes its x+ (an observed row of the target class) instead, as in the divergence.
+    """
+    cf = ctx.counterfactuals
+    assert cf is not None
+    return F.cross_entropy(ctx.logits_cf, cf.targets)
+
+
 def batch_losses(terms: Sequence[LossTerm], context: BatchContext) -> dict[str, torch.Tensor]:
     """The value of each term on the batch, in the order given (terms needing counterfactuals skipped without)."""
     return {term.name: term.compute(context) for term in terms

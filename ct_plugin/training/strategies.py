@@ -120,12 +120,23 @@ BUILTIN_STRATEGIES = {
     "adversarial": (frozenset({"adv"}), "yloss + adversarial loss on nascent counterfactuals"),
     "ct_blockwise": (frozenset({"div", "reg", "adv"}), "full counterfactual training, updated block-wise "
                      "(CounterNet): a step on yloss, then a step on div + ridge + adversarial"),
+    "cat": (frozenset({"augment"}), "counterfactual adversarial training (CAT, Luu & Inoue 2023): vanilla for the "
+            "first half of the epochs (--burnin), then fine-tuning on the counterfactuals of the highest-entropy "
+            "rows, labelled with their target class"),
 }
 BUILTIN_SCHEDULES = {"ct_blockwise": "blockwise"}
 """The update schedule of the built-in strategies that do not take the paper's ``joint`` one."""
+BUILTIN_SELECTORS = {"cat": "entropy"}
+"""The factual selector of the built-in strategies that do not draw the paper's ``uniform`` factuals."""
+DEFAULT_BURNIN = {"cat": 0.5}
+"""The burn-in of the built-in strategies that pretrain before their terms switch on, where the user sets none.
+
+CAT fine-tunes a trained model; here the first half of the epochs trains it (yloss only)."""
 
 
 def make_strategy(name: str, burnin: float = 0.0) -> TrainingStrategy:
-    """Build one of the built-in strategies."""
+    """Build one of the built-in strategies (``burnin`` 0 takes the strategy's :data:`DEFAULT_BURNIN`)."""
     terms, _ = BUILTIN_STRATEGIES[name]
-    return TrainingStrategy(name, terms, burnin, update_schedule=BUILTIN_SCHEDULES.get(name, "joint"))
+    return TrainingStrategy(name, terms, burnin or DEFAULT_BURNIN.get(name, 0.0),
+                            update_schedule=BUILTIN_SCHEDULES.get(name, "joint"),
+                            factual_selector=BUILTIN_SELECTORS.get(name, "uniform"))
