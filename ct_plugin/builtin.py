@@ -64,8 +64,9 @@ def ct_plugin_loss_terms():
                  "on in strategy cat, or with any strategy when --lambda-augment > 0", default_weight=1.0),
         LossTerm("recourse", LazyFactory(objective, "recourse_term"),
                  "recourse-adversarial loss (Ross et al. 2021): yloss(M(x + delta), desired) for the rows denied the "
-                 "desired class, delta one first-order step of size epsilon on the actionable features; off unless "
-                 "--lambda-recourse > 0", default_weight=0.0, uses_counterfactuals=False, needs_desired_class=True),
+                 "desired class, delta one first-order step of size epsilon on the actionable features; on in strategy "
+                 "recourse, or with any strategy when --lambda-recourse > 0", default_weight=1.0,
+                 uses_counterfactuals=False, needs_desired_class=True),
     ]
 
 

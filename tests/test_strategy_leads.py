@@ -111,6 +111,8 @@ def test_recourse_term_takes_one_first_order_step_on_the_actionable_features():
     assert value.item() == pytest.approx(by_hand.item(), rel=1e-6)
     with pytest.raises(CTPluginError, match="loss term 'recourse' needs the dataset's desired class"):
         ct_plugin.train("moons", strategy="vanilla", lambda_recourse=1.0, epochs=1, quiet=True)
+    with pytest.raises(CTPluginError, match="loss term 'recourse' needs the dataset's desired class"):
+        ct_plugin.train("moons", strategy="recourse", epochs=1, quiet=True)
 
 
 def test_augmentation_term_is_the_cross_entropy_of_the_counterfactuals_against_their_targets():
@@ -139,7 +141,8 @@ def test_cat_pretrains_then_fine_tunes_on_the_counterfactuals_of_uncertain_rows(
 @pytest.mark.slow
 @pytest.mark.parametrize("settings", [{"strategy": "ct_blockwise"}, {"strategy": "ct_flipped"}, {"strategy": "cat"},
                                       {"factual_selector": "entropy"}, {"factual_selector": "misclassified"},
-                                      {"lambda_gradsup": 0.5}, {"strategy": "vanilla", "lambda_recourse": 1.0}])
+                                      {"lambda_gradsup": 0.5}, {"strategy": "vanilla", "lambda_recourse": 1.0},
+                                      {"strategy": "recourse"}])
 def test_each_lead_trains_end_to_end_on_a_real_table(settings, tmp_path):
     from tests.realdata import real_data_dir
 

@@ -156,11 +156,16 @@ def _load_initial_weights(
 
 
 def check_terms_fit(spec: DatasetSpec, config: TrainConfig) -> None:
-    """Refuse, before anything is written, a weighted loss term that needs a desired class the data lack."""
+    """Refuse, before anything is written, a loss term that needs a desired class the data lack.
+
+    The terms checked: those whose weight is set, and those the strategy names (e.g. ``recourse``).
+    """
     if spec.desired is not None:
         return
-    for term in get_registry().loss_terms():
-        if term.needs_desired_class and config.weight_is_set(term.name):
+    registry = get_registry()
+    named = set(getattr(registry.build("strategy", config.strategy, config), "terms", ()))
+    for term in registry.loss_terms():
+        if term.needs_desired_class and (config.weight_is_set(term.name) or term.name in named):
             raise CTPluginError(
                 f"loss term {term.name!r} needs the dataset's desired class (the outcome recourse aims at); "
                 f"dataset {spec.name!r} names none: name it (--desired with --csv, desired= in from_dataframe)"

@@ -123,6 +123,8 @@ BUILTIN_STRATEGIES = {
     "cat": (frozenset({"augment"}), "counterfactual adversarial training (CAT, Luu & Inoue 2023): vanilla for the "
             "first half of the epochs (--burnin), then fine-tuning on the counterfactuals of the highest-entropy "
             "rows, labelled with their target class"),
+    "recourse": (frozenset({"recourse"}), "recourse-adversarial training (Ross, Lakkaraju & Bastani 2021): yloss + "
+                 "the recourse loss of a first-order step towards the desired class (no counterfactual search)"),
 }
 BUILTIN_SCHEDULES = {"ct_blockwise": "blockwise"}
 """The update schedule of the built-in strategies that do not take the paper's ``joint`` one."""
