@@ -30,6 +30,9 @@ def ct_plugin_generators():
                    "experiments (preset: project by default, or reference)"),
         PluginItem("revise", LazyFactory("ct_plugin.generators.revise", "REVISEGenerator"),
                    "REVISE: gradient search in the latent space of a VAE"),
+        PluginItem("counternet", LazyFactory("ct_plugin.generators.counternet", "CounterNetGenerator"),
+                   "CounterNet's generator network (Guo et al. 2023): trained against the frozen model, then one "
+                   "forward pass per factual (post-hoc)"),
     ]
 
 
@@ -62,6 +65,12 @@ def ct_plugin_loss_terms():
         LossTerm("augment", LazyFactory(objective, "augmentation_term"),
                  "counterfactual augmentation (CAT, Luu & Inoue 2023): cross-entropy of M(x') vs the target class; "
                  "on in strategy cat, or with any strategy when --lambda-augment > 0", default_weight=1.0),
+        LossTerm("cn_validity", LazyFactory("ct_plugin.training.counternet", "validity_term"),
+                 "CounterNet's validity: mean squared error of M(g(x))'s probabilities to the target class "
+                 "(strategy counternet only)", default_weight=0.2, uses_counterfactuals=False),
+        LossTerm("cn_proximity", LazyFactory("ct_plugin.training.counternet", "proximity_term"),
+                 "CounterNet's proximity: mean L1 distance from x to g(x) (strategy counternet only)",
+                 default_weight=0.1, uses_counterfactuals=False),
         LossTerm("recourse", LazyFactory(objective, "recourse_term"),
                  "recourse-adversarial loss (Ross et al. 2021): yloss(M(x + delta), desired) for the rows denied the "
                  "desired class, delta one first-order step of size epsilon on the actionable features; on in strategy "
@@ -90,6 +99,11 @@ def ct_plugin_factual_selectors():
                        "the misclassified rows first, then a uniform draw of the others")]
 
 
+def _counternet_factory(config=None):
+    burnin = float(getattr(config, "burnin", 0.0) or 0.0)
+    return LazyFactory("ct_plugin.training.counternet", "CounterNetStrategy")(burnin)
+
+
 def _flipped_factory(config=None):
     burnin = float(getattr(config, "burnin", 0.0) or 0.0)
     return LazyFactory("ct_plugin.training.flipped", "FlippedAdversarialStrategy")(burnin)
@@ -101,7 +115,9 @@ def ct_plugin_strategies():
         PluginItem(name, partial(_strategy_factory, name), description)
         for name, (_, description) in BUILTIN_STRATEGIES.items()
     ] + [PluginItem("ct_flipped", _flipped_factory, "full counterfactual training, the adversarial term only on "
-                    "nascent examples the model misclassifies (Freiesleben 2022)")]
+                    "nascent examples the model misclassifies (Freiesleben 2022)"),
+        PluginItem("counternet", _counternet_factory, "CounterNet (Guo et al. 2023): the classifier and a "
+                   "generator network trained together, block-wise (yloss, then validity + proximity)")]
 
 
 def _synthetic_loader(kind: str, data_dir=None, seed: int = 0, **options):

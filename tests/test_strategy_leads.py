@@ -166,3 +166,59 @@ def test_tune_takes_the_strategy_as_a_grid_axis(tmp_path):
                             out=tmp_path / "tune", progress=False, dataset_options={"n_samples": 600})
     assert set(result.table.strategy) == {"ct", "ct_blockwise"}  # each configuration trained its strategy
     assert result.ct_config.strategy == result.table.loc[result.table.chosen, "strategy"].item()
+
+
+def test_counternet_losses_by_hand_on_a_tiny_generator():
+    from ct_plugin.generators.counternet import GeneratorNetwork, generator_losses
+
+    model = _linear([[1.0, 0.0], [0.0, 1.0]])  # logits = x
+    network = GeneratorNetwork(2, 2, hidden=3)
+    with torch.no_grad():  # g outputs a constant step (0.5, -1): last layer's weights 0, bias the step
+        network.net[-1].weight.zero_()
+        network.net[-1].bias.copy_(torch.tensor([0.5, -1.0]))
+    x = torch.tensor([[0.0, 0.0], [1.0, 2.0]])
+    targets = torch.tensor([0, 1])
+    constraints = SearchConstraints(torch.full((2,), -10.0), torch.full((2,), 10.0), torch.tensor([0, 3]), [])
+    validity, proximity = generator_losses(model, network, x, targets, constraints)
+    cf = torch.tensor([[0.5, 0.0], [1.5, 2.0]])  # feature 1 is immutable (code 3): it keeps the factual's value
+    p = torch.softmax(cf, dim=1)
+    by_hand = (((p - torch.tensor([[1.0, 0.0], [0.0, 1.0]])) ** 2).sum(dim=1)).mean()
+    assert validity.item() == pytest.approx(by_hand.item(), rel=1e-6)
+    assert proximity.item() == pytest.approx((0.5 + 0 + 0.5 + 0) / 4)  # per feature: the elementwise mean
+
+
+def test_counternet_trains_classifier_and_generator_block_wise_and_resumes(tmp_path):
+    out = tmp_path / "cn"
+    spec = ct_plugin.load_dataset("moons", n_samples=600)
+    result = ct_plugin.train(spec, strategy="counternet", epochs=2, batch_size=480, seed=0, out=out, quiet=True)
+    assert {"cn_validity", "cn_proximity"} <= set(result.log[-1]) and result.log[-1]["mature"] is None
+    state = load_checkpoint(out, "cpu")
+    steps = {int(s["step"]) for s in state["optimiser"]["state"].values()}
+    assert steps == {4}  # 2 epochs x 1 batch x (yloss, then validity + proximity)
+    generator = state["strategy"]["network"]
+    assert {int(s["step"]) for s in state["strategy"]["optimiser"]["state"].values()} == {2}
+    resumed = ct_plugin.train(spec, strategy="counternet", epochs=3, batch_size=480, seed=0, out=out, quiet=True,
+                              resume=True)
+    assert len(resumed.log) == 3
+    again = load_checkpoint(out, "cpu")["strategy"]["network"]
+    assert any(not torch.equal(generator[k], again[k]) for k in generator)  # g kept training from its checkpoint
+    with pytest.raises(CTPluginError, match="loss terms cn_validity, cn_proximity need strategy counternet"):
+        ct_plugin.train(spec, strategy="ct", lambda_cn_validity=0.2, epochs=1, out=tmp_path / "bad", quiet=True)
+
+
+def test_counternet_generator_explains_another_model_after_training_against_it(tmp_path):
+    from ct_plugin.generators.counternet import CounterNetGenerator
+
+    spec = ct_plugin.load_dataset("moons", n_samples=600)
+    model = ct_plugin.train(spec, strategy="vanilla", epochs=20, batch_size=50, seed=0, quiet=True).model
+    before = [p.detach().clone() for p in model.parameters()]
+    generator = CounterNetGenerator(epochs=30)
+    generator.fit(spec)
+    X = torch.as_tensor(spec.X_test[:100], dtype=torch.float32)
+    targets = 1 - model(X).argmax(dim=1)
+    result = generator.search(model, X, targets, SearchConstraints.from_spec(spec), tau=0.5, max_steps=0, epsilon=0.0)
+    assert result.converged.float().mean() > 0.8 and (result.steps == 1).all()
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))  # the model is untouched
+    assert generator.network_for(model, SearchConstraints.from_spec(spec)) is generator._trained[3]  # reused
+    with pytest.raises(CTPluginError, match="counternet: epochs must be a positive integer"):
+        CounterNetGenerator(epochs=0)

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Sequence
 
 from ct_plugin._version import __version__
-from ct_plugin.cli import datasets, evaluate, explain, grid, plugins, reproduce, train, tune
+from ct_plugin.cli import compare, datasets, evaluate, explain, grid, plugins, reproduce, train, tune
 from ct_plugin.errors import CTPluginError
 
 DESCRIPTION = """\
@@ -39,7 +39,7 @@ Installed plugins add commands of their own (the CARLA adapter: `benchmark`, `ca
 `ct-plugin plugins` lists every plugin and what it registered.
 """
 
-BUILTIN_COMMANDS = (plugins, datasets, train, evaluate, explain, reproduce, tune, grid)
+BUILTIN_COMMANDS = (plugins, datasets, train, evaluate, explain, reproduce, compare, tune, grid)
 """The modules of the built-in sub-commands, in the order ``--help`` lists them."""
 
 REGISTRY_FLAG_COMMANDS = frozenset({"train", "tune"})

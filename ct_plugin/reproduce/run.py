@@ -39,6 +39,7 @@ from ct_plugin.reproduce.report import write_report
 from ct_plugin.runs.files import REQUIRED_FILES, read_json
 from ct_plugin.training.train import train
 from ct_plugin.tuning.run import tune
+from ct_plugin.tuning.selection import SelectionRule
 
 MARKER = "reproduce.json"
 """The done-marker (:mod:`ct_plugin.jobs`) of a trained run and of an evaluation."""
@@ -113,13 +114,24 @@ def check_tables(datasets: Iterable[str], data_dir: str | None) -> None:
             tabular.table_path(dataset, data_dir)
 
 
-def tune_dataset(spec: DatasetSpec, plan: Plan, out: Path, workers: int, progress: bool) -> dict[str, Any]:
-    """tau and lambda_reg chosen by ``tune`` on a validation split of ``spec``'s training rows."""
-    options = plan.base_options(spec.name, len(spec.y_train))
+def tune_dataset(spec: DatasetSpec, plan: Plan, out: Path, workers: int, progress: bool,
+                 grid: dict[str, list[Any]] | None = None, fixed: dict[str, Any] | None = None,
+                 rescue: bool = True, rule: SelectionRule | None = None) -> dict[str, Any]:
+    """tau and lambda_reg (or ``grid``'s axes) chosen by ``tune`` on a validation split of ``spec``'s training rows.
+
+    ``fixed``: settings every configuration trains with, over the plan's; ``rescue`` and ``rule`` as ``tune``'s.
+    """
+    options = {k: v for k, v in {**plan.base_options(spec.name, len(spec.y_train)), **(fixed or {})}.items()
+               if grid is None or k not in grid}  # an axis of the grid is not a fixed setting
     if plan.tune_epochs is not None:
         options["epochs"] = min(options["epochs"], plan.tune_epochs)
     seeds = {} if plan.tune_seeds is None else {"seeds": plan.tune_seeds}
-    result = tune(spec, out=out, workers=workers, progress=progress, seed=0, **seeds, **options)
+    extra: dict[str, Any] = {} if grid is None else {"grid": grid}
+    if not rescue:
+        extra["rescue"] = False
+    if rule is not None:
+        extra["rule"] = rule
+    result = tune(spec, out=out, workers=workers, progress=progress, seed=0, **seeds, **extra, **options)
     # a re-run reuses finished cells: keep the seconds of the run that did the work
     seconds = max(result.seconds, stored_seconds(out))
     store_seconds(out, seconds)

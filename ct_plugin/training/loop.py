@@ -355,7 +355,8 @@ class BatchUpdate:
         t0 = time.perf_counter()
         needs = any(term.uses_counterfactuals for term in terms)
         context = BatchContext(self.model, self.x, self.y, self.counterfactuals if needs else None,
-                               trainer.constraints, trainer.config, self.epoch, trainer.spec.desired_index)
+                               trainer.constraints, trainer.config, self.epoch, trainer.spec.desired_index,
+                               strategy=self.strategy)
         losses = batch_losses(terms, context)
         total = sum(trainer.weight_of(name) * value for name, value in losses.items())
         t1 = time.perf_counter()

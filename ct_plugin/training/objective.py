@@ -131,14 +131,15 @@ class BatchContext:
         config: the run's :class:`~ct_plugin.config.TrainConfig`.
         epoch: the 0-based epoch.
         desired: the index of the dataset's favourable class (``spec.desired``), None where it has none.
+        strategy: the run's training strategy (its auxiliary networks, e.g. CounterNet's generator), or None.
     """
 
     def __init__(
         self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
         counterfactuals: CounterfactualBatch | None, constraints: SearchConstraints, config: TrainConfig, epoch: int,
-        desired: int | None = None,
+        desired: int | None = None, strategy: Any = None,
     ):
-        self.model, self.x, self.y = model, x, y
+        self.model, self.x, self.y, self.strategy = model, x, y, strategy
         self.counterfactuals = counterfactuals if counterfactuals is not None and len(counterfactuals) else None
         self.constraints, self.config, self.epoch, self.desired = constraints, config, epoch, desired
         self._logits: tuple[torch.Tensor, ...] | None = None

@@ -35,6 +35,7 @@ class UpdateStep(Protocol):
         optimiser: the model's optimiser.
         strategy: the run's strategy (its auxiliary networks, if any).
         epoch, batch: the 0-based epoch and batch index.
+        x, y: the batch's rows and labels.
     """
 
     terms: Sequence[LossTerm]
@@ -43,6 +44,8 @@ class UpdateStep(Protocol):
     strategy: TrainingStrategy
     epoch: int
     batch: int
+    x: torch.Tensor
+    y: torch.Tensor
 
     def descend(self, terms: Sequence[LossTerm]) -> dict[str, float] | None:
         """One optimiser step on the weighted sum of ``terms`` (a fresh forward pass); their values, None if skipped."""

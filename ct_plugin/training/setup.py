@@ -200,7 +200,8 @@ def resumed_settings(
                 f"nothing to resume in {out_path}: it holds no run (no config.json); train without --resume "
                 "(or, in Python, pass the run's config)"
             )
-        return config, overrides, data  # killed before its first file: start it with the settings given
+        named = {k: v for k, v in (("strategy", strategy), ("generator", generator)) if v is not None}
+        return config, {**overrides, **named}, data  # killed before its first file: start it with the settings given
     if all((out_path / name).is_file() for name in ("dataset.json", "model.json")):
         check_consistency(out_path)
     stored = read_config(out_path)

@@ -95,7 +95,7 @@ def train(
         if out_path is None:
             raise CTPluginError("resume needs the run directory (out=...)")
         config, overrides, data = resumed_settings(out_path, config, data, strategy, generator, overrides)
-        strategy = generator = None
+        strategy, generator = overrides.pop("strategy", None), overrides.pop("generator", None)
     cfg = resolve_config(config, strategy=strategy, generator=generator, **overrides)
     if isinstance(data, DatasetSpec):
         cfg = cfg.replace(dataset=data.name)

@@ -147,7 +147,9 @@ def apply_rule(table: pd.DataFrame, rule: SelectionRule) -> pd.DataFrame:
         ip = _number(row["ip_reduction_pct"])
         # shortfalls beyond the thresholds, in points (nan figures count as a full 100-point miss)
         a = 100.0 * max(0.0, (acc0 - rule.max_accuracy_drop) - acc) if math.isfinite(acc) else 100.0
-        m = 100.0 * max(0.0, rule.min_maturity - mat) if math.isfinite(mat) else 100.0
+        # a method that runs no in-training search has no maturity: only a rule asking for none passes it
+        m = 100.0 * max(0.0, rule.min_maturity - mat) if math.isfinite(mat) else (
+            0.0 if rule.min_maturity <= 0 else 100.0)
         v = 100.0 * max(0.0, (val0 - rule.max_validity_drop) - val) if math.isfinite(val) else 100.0
         why = []
         if a > 1e-9:

@@ -43,6 +43,20 @@ def l1_cost(factuals: torch.Tensor, counterfactuals: torch.Tensor) -> torch.Tens
     return (counterfactuals - factuals).abs().sum(dim=1)
 
 
+def mad_weights(X: torch.Tensor) -> torch.Tensor:
+    """Per-feature weights ``1 / MAD`` of the rows ``X`` (median absolute deviation from the median).
+
+    The recourse literature (Wachter et al. 2017; DiCE, CARLA) weighs a feature's change by the
+    inverse of its MAD, so a change of one typical deviation costs 1 on every feature. A feature whose
+    MAD is 0 (a one-hot column with a majority level, a constant) gets weight 1, as DiCE does.
+    """
+    if X.ndim != 2 or len(X) == 0:
+        raise CTPluginError(f"mad_weights: X must be a non-empty (n, d) matrix, got shape {tuple(X.shape)}")
+    median = X.median(dim=0).values
+    mad = (X - median).abs().median(dim=0).values
+    return torch.where(mad > 0, 1.0 / mad.clamp_min(1e-12), torch.ones_like(mad))
+
+
 def cost(factuals: torch.Tensor, counterfactuals: torch.Tensor, mask: torch.Tensor | None = None) -> float:
     """Mean L1 cost over the rows selected by ``mask`` (all rows if None; nan if none selected)."""
     per_row = l1_cost(factuals, counterfactuals)

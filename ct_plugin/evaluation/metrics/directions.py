@@ -26,9 +26,11 @@ PAPER_METRIC_NAMES = {
     "ip_star": "IP* (MMD^2, length-scale 5, valid CFs)",
     "ip_star_0.5": "IP* (MMD^2, length-scale 0.5, valid CFs)",
     "cost": "cost, protected (L1, valid CFs)",
+    "cost_mad": "cost, protected (L1 weighted by 1/MAD, valid CFs)",
 }
 """Display names under the ``paper`` protocol."""
-LOWER_IS_BETTER = frozenset({"ip", "ip_star", "ip_star_0.5", "cost", "redundancy", "mean_steps", "seconds_per_cf"})
+LOWER_IS_BETTER = frozenset({"ip", "ip_star", "ip_star_0.5", "cost", "cost_mad", "redundancy", "mean_steps",
+                             "seconds_per_cf"})
 HIGHER_IS_BETTER = frozenset({"validity", "validity_protected"})
 
 
@@ -43,6 +45,7 @@ def metric_names(protocol: str, protected: bool = True) -> dict[str, str]:
     if protected:
         return names
     return {**names, "cost": names["cost"].replace(", protected", ""),
+            "cost_mad": names.get("cost_mad", "cost_mad").replace(", protected", ""),
             "validity_protected": names["validity_protected"].replace(", protected", ", cost search")}
 
 

@@ -162,7 +162,8 @@ def accepts_lambda_energy(name: str) -> bool:
 # ---------------------------------------------------------------- summary rows
 METRIC_SETTING = {
     "validity": MAIN, "ip": MAIN, "ip_star": MAIN, "redundancy": MAIN, "mean_steps": MAIN,
-    "seconds_per_cf": MAIN, "cost": PROTECTED, "validity_protected": PROTECTED, "ip_star_0.5": MAIN,
+    "seconds_per_cf": MAIN, "cost": PROTECTED, "cost_mad": PROTECTED, "validity_protected": PROTECTED,
+    "ip_star_0.5": MAIN,
 }
 
 

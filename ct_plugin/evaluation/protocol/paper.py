@@ -104,12 +104,14 @@ def batched_round_metrics(
     length_scales: Sequence[float],
     threshold: float = 0.5,
     chunk: int = 16,
+    feature_weights: torch.Tensor | None = None,
 ) -> dict[str, np.ndarray]:
     """:func:`round_metrics` for many rounds at once: tensors (rounds, n, d) / (rounds, n); arrays (rounds,).
 
     Every round's kernel and distance blocks are computed in batches of ``chunk`` rounds, so the
     cost does not grow with a Python loop over rounds; the samples' own kernel term is computed once
-    per class and length-scale.
+    per class and length-scale. With ``feature_weights`` (one per feature, e.g. the inverse MAD of
+    :func:`~ct_plugin.evaluation.metrics.mad_weights`) also ``cost_mad``, the weighted L1 cost.
     """
     rounds, n = probability.shape
     valid = (probability >= threshold).float()
@@ -141,6 +143,10 @@ def batched_round_metrics(
     out["ip"] = ip.numpy().astype(float)
     out.update({name: values.numpy().astype(float) for name, values in stars.items()})
     out["cost"] = cost_mean.numpy().astype(float)
+    if feature_weights is not None:
+        weighted = ((counterfactuals - factuals).abs() * feature_weights).sum(dim=2)
+        out["cost_mad"] = torch.where(with_any, (weighted * valid).sum(dim=1) / count.clamp_min(1),
+                                      float("nan")).numpy().astype(float)
     return out
 
 
@@ -215,6 +221,7 @@ def evaluate_paper(runs: Sequence[Run], config: ProtocolConfig, labels: Sequence
     draws = {setting: draw_round_classes(config.rounds, len(lambdas), spec.n_classes, gen) for setting in specs}
     X_test = torch.as_tensor(spec.X_test, dtype=torch.float32)
     y_test = torch.as_tensor(spec.y_test, dtype=torch.long)
+    mad = M.mad_weights(torch.as_tensor(spec.X_train, dtype=torch.float32))
     options = config.resolved_generator_options()
     records: list[dict[str, Any]] = []
     examples: dict[str, dict[str, np.ndarray]] = {}
@@ -257,10 +264,12 @@ def evaluate_paper(runs: Sequence[Run], config: ProtocolConfig, labels: Sequence
                     shape = (len(have), n)
                     computed = batched_round_metrics(
                         factuals.reshape(*shape, -1), cfs.reshape(*shape, -1), prob.reshape(shape),
-                        classes[have, li, 1], samples_of, config.length_scales)
+                        classes[have, li, 1], samples_of, config.length_scales,
+                        feature_weights=mad if setting == PROTECTED else None)
                     computed["mean_steps"] = result.steps.reshape(shape).float().mean(dim=1).numpy().astype(float)
                 slot_of = {int(r): i for i, r in enumerate(have.tolist())}
-                keep = ("validity", "cost") if setting == PROTECTED else tuple(k for k in computed if k != "cost")
+                keep = ("validity", "cost", "cost_mad") if setting == PROTECTED else tuple(
+                    k for k in computed if k != "cost")
                 for r in range(config.rounds):
                     rec: dict[str, Any] = {"run": label, "setting": setting, "lambda_energy": lam, "round": r,
                                            "factual_class": int(classes[r, li, 0]),
@@ -333,11 +342,13 @@ def _attribution(label: str, model: torch.nn.Module, spec: DatasetSpec, X: torch
 def per_round_means(frame: pd.DataFrame) -> pd.DataFrame:
     """Per (run, round) means over the lambda grid (nan-aware), main and protected settings joined.
 
-    Columns: every main metric, plus ``cost`` and ``validity_protected`` from the protected setting.
+    Columns: every main metric, plus ``cost``, ``cost_mad`` (where computed) and ``validity_protected``
+    from the protected setting.
     """
     main = frame[frame.setting == MAIN].drop(columns=["setting", "lambda_energy", "factual_class",
-                                                      "target_class", "cost"], errors="ignore")
-    prot = frame[frame.setting == PROTECTED][["run", "round", "validity", "cost"]]
+                                                      "target_class", "cost", "cost_mad"], errors="ignore")
+    prot = frame[frame.setting == PROTECTED][[c for c in ("run", "round", "validity", "cost", "cost_mad")
+                                              if c in frame.columns]]
     main = main.groupby(["run", "round"], sort=False).mean(numeric_only=True)
     prot = prot.groupby(["run", "round"], sort=False).mean(numeric_only=True).rename(
         columns={"validity": "validity_protected"})
