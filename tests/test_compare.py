@@ -68,6 +68,8 @@ def test_compare_refuses_bad_input(tmp_path, capsys):
     assert "unknown dataset(s) ['iris'] for compare" in capsys.readouterr().err
     assert main(["compare", "--seeds", "0", "--out", str(tmp_path)]) == 2
     assert "--seeds must be at least 1" in capsys.readouterr().err
+    assert main(["compare", "--max-cost-increase", "-5", "--out", str(tmp_path)]) == 2
+    assert "--max-cost-increase must be a percentage >= 0, got -5.0" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -222,3 +223,31 @@ def test_counternet_generator_explains_another_model_after_training_against_it(t
     assert generator.network_for(model, SearchConstraints.from_spec(spec)) is generator._trained[3]  # reused
     with pytest.raises(CTPluginError, match="counternet: epochs must be a positive integer"):
         CounterNetGenerator(epochs=0)
+
+
+def test_tune_judges_cost_when_asked_and_recommends_a_method_only_within_it(tmp_path, capsys):
+    from ct_plugin.cli import main
+    from ct_plugin.tuning.selection import SelectionRule, apply_rule, choose
+
+    base = {"vanilla_accuracy": 0.9, "vanilla_validity": 0.95, "ip_star_reduction_pct": 0.0, "ip_significant": True,
+            "accuracy": 0.9, "mature_last": 0.8, "validity": 0.95}
+    table = pd.DataFrame([{**base, "cell": "costly", "ip_reduction_pct": 30.0, "cost_reduction_pct": -25.0},
+                          {**base, "cell": "cheap", "ip_reduction_pct": 10.0, "cost_reduction_pct": -3.0},
+                          {**base, "cell": "unmeasured", "ip_reduction_pct": 20.0, "cost_reduction_pct": math.nan}])
+    assert choose(apply_rule(table, SelectionRule())).index == 0  # cost not judged: the best IP wins
+    judged = apply_rule(table, SelectionRule(max_cost_increase=0.05))
+    assert judged["cost_ok"].tolist() == [False, True, False]
+    assert "cost of recourse 25.00% above vanilla's (rule: at most 5%)" in judged.reasons[0]
+    assert judged.violation_pts.tolist() == [20.0, 0.0, 100.0]
+    assert choose(judged).index == 1
+    assert "cost of recourse at most 5% above vanilla's" in SelectionRule(max_cost_increase=0.05).describe()
+    with pytest.raises(CTPluginError, match="max_cost_increase must be None or a fraction >= 0"):
+        SelectionRule(max_cost_increase=-0.1).validate()
+    out = tmp_path / "tune"
+    argv = ["tune", "--dataset", "moons", "--dataset-option", "n_samples=600", "--epochs", "3", "--seeds", "1",
+            "--grid-strategy", "ct,ct_flipped", "--grid-tau", "0.75", "--max-cost-increase", "0", "--out", str(out),
+            "--quiet", "--no-rescue"]
+    assert main(argv) in (0, 1)
+    written = pd.read_csv(out / "tune.csv")
+    assert {"cost_reduction_pct", "cost_ok"} <= set(written.columns) and written.cost_reduction_pct.notna().all()
+    assert (written.cost_ok == (written.cost_reduction_pct >= 0)).all()

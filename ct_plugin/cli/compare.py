@@ -37,6 +37,8 @@ def command_line(args: argparse.Namespace) -> str:
             parts += [flag, ",".join(d.strip() for v in values for d in v.split(",") if d.strip())]
     if args.quick:
         parts.append("--quick")
+    if args.max_cost_increase is not None:
+        parts += ["--max-cost-increase", f"{args.max_cost_increase:g}"]
     defaults = {"--out": "compare-out", "--runs-dir": "runs/reproduce"}
     for flag, value in (("--seeds", args.seeds), ("--rounds", args.rounds), ("--out", args.out),
                         ("--runs-dir", args.runs_dir)):
@@ -60,6 +62,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     torch.set_num_threads(resolve_threads(args.threads))
     if args.seeds is not None and args.seeds < 1:
         raise CTPluginError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.max_cost_increase is not None and not args.max_cost_increase >= 0:
+        raise CTPluginError(f"--max-cost-increase must be a percentage >= 0, got {args.max_cost_increase}")
     if args.workers is not None and args.workers < 1:
         raise CTPluginError(f"--workers must be at least 1, got {args.workers}")
     methods = resolve_methods(_names(args.methods))
@@ -67,7 +71,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     plan = Plan.for_mode(args.quick, seeds=args.seeds, sources=("tune",))
     result = run_compare(datasets, methods, plan, Path(args.out), Path(args.runs_dir), args.data_dir,
                          command_line(args), log=lambda m: print(m, file=sys.stderr, flush=True), rounds=args.rounds,
-                         workers=args.workers, progress=not args.quiet)
+                         workers=args.workers, progress=not args.quiet,
+                         max_cost_increase=None if args.max_cost_increase is None else args.max_cost_increase / 100)
     print(result["markdown"].read_text())
     return 0
 
@@ -80,13 +85,16 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
         epilog=COMPARE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cp.add_argument("--methods", action="append", metavar="NAMES",
-                    help="comma-separated methods (default: all: ct, ct_blockwise, ct_flipped, ct_gradsup, "
+                    help="comma-separated methods (default: all: ct, ct_blockwise, ct_flipped, ct_no_adv, ct_gradsup, "
                     "ct_recourse, cat, counternet, recourse); ct is always included")
     cp.add_argument("--datasets", action="append", metavar="NAMES",
                     help="comma-separated datasets (default: reproduce's nine, reference data style)")
     cp.add_argument("--quick", action="store_true",
                     help="CI-sized run: 1 seed, 15 epochs, nce <= 300, 10 rounds")
     cp.add_argument("--seeds", type=int, help="training seeds per model (default 3; 1 with --quick)")
+    cp.add_argument("--max-cost-increase", type=float, metavar="PCT",
+                    help="every method's tune also judges cost: a configuration whose validation cost of recourse "
+                    "exceeds vanilla's by more than PCT%% fails (as `tune --max-cost-increase`; default: not judged)")
     cp.add_argument("--data-dir", help=DATA_DIR_HELP)
     cp.add_argument("--out", default="compare-out",
                     help="output folder for strategies.md, figures/ and results/ (default compare-out; "

@@ -65,6 +65,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     # torch and pandas: imported when the command runs, not for --help
     from ct_plugin.jobs import import_ray
     from ct_plugin.tuning.run import tune
+    from ct_plugin.tuning.selection import SelectionRule
 
     check_threads(args.threads, "--threads")
     csv_options = csv_dataset_options(args)
@@ -101,13 +102,17 @@ def cmd_tune(args: argparse.Namespace) -> int:
     data = args.dataset or "csv"
     name = args.dataset or Path(args.csv).stem
     out = Path(args.out or Path("runs") / f"tune-{name}")
+    rule = None
+    if args.max_cost_increase is not None:
+        rule = SelectionRule(max_cost_increase=args.max_cost_increase / 100.0)
     # --threads: the validation evaluation runs in this process; each training cell sets its own one thread
     with thread_scope(args.threads) if args.threads is not None else contextlib.nullcontext():
         result = tune(
             data, out=out, grid=grid or None, executor=args.executor, workers=args.workers, address=args.address,
             validation_size=args.validation_size, validation_seed=args.validation_seed, protocol=protocol,
             data_dir=args.data_dir, dataset_options=dataset_options,
-            progress=not args.quiet, rescue=not args.no_rescue, always_ct=args.always_ct, seeds=args.seeds, **train,
+            progress=not args.quiet, rescue=not args.no_rescue, always_ct=args.always_ct, seeds=args.seeds, rule=rule,
+            **train,
         )
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -167,6 +172,10 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
                       help="when no grid configuration passes the rule, take the least violation at once "
                            "(default: first try lambda_reg at 1/2 and 1/10 of the grid's smallest, then "
                            "lambda_div and lambda_adv at 1/5 and 1/25)")
+    grid.add_argument("--max-cost-increase", type=float, metavar="PCT",
+                      help="judge cost too: a configuration whose validation cost of recourse (protected search, "
+                           "mean L1 of valid counterfactuals) exceeds vanilla's by more than PCT%% fails the rule "
+                           "(0: no costlier than vanilla; default: cost not judged)")
     grid.add_argument("--always-ct", action="store_true",
                       help="write the best CT configuration into chosen.json even when tune recommends vanilla "
                            "(no configuration passes the rule and lowers validation IP significantly)")

@@ -3,7 +3,7 @@ with the grid that ``tune`` searches for it on a validation split.
 
 Every method's grid has at most 9 configurations, the size of CT's default grid (tau x lambda_reg,
 3 x 3), and ``tune`` trains each with its default 2 seeds: no method gets more tuning than CT. The
-CT family (``ct``, ``ct_blockwise``, ``ct_flipped``, ``ct_gradsup``, ``ct_recourse``) keeps CT's
+CT family (``ct``, ``ct_blockwise``, ``ct_flipped``, ``ct_no_adv``, ``ct_gradsup``, ``ct_recourse``) keeps CT's
 rescue stages (they vary CT's own weights); the peers (``cat``, ``counternet``, ``recourse``) have none.
 """
 
@@ -62,6 +62,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("ct_blockwise", "ct_blockwise", DEFAULT_GRID, source="CT updated block-wise (CounterNet's order)"),
     Method("ct_flipped", "ct_flipped", DEFAULT_GRID,
            source="CT, adversarial term only on misclassified nascent examples (Freiesleben)"),
+    Method("ct_no_adv", "energy", DEFAULT_GRID,
+           source="CT without its adversarial term (strategy `energy`): how much of CT's cost comes from the margin "
+                  "its adversarial training adds"),
     Method("ct_gradsup", "ct", {"tau": TAUS, "lambda_gradsup": WEIGHTS}, {"lambda_reg": "table"},
            source="CT + gradient supervision (Teney et al.); lambda_reg of Table C.1"),
     Method("ct_recourse", "ct", {"tau": TAUS, "lambda_recourse": WEIGHTS}, {"lambda_reg": "table"},

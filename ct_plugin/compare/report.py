@@ -247,7 +247,11 @@ def write_comparison(out: Path, datasets: Sequence[str], methods: Sequence[Metho
         f"{plan.epochs} epochs ({plan.epochs_digits} on image sets){', quick plan' if plan.quick else ''}. "
         "Each method's settings were chosen by `tune` on a validation split of the training rows (the test "
         "split is never read to choose), within a grid of at most 9 configurations x "
-        f"{plan.tune_seeds or 2} seed{'s' * ((plan.tune_seeds or 2) != 1)} (CT's default budget). Every figure is "
+        f"{plan.tune_seeds or 2} seed{'s' * ((plan.tune_seeds or 2) != 1)} (CT's default budget), judged on "
+        "validation IP, accuracy, maturity and validity"
+        + ("" if settings.get("max_cost_increase") is None else
+           f" and the cost of recourse (at most {100 * settings['max_cost_increase']:g}% above vanilla's)")
+        + ". Every figure is "
         "a reduction in % against the same "
         "seed's vanilla baseline (positive: better than vanilla), evaluated with the paper protocol on the same "
         "factual draws for every method; `strict IP` is the strict protocol's (every counterfactual counts).", "",

@@ -106,15 +106,22 @@ def train_measured(spec: DatasetSpec, options: dict[str, Any], out: str) -> tupl
     return path, seconds, reused
 
 
-def tune_method(spec: DatasetSpec, plan: Plan, method: Method, runs_dir: Path, workers: int, progress: bool
-                ) -> dict[str, Any]:
-    """``tune`` over the method's grid (CT's own tune folder for ``ct``, shared with ``reproduce``)."""
+def tune_method(spec: DatasetSpec, plan: Plan, method: Method, runs_dir: Path, workers: int, progress: bool,
+                max_cost_increase: float | None = None) -> dict[str, Any]:
+    """``tune`` over the method's grid (CT's own tune folder for ``ct``, shared with ``reproduce``).
+
+    ``max_cost_increase``: the rule also judges the validation cost of recourse (a fraction; None: not judged);
+    those tunes have folders of their own.
+    """
     grid = dict(method.grid) if method.strategy == "ct" else {"strategy": [method.strategy], **method.grid}
+    suffix = "" if max_cost_increase is None else f"-cost{100 * max_cost_increase:g}"
     folder = runs_dir / spec.name / ("tune" if method.name == "ct" else f"tune-{method.name}")
+    folder = folder.with_name(folder.name + suffix)
     fixed = method.settings(TABLE_C1[spec.name])
-    if method.name == "ct":  # exactly reproduce's call: its cells are reused
+    rule = SelectionRule(min_maturity=SelectionRule.min_maturity if method.searches else 0.0,
+                         max_cost_increase=max_cost_increase)
+    if method.name == "ct" and max_cost_increase is None:  # exactly reproduce's call: its cells are reused
         return tune_dataset(spec, plan, folder, workers, progress)
-    rule = None if method.searches else SelectionRule(min_maturity=0.0)
     return tune_dataset(spec, plan, folder, workers, progress, grid=grid, fixed=fixed, rescue=method.rescue,
                         rule=rule)
 
@@ -138,9 +145,13 @@ def baseline_jobs(plan: Plan, spec: DatasetSpec) -> list[Job]:
 def run_compare(
     datasets: list[str], methods: list[Method], plan: Plan, out: Path, runs_dir: Path, data_dir: str | None,
     command: str, log: Callable[[str], None] = print, rounds: int | None = None, workers: int | None = None,
-    progress: bool = True,
+    progress: bool = True, max_cost_increase: float | None = None,
 ) -> dict[str, Any]:
-    """Tune, train and evaluate every method on every dataset; write ``out/strategies.md``."""
+    """Tune, train and evaluate every method on every dataset; write ``out/strategies.md``.
+
+    ``max_cost_increase``: every method's tune also judges the validation cost of recourse (see
+    :class:`~ct_plugin.tuning.selection.SelectionRule`); None: plausibility, accuracy and validity only.
+    """
     t_start = time.perf_counter()
     unknown = [d for d in datasets if d not in DATASETS]
     if unknown:
@@ -158,7 +169,7 @@ def run_compare(
                 skipped[(dataset, method.name)] = "needs a desired class; this dataset names none"
                 continue
             t0 = time.perf_counter()
-            info = tune_method(specs[dataset], plan, method, runs_dir, workers, progress)
+            info = tune_method(specs[dataset], plan, method, runs_dir, workers, progress, max_cost_increase)
             tuned[(dataset, method.name)] = info
             log(f"{dataset} / {method.name}: tune recommends {info['recommendation']}, best {info['overrides']} "
                 f"({fmt_duration(time.perf_counter() - t0)})")
@@ -205,6 +216,7 @@ def run_compare(
     memory = {path: float(read_json(Path(path) / MEMORY)["peak_growth_mb"]) if (Path(path) / MEMORY).is_file()
               else float("nan") for path in unique}
     settings = {"plan": asdict(plan), "protocols": protocols, "command": command, "workers": workers,
+                "max_cost_increase": max_cost_increase,
                 "wall_seconds": wall, "compute_seconds": compute, "methods": [m.name for m in methods],
                 "tuned": {f"{d}/{m}": info for (d, m), info in tuned.items()},
                 "skipped": {f"{d}/{m}": why for (d, m), why in skipped.items()}}

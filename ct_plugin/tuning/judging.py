@@ -53,9 +53,12 @@ EVALUATION_CHUNK = 9
 
 
 def evaluate_cells(
-    vanilla: Cell, cells: Sequence[Cell], out: Path, protocol: ProtocolConfig, progress: bool
+    vanilla: Cell, cells: Sequence[Cell], out: Path, protocol: ProtocolConfig, progress: bool, need_cost: bool = False
 ) -> dict[str, dict[str, float]]:
-    """Per CT cell: IP, IP*, validity vs the baseline (cached in the cell's ``tune_eval.json``)."""
+    """Per CT cell: IP, IP*, validity and the protected search's cost vs the baseline (cached in ``tune_eval.json``).
+
+    ``need_cost``: a cached judgement made before cost was recorded is redone (the rule judges cost).
+    """
     # the draw version too: a cached judgement made with other random draws is redone
     key = fingerprint({"protocol": dataclasses.asdict(protocol), "reference": vanilla.cell_id,
                        "draw_version": DRAW_VERSION})
@@ -63,7 +66,8 @@ def evaluate_cells(
     todo = []
     for cell in cells:
         cached = read_marker(out / "cells" / cell.cell_id, JUDGEMENT, key)
-        if cached is not None and isinstance(cached.get("figures"), dict):
+        if cached is not None and isinstance(cached.get("figures"), dict) and (
+                not need_cost or "cost_reduction_pct" in cached["figures"]):
             results[cell.cell_id] = cached["figures"]
         else:
             todo.append(cell)
@@ -79,7 +83,7 @@ def evaluate_cells(
             comparison = evaluation.comparison.set_index(["run", "metric"])
             for cell in chunk:
                 figures: dict[str, float] = {}
-                for metric in ("ip", "ip_star", "validity"):
+                for metric in ("ip", "ip_star", "validity", "cost"):
                     row = comparison.loc[(cell.cell_id, metric)]
                     figures.update({
                         f"{metric}_reference": float(row["reference_mean"]), f"{metric}_run": float(row["run_mean"]),

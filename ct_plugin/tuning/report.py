@@ -25,7 +25,8 @@ from ct_plugin.tuning.selection import Choice, SelectionRule
 TABLE_COLUMNS = (
     "stage", "status", "accuracy", "vanilla_accuracy", "accuracy_ok", "mature_last", "maturity_ok", "validity",
     "vanilla_validity", "validity_ok", "ip", "vanilla_ip", "ip_reduction_pct", "ip_significant",
-    "ip_star_reduction_pct", "ip_star_significant", "violation_pts", "pass", "chosen", "reasons",
+    "ip_star_reduction_pct", "ip_star_significant", "cost_reduction_pct", "cost_ok", "violation_pts", "pass",
+    "chosen", "reasons",
     "train_seconds", "cell",
 )
 

@@ -195,6 +195,7 @@ def _criteria_table(
                 validity=f["validity_run"], ip=f["ip_run"], ip_reduction_pct=f["ip_reduction_pct"],
                 ip_significant=f["ip_significant"], ip_star_reduction_pct=f["ip_star_reduction_pct"],
                 ip_star_significant=f["ip_star_significant"],
+                cost_reduction_pct=f.get("cost_reduction_pct", float("nan")),
             )
         else:
             record["reasons"] = f"training failed: {failed.get('error', 'no result')}"
@@ -302,7 +303,8 @@ def tune(
             for i, vanilla in enumerate(vanillas):  # each seed's CT runs against the same seed's baseline
                 todo = [cs[i] for _, cs in configs
                         if rows.get(cs[i].cell_id, {}).get("status") == "ok" and cs[i].cell_id not in figures]
-                figures.update(evaluate_cells(vanilla, todo, out, protocol_cfg, progress))
+                figures.update(evaluate_cells(vanilla, todo, out, protocol_cfg, progress,
+                                              need_cost=rule.max_cost_increase is not None))
             table = _criteria_table(configs, rows, figures, reference_of(figures), out, rule)
             ok = table[table.status == "ok"]
             if ok.empty:

@@ -68,6 +68,9 @@ class SelectionRule:
     maturity_epochs: int = 10
     max_validity_drop: float = 0.05
     min_baseline_validity: float = 0.1
+    max_cost_increase: float | None = None
+    """Off by default. A fraction: a configuration whose validation cost of recourse (the protected search's
+    mean L1, valid counterfactuals) exceeds vanilla's by more than this share fails the rule (0: no higher)."""
 
     def validate(self) -> SelectionRule:
         """Raise :class:`CTPluginError` naming an impossible threshold; return self."""
@@ -75,6 +78,10 @@ class SelectionRule:
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
                 raise CTPluginError(f"selection rule: {name} must be a fraction in [0, 1], got {value!r}")
+        cost = self.max_cost_increase
+        if cost is not None and (not isinstance(cost, int | float) or isinstance(cost, bool) or not 0.0 <= cost < 100):
+            raise CTPluginError(f"selection rule: max_cost_increase must be None or a fraction >= 0 (0.1 = 10%), "
+                                f"got {cost!r}")
         if not isinstance(self.maturity_epochs, int) or self.maturity_epochs < 1:
             value = self.maturity_epochs
             raise CTPluginError(f"selection rule: maturity_epochs must be a positive integer, got {value!r}")
@@ -86,7 +93,9 @@ class SelectionRule:
             f"best validation IP reduction among configurations with validation accuracy at most "
             f"{100 * self.max_accuracy_drop:g} point(s) below vanilla, in-training maturity >= "
             f"{100 * self.min_maturity:g}% on average over the last {self.maturity_epochs} epochs, and "
-            f"validation validity at most {100 * self.max_validity_drop:g} points below vanilla; "
+            f"validation validity at most {100 * self.max_validity_drop:g} points below vanilla"
+            + ("" if self.max_cost_increase is None else
+               f", and validation cost of recourse at most {100 * self.max_cost_increase:g}% above vanilla's") + "; "
             "if none passes: the least violation of these constraints (flagged); CT is recommended only when "
             "the chosen configuration passes and its IP reduction is significant at the protocol's interval, "
             "and nothing is recommended when the vanilla baseline cannot be measured (validation accuracy not "
@@ -140,7 +149,7 @@ def apply_rule(table: pd.DataFrame, rule: SelectionRule) -> pd.DataFrame:
     if missing:
         raise CTPluginError(f"criteria table lacks column(s) {missing}")
     out = table.copy()
-    acc_short, mat_short, val_short, ok_rows, reasons = [], [], [], [], []
+    acc_short, mat_short, val_short, cost_short, ok_rows, reasons = [], [], [], [], [], []
     for _, row in out.iterrows():
         acc, acc0 = _number(row["accuracy"]), _number(row["vanilla_accuracy"])
         mat, val, val0 = _number(row["mature_last"]), _number(row["validity"]), _number(row["vanilla_validity"])
@@ -151,6 +160,10 @@ def apply_rule(table: pd.DataFrame, rule: SelectionRule) -> pd.DataFrame:
         m = 100.0 * max(0.0, rule.min_maturity - mat) if math.isfinite(mat) else (
             0.0 if rule.min_maturity <= 0 else 100.0)
         v = 100.0 * max(0.0, (val0 - rule.max_validity_drop) - val) if math.isfinite(val) else 100.0
+        c = 0.0
+        if rule.max_cost_increase is not None:  # cost reduction in %: -12 means 12% costlier than vanilla
+            cost = _number(row.get("cost_reduction_pct"))
+            c = max(0.0, -cost - 100.0 * rule.max_cost_increase) if math.isfinite(cost) else 100.0
         why = []
         if a > 1e-9:
             why.append(f"accuracy {100 * acc:.2f}% vs vanilla {100 * acc0:.2f}%")
@@ -158,17 +171,25 @@ def apply_rule(table: pd.DataFrame, rule: SelectionRule) -> pd.DataFrame:
             why.append(f"maturity {100 * mat:.2f}% < {100 * rule.min_maturity:g}%")
         if v > 1e-9:
             why.append(f"validity {100 * val:.2f}% vs vanilla {100 * val0:.2f}%")
+        if c > 1e-9:
+            above = -_number(row.get("cost_reduction_pct"))
+            why.append(f"cost of recourse {above:.2f}% above vanilla's (rule: at most "
+                       f"{100 * (rule.max_cost_increase or 0):g}%)")
         if not math.isfinite(ip):
             why.append("IP not measurable (no valid counterfactuals)")
         acc_short.append(a)
         mat_short.append(m)
         val_short.append(v)
+        cost_short.append(c)
         ok_rows.append(not why)
         reasons.append("; ".join(why))
     out["accuracy_ok"] = [s <= 1e-9 for s in acc_short]
     out["maturity_ok"] = [s <= 1e-9 for s in mat_short]
     out["validity_ok"] = [s <= 1e-9 for s in val_short]
-    out["violation_pts"] = [a + m + v for a, m, v in zip(acc_short, mat_short, val_short, strict=True)]
+    if rule.max_cost_increase is not None:
+        out["cost_ok"] = [s <= 1e-9 for s in cost_short]
+    out["violation_pts"] = [a + m + v + c for a, m, v, c in zip(acc_short, mat_short, val_short, cost_short,
+                                                                  strict=True)]
     out["pass"] = ok_rows
     out["reasons"] = reasons
     return out
