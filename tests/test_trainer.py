@@ -137,7 +137,7 @@ def test_wrong_number_of_outputs_is_named():
         ({"lr": -1.0}, "lr must be a finite number > 0, got -1.0"),
         ({"burnin": 1.0}, r"burnin must be a fraction in \[0, 1\), got 1.0"),
         ({"lambda_div": -0.5}, "lambda_div must be a finite number >= 0"),
-        ({"strategy": "magic"}, "unknown strategy 'magic'; available strategies: adversarial, ct"),
+        ({"strategy": "magic"}, "unknown strategy 'magic'; available strategies: adversarial, cat, counternet, ct"),
         ({"generator": "magic"}, "unknown generator 'magic'"),
         ({"model": "transformer"}, "unknown model 'transformer'"),
         (
