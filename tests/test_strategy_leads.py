@@ -143,7 +143,8 @@ def test_cat_pretrains_then_fine_tunes_on_the_counterfactuals_of_uncertain_rows(
 @pytest.mark.parametrize("settings", [{"strategy": "ct_blockwise"}, {"strategy": "ct_flipped"}, {"strategy": "cat"},
                                       {"factual_selector": "entropy"}, {"factual_selector": "misclassified"},
                                       {"lambda_gradsup": 0.5}, {"strategy": "vanilla", "lambda_recourse": 1.0},
-                                      {"strategy": "recourse"}])
+                                      {"strategy": "recourse"}, {"strategy": "counternet"},
+                                      {"strategy": "energy"}])
 def test_each_lead_trains_end_to_end_on_a_real_table(settings, tmp_path):
     from tests.realdata import real_data_dir
 

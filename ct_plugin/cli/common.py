@@ -47,6 +47,15 @@ def add_threads_argument(parser: argparse.ArgumentParser | argparse._ArgumentGro
     parser.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
 
 
+def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--rounds``, ``--workers``, ``--threads`` and ``--quiet`` as the experiments (reproduce, compare) offer them."""
+    parser.add_argument("--rounds", type=int, help="evaluation rounds (default 100, 10 with --quick)")
+    parser.add_argument("--workers", type=int,
+                        help="worker processes of one torch thread each (default: the number of CPUs)")
+    parser.add_argument("--threads", type=int, help=THREADS_HELP)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 CSV_OPTIONS = {
     "test_csv": ("--test-csv", "FILE", "a given test split for --csv (default: 20%% of the rows held out, stratified)"),
     "categorical": ("--categorical", "NAMES", "--csv columns to one-hot encode (default: every non-numeric column)"),

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ct_plugin.cli.common import DATA_DIR_HELP, THREADS_HELP
+from ct_plugin.cli.common import DATA_DIR_HELP, add_experiment_arguments, names
 from ct_plugin.errors import CTPluginError
 from ct_plugin.threads import resolve_threads
 
@@ -34,7 +34,7 @@ def command_line(args: argparse.Namespace) -> str:
     parts = ["ct-plugin", "compare"]
     for flag, values in (("--datasets", args.datasets), ("--methods", args.methods)):
         if values:
-            parts += [flag, ",".join(d.strip() for v in values for d in v.split(",") if d.strip())]
+            parts += [flag, ",".join(names(values))]
     if args.quick:
         parts.append("--quick")
     if args.max_cost_increase is not None:
@@ -45,10 +45,6 @@ def command_line(args: argparse.Namespace) -> str:
         if value is not None and defaults.get(flag) != value:
             parts += [flag, shlex.quote(str(value))]
     return " ".join(parts)
-
-
-def _names(values: list[str] | None) -> list[str]:
-    return [d.strip() for value in values or () for d in value.split(",") if d.strip()]
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -66,8 +62,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise CTPluginError(f"--max-cost-increase must be a percentage >= 0, got {args.max_cost_increase}")
     if args.workers is not None and args.workers < 1:
         raise CTPluginError(f"--workers must be at least 1, got {args.workers}")
-    methods = resolve_methods(_names(args.methods))
-    datasets = _names(args.datasets) or list(DEFAULT_DATASETS["reference"])
+    methods = resolve_methods(names(args.methods))
+    datasets = names(args.datasets) or list(DEFAULT_DATASETS["reference"])
     plan = Plan.for_mode(args.quick, seeds=args.seeds, sources=("tune",))
     result = run_compare(datasets, methods, plan, Path(args.out), Path(args.runs_dir), args.data_dir,
                          command_line(args), log=lambda m: print(m, file=sys.stderr, flush=True), rounds=args.rounds,
@@ -101,8 +97,5 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
                     "`--out docs` rewrites the committed docs/strategies.md)")
     cp.add_argument("--runs-dir", default="runs/reproduce",
                     help="where trained runs and tunes go (default runs/reproduce, shared with reproduce)")
-    cp.add_argument("--rounds", type=int, help="evaluation rounds (default 100, 10 with --quick)")
-    cp.add_argument("--workers", type=int, help="worker processes of one torch thread each (default: the CPUs)")
-    cp.add_argument("--threads", type=int, help=THREADS_HELP)
-    cp.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_experiment_arguments(cp)
     cp.set_defaults(func=cmd_compare)

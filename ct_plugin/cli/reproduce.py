@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ct_plugin.cli.common import DATA_DIR_HELP, THREADS_HELP, key_values
+from ct_plugin.cli.common import DATA_DIR_HELP, add_experiment_arguments, key_values
 from ct_plugin.errors import CTPluginError
 from ct_plugin.threads import resolve_threads
 
@@ -112,9 +112,5 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
                     "`--out docs` rewrites the committed docs/results.md)")
     rp.add_argument("--runs-dir", default="runs/reproduce",
                     help="where the trained runs go (default runs/reproduce, git-ignored; complete runs are reused)")
-    rp.add_argument("--rounds", type=int, help="evaluation rounds (default 100, 10 with --quick)")
-    rp.add_argument("--workers", type=int,
-                    help="worker processes of one torch thread each (default: the number of CPUs)")
-    rp.add_argument("--threads", type=int, help=THREADS_HELP)
-    rp.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_experiment_arguments(rp)
     rp.set_defaults(func=cmd_reproduce)

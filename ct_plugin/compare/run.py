@@ -33,19 +33,10 @@ from ct_plugin import jobs as runner
 from ct_plugin.atomic import atomic_write_json
 from ct_plugin.compare.methods import Method
 from ct_plugin.compare.report import write_comparison
-from ct_plugin.data.load import load_dataset
 from ct_plugin.data.spec import DatasetSpec
-from ct_plugin.errors import CTPluginError
 from ct_plugin.evaluation.report import fmt_duration
-from ct_plugin.reproduce.plan import DATASETS, TABLE_C1, Job, Plan
-from ct_plugin.reproduce.run import (
-    check_tables,
-    evaluate_job,
-    protocol_settings,
-    stored_seconds,
-    train_job,
-    tune_dataset,
-)
+from ct_plugin.reproduce.plan import TABLE_C1, Job, Plan
+from ct_plugin.reproduce.run import evaluate_job, prepare, stored_seconds, train_job, tune_dataset
 from ct_plugin.runs.files import read_json
 from ct_plugin.tuning.selection import SelectionRule
 
@@ -153,13 +144,7 @@ def run_compare(
     :class:`~ct_plugin.tuning.selection.SelectionRule`); None: plausibility, accuracy and validity only.
     """
     t_start = time.perf_counter()
-    unknown = [d for d in datasets if d not in DATASETS]
-    if unknown:
-        raise CTPluginError(f"unknown dataset(s) {unknown} for compare; choose from {', '.join(DATASETS)}")
-    check_tables(datasets, data_dir)
-    workers = max(1, workers or os.cpu_count() or 1)
-    protocols = protocol_settings(plan, rounds)
-    specs = {d: load_dataset(d, data_dir=data_dir, seed=0, **plan.data_options(d)) for d in datasets}
+    workers, protocols, specs = prepare(datasets, plan, data_dir, rounds, workers, "compare")
 
     tuned: dict[tuple[str, str], dict[str, Any]] = {}
     skipped: dict[tuple[str, str], str] = {}

@@ -146,6 +146,20 @@ def tune_dataset(spec: DatasetSpec, plan: Plan, out: Path, workers: int, progres
             "table": str(result.paths.get("markdown", ""))}
 
 
+def prepare(datasets: list[str], plan: Plan, data_dir: str | None, rounds: int | None, workers: int | None,
+            command: str) -> tuple[int, dict[str, dict[str, Any]], dict[str, DatasetSpec]]:
+    """What an experiment over ``datasets`` needs first: the worker count, both protocols' settings, the loaded data.
+
+    Unknown datasets and missing tables are refused, naming ``command`` (reproduce, compare).
+    """
+    unknown = [d for d in datasets if d not in DATASETS]
+    if unknown:
+        raise CTPluginError(f"unknown dataset(s) {unknown} for {command}; choose from {', '.join(DATASETS)}")
+    check_tables(datasets, data_dir)
+    specs = {d: load_dataset(d, data_dir=data_dir, seed=0, **plan.data_options(d)) for d in datasets}
+    return max(1, workers or os.cpu_count() or 1), protocol_settings(plan, rounds), specs
+
+
 def run_reproduce(
     datasets: list[str], plan: Plan, out: Path, runs_dir: Path, data_dir: str | None, command: str,
     log: Callable[[str], None] = print, rounds: int | None = None, workers: int | None = None,
@@ -153,13 +167,7 @@ def run_reproduce(
 ) -> dict[str, Any]:
     """Tune, train, evaluate and write ``out/results.md``; returns what the report was built from."""
     t_start = time.perf_counter()
-    unknown = [d for d in datasets if d not in DATASETS]
-    if unknown:
-        raise CTPluginError(f"unknown dataset(s) {unknown} for reproduce; choose from {', '.join(DATASETS)}")
-    check_tables(datasets, data_dir)
-    workers = max(1, workers or os.cpu_count() or 1)
-    protocols = protocol_settings(plan, rounds)
-    specs = {d: load_dataset(d, data_dir=data_dir, seed=0, **plan.data_options(d)) for d in datasets}
+    workers, protocols, specs = prepare(datasets, plan, data_dir, rounds, workers, "reproduce")
 
     tuned: dict[str, dict[str, Any]] = {}
     forced: dict[str, dict[str, Any]] = {}  # tune's best CT configuration where it recommends vanilla
