@@ -88,7 +88,7 @@ def test_quick_comparison_on_two_tables_and_its_resume(tmp_path, capsys):
     assert set(zip(rows.data, rows.method)) == {("circles", "ct"), ("circles", "cat"), ("credit_default", "ct"),
                                                 ("credit_default", "cat"), ("credit_default", "recourse")}
     assert rows["cost (MAD)"].notna().all() and rows["strict IP"].notna().all()
-    assert (rows["s/epoch"] > 0).all() and rows["peak MB"].notna().all()
+    assert (rows["s/epoch"] > 0).all() and rows["peak RSS MB"].notna().all()
     capsys.readouterr()
     assert main(argv) == 0  # a second call reuses every tune, run and evaluation
     assert "trained 0 runs, reused 8" in capsys.readouterr().err

@@ -187,7 +187,8 @@ class StrategyPlugin:
 def test_a_strategy_naming_an_unregistered_term_is_refused_clearly():
     with Registered(StrategyPlugin(TrainingStrategy("typo", {"dvi"})), "typo-strategy"), pytest.raises(
         CTPluginError, match=r"strategy 'typo' names loss term\(s\) \['dvi'\] that no plugin registered; "
-                             r"registered loss terms: adv, augment, cn_proximity, cn_validity, div, gradsup, recourse, reg, yloss"
+                             r"registered loss terms: adv, augment, cn_proximity, cn_validity, div, gradsup, recourse, "
+                             r"reg, yloss"
     ):
         ct_plugin.train("moons", strategy="typo", **SMALL)
 

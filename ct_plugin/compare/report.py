@@ -100,7 +100,7 @@ def method_rows(frames: Frames, groups: dict, datasets: Sequence[str], method: M
         row["s/epoch base"] = _log_mean([g["baseline"] for g in seeds], "epoch_seconds")
         row["s/epoch"] = _log_mean([g["ct_free"] for g in seeds], "epoch_seconds")
         peaks = [memory.get(g["ct_free"], float("nan")) for g in seeds]
-        row["peak MB"] = float(np.nanmean(peaks)) if any(math.isfinite(p) for p in peaks) else float("nan")
+        row["peak RSS MB"] = float(np.nanmean(peaks)) if any(math.isfinite(p) for p in peaks) else float("nan")
         rows.append(row)
     return rows
 
@@ -195,17 +195,25 @@ def plot_plausibility_cost(best: pd.DataFrame, rows: pd.DataFrame, path: Path) -
     """IP* (l=5) reduction against cost reduction: a large dot per method (average), small ones per table."""
     fig, ax = plt.subplots(figsize=(7, 5))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    # one table far off (e.g. -600%) would squash the rest: the axis stops at -150% and such points sit on
+    # its edge as downward triangles
+    floor = max(-150.0, float(np.nanmin([*rows["IP* (l=5)"], *best["IP* (l=5)"], 0.0])) - 5)
     for i, (_, m) in enumerate(best.iterrows()):
         colour = colours[i % len(colours)]
         part = rows[rows.method == m.method]
-        ax.scatter(part["cost"], part["IP* (l=5)"], s=14, alpha=0.35, color=colour)
-        ax.scatter([m["cost"]], [m["IP* (l=5)"]], s=90, color=colour, edgecolor="black", label=m.method, zorder=3)
+        low = part["IP* (l=5)"] < floor
+        ax.scatter(part["cost"][~low], part["IP* (l=5)"][~low], s=14, alpha=0.35, color=colour)
+        ax.scatter(part["cost"][low], [floor] * int(low.sum()), s=22, alpha=0.5, color=colour, marker="v")
+        y = max(float(m["IP* (l=5)"]), floor)
+        ax.scatter([m["cost"]], [y], s=90, color=colour, edgecolor="black", label=m.method, zorder=3,
+                   marker="o" if y == m["IP* (l=5)"] else "v")
+    ax.set_ylim(bottom=floor - 5)
     ax.axhline(0, color="grey", lw=0.8)
     ax.axvline(0, color="grey", lw=0.8)
     ax.set_xlabel("cost reduction vs vanilla, % (protected search; right: cheaper recourse)")
     ax.set_ylabel("IP* (l=5) reduction vs vanilla, % (up: more plausible)")
     ax.set_title("Plausibility against cost: best configuration per method\n(large: average over tables; "
-                 "small: one table)")
+                 "small: one table; triangles: below the axis)")
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -241,6 +249,11 @@ def write_comparison(out: Path, datasets: Sequence[str], methods: Sequence[Metho
     (out / "results").mkdir(parents=True, exist_ok=True)
     atomic_write(out / "results" / "strategies.csv", rows.drop(columns=["settings"]).to_csv(index=False))
     compute = settings["compute_seconds"]
+    if plan.quick:
+        lines += [f"**A quick, CI-sized run** ({plan.seeds} seed, {plan.epochs} epochs, nce at most {plan.nce_cap}, "
+                  f"{settings['protocols']['paper']['rounds']} evaluation rounds, tune with "
+                  f"{plan.tune_seeds or 2} seed): the figures show how the methods behave at that scale, not "
+                  "the full comparison (`ct-plugin compare --out docs`: 3 seeds, 100 epochs).", ""]
     lines += [
         f"{len(methods)} methods on {len(datasets)} table{'s' * (len(datasets) != 1)} ({', '.join(datasets)}), "
         f"{plan.seeds} seed{'s' * (plan.seeds != 1)}, "
@@ -263,7 +276,9 @@ def write_comparison(out: Path, datasets: Sequence[str], methods: Sequence[Metho
         "## The targets (issue: a method that beats CT on plausibility and cost at once)", "",
         "Averages over the tables as tune chooses, against vanilla:", "", *target_verdicts(chosen), "",
         "## Averages over tables, as tune chooses", "",
-        "Where tune recommended vanilla for a method, that table counts with the baseline's figures (0%).", "",
+        "Where tune recommended vanilla for a method, that table counts with the baseline's figures (0%). "
+        "`tables`: the tables the method ran on (the methods that aim at a desired class skip data without one, "
+        "see \"Not run\"), so their averages cover fewer tables.", "",
         markdown_table(_shown(chosen, ["method", "tables", "tune chose it on", *names, "worst accuracy drop",
                                        "worst validity drop", "tables worse in most seeds"])), "",
         "## Averages over tables, best configuration trained anyway", "",
@@ -288,7 +303,7 @@ def write_comparison(out: Path, datasets: Sequence[str], methods: Sequence[Metho
             lines += [f"Data: {DATA_NOTES[dataset]}.", ""]
         lines += [markdown_table(_shown(part, ["method", "chosen", *names, "validity base → method",
                                                "accuracy base → method", "robust acc. base → method", "mature",
-                                               "s/epoch base", "s/epoch", "peak MB"])), ""]
+                                               "s/epoch base", "s/epoch", "peak RSS MB"])), ""]
         lines += [f"* `{m}` settings: {s}" for m, s in zip(part.method, part.settings, strict=True)] + [""]
     if skipped:
         lines += ["## Not run", ""] + [f"* {d} / `{m}`: {why}" for (d, m), why in sorted(skipped.items())] + [""]
@@ -297,8 +312,9 @@ def write_comparison(out: Path, datasets: Sequence[str], methods: Sequence[Metho
                                    f"{'' if m.rescue else ', no rescue stages'}" for m in methods] + [""]
     lines += ["Columns: `robust acc.` is FGSM accuracy at the protocol's largest epsilon; `mature` the share of "
               "in-training counterfactuals that matured (mean over epochs and seeds); `s/epoch` the mean training "
-              "epoch; `peak MB` the growth of the training process's resident memory (sampled every 20 ms) while "
-              "the method's unprotected run trained (blank for runs trained by an earlier `reproduce`).", ""]
+              "epoch; `peak RSS MB` the peak resident memory of the worker process (interpreter, torch and data "
+              "included; sampled every 20 ms) while the method's unprotected run trained (blank for runs trained "
+              "by an earlier `reproduce`).", ""]
     md = out / "strategies.md"
     atomic_write(md, "\n".join(lines))
     atomic_write_json(out / "results" / "strategies_settings.json", settings)

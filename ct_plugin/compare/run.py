@@ -10,7 +10,8 @@ batch size, nce, epochs and ECCCo, 3 seeds):
    shares;
 3. each (method, seed) is evaluated against that seed's baseline with the paper protocol and the
    strict one; the factual draws depend on the seed of the protocol only, so every method is
-   searched from the same rows (common random numbers).
+   searched from the same rows (common random numbers). Evaluations are kept in
+   ``RUNS_DIR/<dataset>/evaluations/``; ``OUT`` receives ``strategies.md``, its figure and its CSV.
 
 Where ``tune`` recommends vanilla for a method, the method "as tune chooses" is the baseline itself
 (every reduction exactly 0); its best configuration is still trained so the report can show what
@@ -41,7 +42,7 @@ from ct_plugin.runs.files import read_json
 from ct_plugin.tuning.selection import SelectionRule
 
 MEMORY = "compare_memory.json"
-"""Peak resident-memory growth of a trained run (MB), written beside it by the comparison."""
+"""Peak resident memory of the process that trained a run (MB), written beside it by the comparison."""
 
 
 class PeakMemory:
@@ -89,11 +90,16 @@ class PeakMemory:
 
 
 def train_measured(spec: DatasetSpec, options: dict[str, Any], out: str) -> tuple[str, float, bool]:
-    """:func:`ct_plugin.reproduce.run.train_job`, recording the peak memory growth of a run it trains."""
+    """:func:`ct_plugin.reproduce.run.train_job`, recording the peak resident memory while it trains a run.
+
+    The peak of the whole worker process (its interpreter, torch and the data included), not the growth:
+    workers are reused, so a later job's growth says little.
+    """
     with PeakMemory() as memory:
         path, seconds, reused = train_job(spec, options, out)
     if not reused:
-        atomic_write_json(Path(out) / MEMORY, {"peak_growth_mb": round(memory.growth_mb, 1)}, indent=None)
+        atomic_write_json(Path(out) / MEMORY, {"peak_mb": round(memory.peak, 1),
+                                               "peak_growth_mb": round(memory.growth_mb, 1)}, indent=None)
     return path, seconds, reused
 
 
@@ -184,7 +190,8 @@ def run_compare(
     tasks = []
     for dataset, _, name, seed in keys:
         dirs = groups[(dataset, "", name, seed)]
-        target = out / "results" / dataset / f"{name}-seed{seed}"
+        # evaluations are cached beside the runs (they are many; the report needs only their figures)
+        target = runs_dir / dataset / "evaluations" / f"{name}-seed{seed}"
         tasks.append(runner.Job(str(target), evaluate_job, ([dirs["baseline"], dirs["ct_free"], dirs["ct_protected"]],
                                                             ["baseline", "ct_free", "ct_protected"], protocols,
                                                             str(target))))
@@ -198,12 +205,13 @@ def run_compare(
         "train": sum(stored_seconds(Path(p)) for p in unique),
         "evaluate": sum(float(p["seconds"].seconds.sum()) for f in frames.values() for p in f.values()),
     }
-    memory = {path: float(read_json(Path(path) / MEMORY)["peak_growth_mb"]) if (Path(path) / MEMORY).is_file()
-              else float("nan") for path in unique}
+    memory = {path: float(read_json(Path(path) / MEMORY).get("peak_mb", float("nan")))
+              if (Path(path) / MEMORY).is_file() else float("nan") for path in unique}
     settings = {"plan": asdict(plan), "protocols": protocols, "command": command, "workers": workers,
                 "max_cost_increase": max_cost_increase,
                 "wall_seconds": wall, "compute_seconds": compute, "methods": [m.name for m in methods],
-                "tuned": {f"{d}/{m}": info for (d, m), info in tuned.items()},
+                "tuned": {f"{d}/{m}": {k: v for k, v in info.items() if k != "table"}
+                          for (d, m), info in tuned.items()},
                 "skipped": {f"{d}/{m}": why for (d, m), why in skipped.items()}}
     md = write_comparison(out, datasets, methods, plan, frames, groups, tuned, skipped, memory, settings)
     log(f"wrote {md} ({fmt_duration(wall)})")
