@@ -13,7 +13,7 @@ import pytest
 
 import ct_plugin
 from ct_plugin import cli
-from ct_plugin.evaluation.protocol.paper import ratio_comparison
+from ct_plugin.evaluation.protocol.ratios import ratio_comparison
 from ct_plugin.training.health import mature_share, tuned_maturity_problem
 from ct_plugin.tuning.report import figure_title, grid_figure
 from ct_plugin.tuning.seeds import mean_figures

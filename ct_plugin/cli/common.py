@@ -47,6 +47,15 @@ def add_threads_argument(parser: argparse.ArgumentParser | argparse._ArgumentGro
     parser.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
 
 
+DEVICE_HELP = ("where models, data and searches live: auto (CUDA when torch sees one, the default), cpu, "
+               "cuda or cuda:INDEX")
+
+
+def add_device_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, what: str = "") -> None:
+    """``--device`` (default auto, as ``train``'s); ``what`` says what runs there."""
+    parser.add_argument("--device", default="auto", metavar="DEVICE", help=DEVICE_HELP + (f"; {what}" if what else ""))
+
+
 def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
     """``--rounds``, ``--workers``, ``--threads`` and ``--quiet`` as the experiments (reproduce, compare) offer them."""
     parser.add_argument("--rounds", type=int, help="evaluation rounds (default 100, 10 with --quick)")
@@ -54,6 +63,7 @@ def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
                         help="worker processes of one torch thread each (default: the number of CPUs)")
     parser.add_argument("--threads", type=int, help=THREADS_HELP)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_device_argument(parser, "every training and evaluation (a run trained on one device is reused on another)")
 
 
 CSV_OPTIONS = {

@@ -64,7 +64,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise CTPluginError(f"--workers must be at least 1, got {args.workers}")
     methods = resolve_methods(names(args.methods))
     datasets = names(args.datasets) or list(DEFAULT_DATASETS["reference"])
-    plan = Plan.for_mode(args.quick, seeds=args.seeds, sources=("tune",))
+    plan = Plan.for_mode(args.quick, seeds=args.seeds, sources=("tune",), device=args.device)
     result = run_compare(datasets, methods, plan, Path(args.out), Path(args.runs_dir), args.data_dir,
                          command_line(args), log=lambda m: print(m, file=sys.stderr, flush=True), rounds=args.rounds,
                          workers=args.workers, progress=not args.quiet,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ct_plugin.atomic import claim_folder, safe_name
-from ct_plugin.cli.common import THREADS_HELP, floats, key_values
+from ct_plugin.cli.common import THREADS_HELP, add_device_argument, floats, key_values
 from ct_plugin.plugins.events import EvaluationEvent
 from ct_plugin.plugins.registry import call_lifecycle
 from ct_plugin.settings.coerce import check_threads
@@ -31,8 +31,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     # torch and pandas: imported when the command runs, not for --help
     from ct_plugin.evaluation.protocol import ProtocolConfig, evaluate_runs, load_runs, replace_config
     from ct_plugin.evaluation.report import summary_markdown, write_evaluation
+    from ct_plugin.torch_utils import resolve_device
 
     check_threads(args.threads, "--threads")
+    device = resolve_device(args.device)
     runs = load_runs(args.run_dirs)
     config = replace_config(
         ProtocolConfig(),
@@ -55,7 +57,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     with tracking_from_args(args):
         # small models get one thread (the library's default), unless --threads or the user says otherwise
         with thread_scope(args.threads, runs[0].model, max(config.attack_rows, config.n_factuals or 100)):
-            evaluation = evaluate_runs(runs, config)
+            evaluation = evaluate_runs(runs, config, device=device)
         files = write_evaluation(evaluation, out)
         announce_evaluation(evaluation, out, files)
     print(summary_markdown(evaluation))
@@ -108,5 +110,6 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
     ev.add_argument("--epsilons", help="comma-separated robust-accuracy grid (default 0,0.01,...,0.1)")
     ev.add_argument("--seed", type=int, help="seed of every draw (default 0)")
     ev.add_argument("--threads", type=int, help=THREADS_HELP)
+    add_device_argument(ev, "the runs' models are moved there")
     add_tracking_arguments(ev)
     ev.set_defaults(func=cmd_evaluate)

@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ct_plugin.cli.common import add_threads_argument, key_values, names
+from ct_plugin.cli.common import add_device_argument, add_threads_argument, key_values, names
 from ct_plugin.errors import CTPluginError
 
 COMMANDS = ("explain",)
@@ -112,7 +112,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             increase_only=names(args.increase_only), decrease_only=names(args.decrease_only),
             max_change=parse_max_change(args.max_change), tau=args.tau, max_steps=args.max_steps,
             recourse_defaults=not args.no_recourse_defaults, within_observed=not args.full_domain,
-            progress=not args.quiet, threads=args.threads,
+            progress=not args.quiet, threads=args.threads, device=args.device,
         )
     for warning in caught:
         if issubclass(warning.category, OutOfRangeWarning):
@@ -183,4 +183,5 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
                         help="person figures written with --out (default 20)")
     output.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_argument(output)
+    add_device_argument(output, "the run's model is moved there")
     p.set_defaults(func=cmd_explain)

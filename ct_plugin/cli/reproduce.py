@@ -73,7 +73,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise CTPluginError(f"--workers must be at least 1, got {args.workers}")
     plan = Plan.for_mode(args.quick, seeds=args.seeds, sources=sources, data_style=args.data_style,
-                         dataset_options=key_values(args.dataset_option, "--dataset-option"))
+                         dataset_options=key_values(args.dataset_option, "--dataset-option"), device=args.device)
     result = run_reproduce(
         datasets, plan, Path(args.out), Path(args.runs_dir), args.data_dir, command_line(args), log=_progress,
         rounds=args.rounds, workers=args.workers, ablations=not args.no_ablations, progress=not args.quiet,

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from ct_plugin.atomic import safe_name
-from ct_plugin.cli.common import DATA_DIR_HELP, add_csv_arguments, csv_dataset_options, key_values, names
+from ct_plugin.cli.common import (
+    DATA_DIR_HELP,
+    add_csv_arguments,
+    add_device_argument,
+    csv_dataset_options,
+    key_values,
+    names,
+)
 from ct_plugin.cli.train import GENERATOR_SHORTCUTS, add_setting_argument
 from ct_plugin.config import TRAIN_SETTINGS
 from ct_plugin.errors import CTPluginError
@@ -88,6 +95,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
             train[name] = names(getattr(args, name))
     if args.protect:
         train["protect"] = True
+    option_device = train.pop("device", "auto")  # --train-option device=... where --device is not given
+    device = args.device if args.device != "auto" else option_device
     protocol = key_values(args.protocol_option, "--protocol-option")
     for name in ("rounds", "n_factuals"):
         if getattr(args, name) is not None:
@@ -112,7 +121,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             validation_size=args.validation_size, validation_seed=args.validation_seed, protocol=protocol,
             data_dir=args.data_dir, dataset_options=dataset_options,
             progress=not args.quiet, rescue=not args.no_rescue, always_ct=args.always_ct, seeds=args.seeds, rule=rule,
-            **train,
+            device=device, **train,
         )
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -200,4 +209,5 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
     run.add_argument("--address", help="Ray cluster to join; implies --executor ray")
     run.add_argument("--threads", type=int, metavar="N", help=TUNE_THREADS_HELP)
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_device_argument(run, "every cell's training and the validation evaluation (not written into chosen.json)")
     p.set_defaults(func=cmd_tune)

@@ -89,14 +89,15 @@ class PeakMemory:
         return self.peak - self.start
 
 
-def train_measured(spec: DatasetSpec, options: dict[str, Any], out: str) -> tuple[str, float, bool]:
+def train_measured(spec: DatasetSpec, options: dict[str, Any], out: str, device: str = "auto"
+                   ) -> tuple[str, float, bool]:
     """:func:`ct_plugin.reproduce.run.train_job`, recording the peak resident memory while it trains a run.
 
     The peak of the whole worker process (its interpreter, torch and the data included), not the growth:
     workers are reused, so a later job's growth says little.
     """
     with PeakMemory() as memory:
-        path, seconds, reused = train_job(spec, options, out)
+        path, seconds, reused = train_job(spec, options, out, device)
     if not reused:
         atomic_write_json(Path(out) / MEMORY, {"peak_mb": round(memory.peak, 1),
                                                "peak_growth_mb": round(memory.growth_mb, 1)}, indent=None)
@@ -171,7 +172,8 @@ def run_compare(
         jobs += [(job, specs[dataset]) for job in method_jobs(plan, method, specs[dataset], info["overrides"])]
     unique = {str(runs_dir / job.dataset / job.name): (job, spec) for job, spec in jobs}
     t0 = time.perf_counter()
-    training = [runner.Job(path, train_measured, (spec, job.options, path)) for path, (job, spec) in unique.items()]
+    training = [runner.Job(path, train_measured, (spec, job.options, path, plan.device))
+                for path, (job, spec) in unique.items()]
     trained = runner.run_jobs(training, workers=workers, progress="train", quiet=not progress)
     reused = sum(r for _, _, r in trained)
     log(f"trained {len(trained) - reused} runs, reused {reused}, in {fmt_duration(time.perf_counter() - t0)}")
@@ -194,7 +196,7 @@ def run_compare(
         target = runs_dir / dataset / "evaluations" / f"{name}-seed{seed}"
         tasks.append(runner.Job(str(target), evaluate_job, ([dirs["baseline"], dirs["ct_free"], dirs["ct_protected"]],
                                                             ["baseline", "ct_free", "ct_protected"], protocols,
-                                                            str(target))))
+                                                            str(target), plan.device)))
     t0 = time.perf_counter()
     evaluated = runner.run_jobs(tasks, workers=workers, progress="evaluate", quiet=not progress)
     log(f"evaluated {len(tasks)} groups in {fmt_duration(time.perf_counter() - t0)}")

@@ -114,7 +114,13 @@ def _short(value: Any) -> str:
 def make_cell_id(
     dataset: str, strategy: str, generator: str, params: dict[str, Any], seed: int, config: dict[str, Any]
 ) -> str:
-    """Readable, filesystem-safe id: the identifying values plus a hash of the complete settings."""
+    """Readable, filesystem-safe id: the identifying values plus a hash of the complete settings.
+
+    The hash leaves out where the cell trains (``device`` counts as ``auto``): a run trained on a GPU
+    is the same run on a CPU, and a re-run on another machine reuses it.
+    """
+    if "device" in config:
+        config = {**config, "device": "auto"}
     digest = hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
     parts = [dataset, strategy, generator] + [f"{k}{_short(v)}" for k, v in sorted(params.items())] + [f"s{seed}"]
     text = re.sub(r"[^A-Za-z0-9_.=+-]+", "_", "-".join(parts))[:100]

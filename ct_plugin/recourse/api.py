@@ -22,7 +22,7 @@ from ct_plugin.recourse.rows import People, read_people
 from ct_plugin.recourse.search import Found, find_counterfactuals
 from ct_plugin.runs.load import Run, load_run
 from ct_plugin.threads import thread_scope
-from ct_plugin.torch_utils import check_finite_outputs
+from ct_plugin.torch_utils import check_finite_outputs, resolve_device
 
 Source = str | Path | Run | tuple[torch.nn.Module, DatasetSpec]
 
@@ -48,6 +48,7 @@ def explain(
     batch_size: int = 4096,
     progress: bool = True,
     threads: int | None = None,
+    device: str | torch.device = "auto",
 ) -> Explanation:
     """Counterfactual explanations (recourse) for people, in the spirit of DiCE's ``generate_counterfactuals``.
 
@@ -82,12 +83,16 @@ def explain(
         batch_size: people searched in one tensor.
         progress: a progress bar on a terminal.
         threads: torch CPU threads (default: see :mod:`ct_plugin.threads`).
+        device: where the model and the searches run (``auto``: CUDA when torch sees one); the model
+            is moved there. The tables and measures come back to the CPU.
 
     Returns:
         An :class:`~ct_plugin.recourse.result.Explanation` (``.counterfactuals`` is a DataFrame;
         ``.to_markdown()``, ``.to_json()`` (DiCE's format), ``.save(folder)``).
     """
     model, spec, label = _resolve_source(source)
+    device = resolve_device(device)
+    model.to(device)
     if int(n) != n or n < 1:
         raise CTPluginError(f"n (counterfactuals per person) must be a whole number >= 1, got {n!r}")
     if int(batch_size) != batch_size or batch_size < 1:
@@ -110,14 +115,14 @@ def explain(
         probs_before = measures.probabilities(model, people.encoded)
         predicted = probs_before.argmax(axis=1)
         to_explain = np.flatnonzero(predicted != target_index)
-        constraints = SearchConstraints.from_spec(search_spec).narrowed(
-            max_change=torch.as_tensor(limits, dtype=torch.float32))
+        constraints = SearchConstraints.from_spec(search_spec, device).narrowed(
+            max_change=torch.as_tensor(limits, dtype=torch.float32, device=device))
         bounds = measures.observed_bounds(spec) if within_observed else (spec.lower, spec.upper)
         if within_observed:
-            constraints.lower = torch.as_tensor(bounds[0], dtype=torch.float32)
-            constraints.upper = torch.as_tensor(bounds[1], dtype=torch.float32)
-        factuals = torch.as_tensor(people.encoded[to_explain], dtype=torch.float32)
-        targets = torch.as_tensor(target_index[to_explain], dtype=torch.long)
+            constraints.lower = torch.as_tensor(bounds[0], dtype=torch.float32, device=device)
+            constraints.upper = torch.as_tensor(bounds[1], dtype=torch.float32, device=device)
+        factuals = torch.as_tensor(people.encoded[to_explain], dtype=torch.float32, device=device)
+        targets = torch.as_tensor(target_index[to_explain], dtype=torch.long, device=device)
         found: list[Found] = []
         total = len(settings) * len(to_explain) * n
         with progress_bar(total, f"explaining {len(to_explain)} people", quiet=not progress, unit="cf") as bar:

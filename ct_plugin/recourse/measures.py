@@ -12,6 +12,7 @@ import torch
 
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.evaluation.metrics.counterfactual import implausibility
+from ct_plugin.torch_utils import model_device
 
 AT_BOUND_TOLERANCE = 1e-3
 """A feature lies on a bound when within this many standard deviations of it."""
@@ -25,8 +26,10 @@ REFERENCE_ROWS = 5000
 
 def probabilities(model: torch.nn.Module, x: np.ndarray, batch: int = 65536) -> np.ndarray:
     """Softmax probabilities of every class for encoded rows ``x`` (n, K)."""
+    device = model_device(model)
     with torch.no_grad():
-        parts = [torch.softmax(model(torch.as_tensor(x[i:i + batch])), dim=1) for i in range(0, len(x), batch)]
+        parts = [torch.softmax(model(torch.as_tensor(x[i:i + batch]).to(device)), dim=1).cpu()
+                 for i in range(0, len(x), batch)]
     return torch.cat(parts).numpy() if parts else np.zeros((0, 0), dtype=np.float32)
 
 

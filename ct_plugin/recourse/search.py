@@ -34,11 +34,12 @@ class Found:
     seconds: float
 
 
-def build_generator(settings: SearchSettings, spec: DatasetSpec) -> CounterfactualGenerator:
-    """The registered generator of ``settings`` with its options checked, fitted to ``spec``."""
+def build_generator(settings: SearchSettings, spec: DatasetSpec,
+                    device: torch.device | str = "cpu") -> CounterfactualGenerator:
+    """The registered generator of ``settings`` with its options checked, fitted to ``spec`` on ``device``."""
     item = get_registry().get("generator", settings.generator)
     generator = build_with_options("generator", settings.generator, item.factory, **settings.options)
-    generator.fit(spec)
+    generator.fit(spec, device)
     return generator
 
 
@@ -66,7 +67,7 @@ def find_counterfactuals(
 ) -> Found:
     """Search ``alternatives`` counterfactuals of every factual towards its target (see the module doc)."""
     start = time.perf_counter()
-    generator = build_generator(settings, spec)
+    generator = build_generator(settings, spec, factuals.device)
     n, d = factuals.shape
     membership = feature_membership(spec).to(factuals)
     frozen = torch.zeros(n, d, dtype=torch.bool, device=factuals.device)

@@ -121,13 +121,16 @@ class Plan:
     """Settings sources whose synthetic ``ct_protected`` runs are divergence only (lambda_reg and
     lambda_adv 0), as the reference's "mutability" runs were; the other sources train both CT
     models with the same (tuned) settings, as a user's `train --config chosen.json` would."""
+    device: str = "auto"
+    """Where every training and evaluation runs (``--device``); not part of any run's name or cache key."""
     dataset_options: dict[str, Any] = field(default_factory=dict)
     """The user's loader options (``--dataset-option``), merged over the data style's for every dataset
     (a given key wins); ablations that change the data keep their own."""
 
     @classmethod
     def for_mode(cls, quick: bool, seeds: int | None = None, sources: tuple[str, ...] | None = None,
-                 data_style: str = "reference", dataset_options: dict[str, Any] | None = None) -> Plan:
+                 data_style: str = "reference", dataset_options: dict[str, Any] | None = None,
+                 device: str = "auto") -> Plan:
         """The full plan, or the CI-sized ``--quick`` one (1 seed, few epochs, nce at most 300).
 
         ``dataset_options`` are loader options for every dataset (:meth:`data_options`); the settings of
@@ -140,6 +143,11 @@ class Plan:
         if sources is not None:
             plan.sources = sources
         plan.data_style = data_style
+        if device != "auto":
+            from ct_plugin.torch_utils import resolve_device  # torch: not for --help
+
+            resolve_device(device)  # a clear error before any work
+        plan.device = str(device)
         options = dict(dataset_options or {})
         reserved = sorted(set(options) & set(RESERVED_DATASET_OPTIONS))
         if reserved:

@@ -48,8 +48,9 @@ SECONDS = "reproduce_seconds.json"
 EVALUATION_PARTS = ("comparison", "summary", "robustness", "attribution")
 
 
-def train_job(spec: DatasetSpec, options: dict[str, Any], out: str) -> tuple[str, float, bool]:
-    """Train one run into ``out`` (or reuse it when complete with the same settings); (path, seconds, reused)."""
+def train_job(spec: DatasetSpec, options: dict[str, Any], out: str, device: str = "auto") -> tuple[str, float, bool]:
+    """Train one run into ``out`` on ``device`` (or reuse it when complete with the same settings, wherever it
+    was trained); (path, seconds, reused)."""
     path = Path(out)
     wanted = {"options": options, "data": spec.options}
     key = runner.fingerprint(wanted)
@@ -59,7 +60,7 @@ def train_job(spec: DatasetSpec, options: dict[str, Any], out: str) -> tuple[str
     if path.exists():
         shutil.rmtree(path)
     start = time.perf_counter()
-    train(spec, out=path, quiet=True, **options)
+    train(spec, out=path, quiet=True, **{**options, "device": device})
     seconds = time.perf_counter() - start
     runner.write_marker(path, MARKER, key, {"settings": wanted})
     store_seconds(path, seconds)
@@ -76,9 +77,9 @@ def store_seconds(folder: Path, seconds: float) -> None:
     atomic_write_json(folder / SECONDS, {"seconds": round(seconds, 3)}, indent=None)
 
 
-def evaluate_job(run_dirs: list[str], labels: list[str], protocols: dict[str, dict[str, Any]], out: str
-                 ) -> dict[str, dict[str, pd.DataFrame]]:
-    """Evaluate the runs once per protocol; write each into ``out/<protocol>``; return their frames."""
+def evaluate_job(run_dirs: list[str], labels: list[str], protocols: dict[str, dict[str, Any]], out: str,
+                 device: str = "auto") -> dict[str, dict[str, pd.DataFrame]]:
+    """Evaluate the runs once per protocol on ``device``; write each into ``out/<protocol>``; return their frames."""
     runs = None
     frames: dict[str, dict[str, pd.DataFrame]] = {}
     for name, settings in protocols.items():
@@ -90,7 +91,7 @@ def evaluate_job(run_dirs: list[str], labels: list[str], protocols: dict[str, di
             frames[name] = {part: pd.read_csv(folder / f"{part}.csv") for part in EVALUATION_PARTS}
         else:
             runs = runs or load_runs(run_dirs)
-            ev = evaluate_runs(runs, ProtocolConfig(**settings), labels=labels)
+            ev = evaluate_runs(runs, ProtocolConfig(**settings), labels=labels, device=device)
             write_evaluation(ev, folder)
             runner.write_marker(folder, MARKER, key, {"settings": wanted})
             store_seconds(folder, ev.seconds)
@@ -131,7 +132,8 @@ def tune_dataset(spec: DatasetSpec, plan: Plan, out: Path, workers: int, progres
         extra["rescue"] = False
     if rule is not None:
         extra["rule"] = rule
-    result = tune(spec, out=out, workers=workers, progress=progress, seed=0, **seeds, **extra, **options)
+    result = tune(spec, out=out, workers=workers, progress=progress, seed=0, device=plan.device, **seeds, **extra,
+                  **options)
     # a re-run reuses finished cells: keep the seconds of the run that did the work
     seconds = max(result.seconds, stored_seconds(out))
     store_seconds(out, seconds)
@@ -205,7 +207,8 @@ def run_reproduce(
             ablation_rows.append({"ablation": name, "data": dataset, "change": what, "variant": extra[0].variant})
     t0 = time.perf_counter()
     unique = {str(runs_dir / job.dataset / job.name): (job, spec) for job, spec in jobs}
-    training = [runner.Job(path, train_job, (spec, job.options, path)) for path, (job, spec) in unique.items()]
+    training = [runner.Job(path, train_job, (spec, job.options, path, plan.device))
+                for path, (job, spec) in unique.items()]
     trained = runner.run_jobs(training, workers=workers, progress="train", quiet=not progress)
     train_seconds = {path: seconds for path, seconds, _ in trained}
     reused_runs = sum(r for _, _, r in trained)
@@ -228,7 +231,8 @@ def run_reproduce(
         target = out / "results" / dataset / f"{variant + '-' if variant else ''}{source}-seed{seed}"
         wanted = protocols if source in plan.strict_sources and not variant else {"paper": protocols["paper"]}
         tasks.append(runner.Job(str(target), evaluate_job, ([dirs["baseline"], dirs["ct_free"], dirs["ct_protected"]],
-                                                     ["baseline", "ct_free", "ct_protected"], wanted, str(target))))
+                                                     ["baseline", "ct_free", "ct_protected"], wanted, str(target),
+                                                     plan.device)))
     evaluated = runner.run_jobs(tasks, workers=workers, progress="evaluate", quiet=not progress)
     log(f"evaluated {len(tasks)} groups in {fmt_duration(time.perf_counter() - t0)}")
     frames = dict(zip(keys, evaluated, strict=True))

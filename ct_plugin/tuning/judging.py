@@ -53,11 +53,13 @@ EVALUATION_CHUNK = 9
 
 
 def evaluate_cells(
-    vanilla: Cell, cells: Sequence[Cell], out: Path, protocol: ProtocolConfig, progress: bool, need_cost: bool = False
+    vanilla: Cell, cells: Sequence[Cell], out: Path, protocol: ProtocolConfig, progress: bool, need_cost: bool = False,
+    device: str = "auto",
 ) -> dict[str, dict[str, float]]:
     """Per CT cell: IP, IP*, validity and the protected search's cost vs the baseline (cached in ``tune_eval.json``).
 
     ``need_cost``: a cached judgement made before cost was recorded is redone (the rule judges cost).
+    ``device``: where the evaluation runs (not part of the cache key).
     """
     # the draw version too: a cached judgement made with other random draws is redone
     key = fingerprint({"protocol": dataclasses.asdict(protocol), "reference": vanilla.cell_id,
@@ -79,7 +81,8 @@ def evaluate_cells(
     try:
         for chunk in chunks:  # the baseline is evaluated once per chunk; draws are the same in every call
             runs = [reference, *(load_run(out / "cells" / cell.cell_id) for cell in chunk)]
-            evaluation = evaluate_runs(runs, protocol, labels=["vanilla", *(cell.cell_id for cell in chunk)])
+            evaluation = evaluate_runs(runs, protocol, labels=["vanilla", *(cell.cell_id for cell in chunk)],
+                                       device=device)
             comparison = evaluation.comparison.set_index(["run", "metric"])
             for cell in chunk:
                 figures: dict[str, float] = {}

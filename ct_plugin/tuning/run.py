@@ -50,6 +50,7 @@ from ct_plugin.jobs import folder_lock
 from ct_plugin.plugins.registry import get_registry
 from ct_plugin.progress import progress_bar
 from ct_plugin.runs.files import read_log
+from ct_plugin.torch_utils import resolve_device
 from ct_plugin.training.health import mature_share
 from ct_plugin.training.setup import build_generator, check_term_weights
 from ct_plugin.tuning import report
@@ -110,15 +111,16 @@ Config = tuple[dict[str, Any], list[Cell]]
 
 
 def _cells(
-    base: TrainConfig, points: list[dict[str, Any]], spec: DatasetSpec, spec_dir: Path, seeds: list[int]
+    base: TrainConfig, points: list[dict[str, Any]], spec: DatasetSpec, spec_dir: Path, seeds: list[int],
+    device: str = "auto",
 ) -> tuple[list[Cell], list[Config]]:
-    """The vanilla cells and each grid point's CT cells, one per seed (all on the saved validation spec)."""
+    """The vanilla cells and each grid point's CT cells, one per seed, on the saved validation spec and ``device``."""
     digest = spec_digest(spec)
     cell_config = base.replace(dataset=spec.name, data_dir=None, dataset_options={})
     defaults = TrainConfig().to_dict()
 
     def cell(strategy: str, generator: str, params: dict[str, Any], config: dict[str, Any], seed: int) -> Cell:
-        config = {**config, "seed": seed}
+        config = {**config, "seed": seed, "device": device}
         cell_id = make_cell_id(spec.name, strategy, generator, params, seed, {**config, "_data": digest})
         return Cell(cell_id, spec.name, strategy, generator, seed, params, config, {"enabled": False},
                     str(spec_dir.resolve()))
@@ -223,6 +225,7 @@ def tune(
     rescue: bool = True,
     always_ct: bool = False,
     seeds: int = DEFAULT_TUNE_SEEDS,
+    device: str = "auto",
     **train_options: Any,
 ) -> TuneResult:
     """Tune CT's hyperparameters on a validation split carved from the training rows (the paper's way).
@@ -247,6 +250,8 @@ def tune(
             stage 2 sets lambda_reg to half and a tenth of the grid's smallest (at the tau values that
             matured), stage 3 scales lambda_div and lambda_adv by 1/5 and 1/25 at the two
             least-violating configurations; the table's ``stage`` column says where a row belongs.
+        device: where cells train and the validation evaluation runs (``auto``: CUDA when torch sees one);
+            not part of a cell's id (cells trained elsewhere are reused), nor of ``chosen.json``.
         seeds: training seeds per configuration and for vanilla (``seed``, ``seed + 1``, ...);
             every criterion is the mean over them, each seed's CT run judged against the same seed's
             vanilla run (default 2: with one, the 1-point accuracy check is mostly seed noise).
@@ -265,6 +270,8 @@ def tune(
     """
     start = time.perf_counter()
     rule = (rule or SelectionRule()).validate()
+    device = str(train_options.pop("device", device))  # where, not what: kept out of the chosen config
+    resolve_device(device)  # a clear error before any work
     points = grid_points(checked := validate_grid(grid))
     axes = list(checked)
     protocol_cfg = protocol_config(protocol)
@@ -285,7 +292,7 @@ def tune(
     with folder_lock(out, "tuning into"):  # two tune processes on one folder would share its cells
         spec_dir = out / "validation_spec"
         _save_validation_spec(carved, spec_dir)
-        vanillas, ct_cells = _cells(base, points, carved, spec_dir, training_seeds)
+        vanillas, ct_cells = _cells(base, points, carved, spec_dir, training_seeds, device)
         for note in notes:  # once the settings are known to be good, before the training
             warnings.warn(f"tune on {spec.name}: {note}", RuntimeWarning, stacklevel=2)
 
@@ -304,7 +311,7 @@ def tune(
                 todo = [cs[i] for _, cs in configs
                         if rows.get(cs[i].cell_id, {}).get("status") == "ok" and cs[i].cell_id not in figures]
                 figures.update(evaluate_cells(vanilla, todo, out, protocol_cfg, progress,
-                                              need_cost=rule.max_cost_increase is not None))
+                                              need_cost=rule.max_cost_increase is not None, device=device))
             table = _criteria_table(configs, rows, figures, reference_of(figures), out, rule)
             ok = table[table.status == "ok"]
             if ok.empty:

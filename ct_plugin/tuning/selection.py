@@ -16,7 +16,7 @@ wins: the smallest sum of the shortfalls beyond each threshold in percentage poi
 maturity, validity), ties broken as above; configurations whose IP cannot be measured come last.
 
 **Significance.** ``ip_significant`` is the evaluation protocol's own test of the IP difference
-(:func:`ct_plugin.evaluation.protocol.paper.ratio_comparison`): the percentile interval over the
+(:func:`ct_plugin.evaluation.protocol.ratios.ratio_comparison`): the percentile interval over the
 rounds of the paired per-round differences, at the protocol's ``confidence`` (99% by default),
 excludes 0; with several training seeds it must hold in every seed, in the same direction
 (:func:`ct_plugin.tuning.seeds.mean_figures`). It is the ``*`` of the comparison tables.

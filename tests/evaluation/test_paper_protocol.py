@@ -17,9 +17,9 @@ from ct_plugin.evaluation.protocol.paper import (
     draw_round_classes,
     fixed_kernel_mmd2,
     l1_implausibility,
-    ratio_comparison,
     round_metrics,
 )
+from ct_plugin.evaluation.protocol.ratios import ratio_comparison
 
 
 def test_l1_implausibility_is_the_mean_l1_distance():

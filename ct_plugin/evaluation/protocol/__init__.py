@@ -37,6 +37,7 @@ dispatches (:func:`evaluate_runs`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ct_plugin.evaluation.protocol.common import (
     METRIC_SETTING,
@@ -64,6 +65,9 @@ from ct_plugin.evaluation.protocol.config import (
 from ct_plugin.evaluation.protocol.paper import DRAW_VERSION, evaluate_paper
 from ct_plugin.evaluation.protocol.strict import bootstrap_interval, evaluate_strict, per_round, search_paths, summarise
 from ct_plugin.runs.load import Run
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "DRAW_VERSION",
@@ -98,13 +102,19 @@ __all__ = [
 
 def evaluate_runs(
     runs: Sequence[Run], config: ProtocolConfig | None = None, labels: Sequence[str] | None = None,
-    progress: bool = False,
+    progress: bool = False, device: str | torch.device = "auto",
 ) -> Evaluation:
-    """Run the configured protocol (``paper`` by default) on loaded runs of one dataset; the first is the reference."""
+    """Run the configured protocol (``paper`` by default) on loaded runs of one dataset; the first is the reference.
+
+    ``device``: where models, data, searches and metrics live (``auto``: CUDA when torch sees one;
+    each run's model is moved there). The random draws are made on the CPU whatever the device, so
+    an evaluation's factuals and targets do not depend on it; its figures may differ in the last
+    digits between devices (float arithmetic).
+    """
     config = (config or ProtocolConfig()).validate()
     runs = list(runs)
     check_same_dataset(runs)
     labels = list(labels) if labels is not None else run_labels(runs)
     if config.protocol == "paper":
-        return evaluate_paper(runs, config, labels, progress)
-    return evaluate_strict(runs, config, labels)
+        return evaluate_paper(runs, config, labels, progress, device=device)
+    return evaluate_strict(runs, config, labels, device=device)

@@ -34,20 +34,19 @@ from ct_plugin.constraints import SearchConstraints
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
 from ct_plugin.evaluation import metrics as M
-from ct_plugin.evaluation.metrics.directions import LOWER_IS_BETTER
 from ct_plugin.evaluation.protocol.common import (
-    METRIC_SETTING,
     Evaluation,
     accepts_lambda_energy,
     build_posthoc,
     capped_class_rows,
     frozen_features,
     search_specs,
-    summary_records,
 )
 from ct_plugin.evaluation.protocol.config import MAIN, PROTECTED, ProtocolConfig
+from ct_plugin.evaluation.protocol.ratios import summarise_paper
 from ct_plugin.runs.load import Run
 from ct_plugin.sampling import other_class
+from ct_plugin.torch_utils import resolve_device
 
 RATIO_METRICS = ("ip", "ip_star", "ip_star_0.5", "cost")
 """Metrics compared by the per-round ratio (lower is better)."""
@@ -114,11 +113,13 @@ def batched_round_metrics(
     :func:`~ct_plugin.evaluation.metrics.mad_weights`) also ``cost_mad``, the weighted L1 cost.
     """
     rounds, n = probability.shape
+    device = counterfactuals.device
+    target_class = target_class.to(device)
     valid = (probability >= threshold).float()
     count = valid.sum(dim=1)
-    out = {"validity": (count / n).numpy().astype(float)}
-    ip = torch.full((rounds,), float("nan"))
-    stars = {ip_star_name(scale, i): torch.full((rounds,), float("nan")) for i, scale in enumerate(length_scales)}
+    out = {"validity": (count / n).cpu().numpy().astype(float)}
+    ip = torch.full((rounds,), float("nan"), device=device)
+    stars = {ip_star_name(scale, i): torch.full_like(ip, float("nan")) for i, scale in enumerate(length_scales)}
     cost = (counterfactuals - factuals).abs().sum(dim=2)
     with_any = count > 0
     cost_mean = torch.where(with_any, (cost * valid).sum(dim=1) / count.clamp_min(1), float("nan"))
@@ -132,7 +133,7 @@ def batched_round_metrics(
             sq_xy = torch.cdist(x, samples[None].expand(len(part), -1, -1)).pow(2)  # (r, n, N)
             sq_xx = torch.cdist(x, x).pow(2)  # (r, n, n)
             pair = v[:, :, None] * v[:, None, :]
-            pair = pair * (1 - torch.eye(n))[None]
+            pair = pair * (1 - torch.eye(n, device=device))[None]
             for i, scale in enumerate(length_scales):
                 k_xy = torch.exp(-sq_xy / (2 * scale**2)).mean(dim=2)
                 k_xx = torch.exp(-sq_xx / (2 * scale**2))
@@ -140,13 +141,13 @@ def batched_round_metrics(
                 cross = (k_xy * v).sum(dim=1) / m.clamp_min(1)
                 value = (term_x + M.cached_self_term(samples, scale) - 2 * cross).clamp_min(0.0)
                 stars[ip_star_name(scale, i)][part] = torch.where(m >= 2, value, float("nan"))
-    out["ip"] = ip.numpy().astype(float)
-    out.update({name: values.numpy().astype(float) for name, values in stars.items()})
-    out["cost"] = cost_mean.numpy().astype(float)
+    out["ip"] = ip.cpu().numpy().astype(float)
+    out.update({name: values.cpu().numpy().astype(float) for name, values in stars.items()})
+    out["cost"] = cost_mean.cpu().numpy().astype(float)
     if feature_weights is not None:
-        weighted = ((counterfactuals - factuals).abs() * feature_weights).sum(dim=2)
+        weighted = ((counterfactuals - factuals).abs() * feature_weights.to(device)).sum(dim=2)
         out["cost_mad"] = torch.where(with_any, (weighted * valid).sum(dim=1) / count.clamp_min(1),
-                                      float("nan")).numpy().astype(float)
+                                      float("nan")).cpu().numpy().astype(float)
     return out
 
 
@@ -205,23 +206,28 @@ def default_n_factuals(spec: DatasetSpec) -> int:
 
 
 # ------------------------------------------------------------------ protocol
-def evaluate_paper(runs: Sequence[Run], config: ProtocolConfig, labels: Sequence[str], progress: bool = False
-                   ) -> Evaluation:
-    """Run the paper's protocol on loaded runs of one dataset (the first is the reference)."""
+def evaluate_paper(runs: Sequence[Run], config: ProtocolConfig, labels: Sequence[str], progress: bool = False,
+                   device: str | torch.device = "cpu") -> Evaluation:
+    """Run the paper's protocol on loaded runs of one dataset (the first is the reference).
+
+    Models, data, searches and metrics live on ``device`` (each run's model is moved there); random draws
+    are made on the CPU.
+    """
     t_start = time.perf_counter()
+    device = resolve_device(device)
     spec = runs[0].spec
     n = config.n_factuals or default_n_factuals(spec)
     specs = search_specs(spec, config)
-    constraints = {name: SearchConstraints.from_spec(s) for name, s in specs.items()}
+    constraints = {name: SearchConstraints.from_spec(s, device) for name, s in specs.items()}
     gen = torch.Generator().manual_seed(config.seed)
-    samples_of = target_class_samples(spec, config.max_class_samples, gen)
+    samples_of = {c: rows.to(device) for c, rows in target_class_samples(spec, config.max_class_samples, gen).items()}
     lambdas: list[float | None] = (
         [float(v) for v in config.lambda_energies] if accepts_lambda_energy(config.generator) else [None]
     )
     draws = {setting: draw_round_classes(config.rounds, len(lambdas), spec.n_classes, gen) for setting in specs}
-    X_test = torch.as_tensor(spec.X_test, dtype=torch.float32)
-    y_test = torch.as_tensor(spec.y_test, dtype=torch.long)
-    mad = M.mad_weights(torch.as_tensor(spec.X_train, dtype=torch.float32))
+    X_test = torch.as_tensor(spec.X_test, dtype=torch.float32, device=device)
+    y_test = torch.as_tensor(spec.y_test, dtype=torch.long, device=device)
+    mad = M.mad_weights(torch.as_tensor(spec.X_train, dtype=torch.float32, device=device))
     options = config.resolved_generator_options()
     records: list[dict[str, Any]] = []
     examples: dict[str, dict[str, np.ndarray]] = {}
@@ -229,9 +235,9 @@ def evaluate_paper(runs: Sequence[Run], config: ProtocolConfig, labels: Sequence
     attribution_rows: list[dict[str, Any]] = []
     ig_maps: dict[str, np.ndarray] = {}
     for label, run in zip(labels, runs, strict=True):
-        model = run.model.eval()
+        model = run.model.to(device).eval()
         with torch.no_grad():
-            predicted = torch.cat([model(part).argmax(dim=1) for part in torch.split(X_test, 65536)])
+            predicted = torch.cat([model(part).argmax(dim=1) for part in torch.split(X_test, 65536)]).cpu()
         for setting, tau in ((MAIN, config.tau), (PROTECTED, config.cost_tau)):
             if setting not in specs:
                 continue
@@ -242,12 +248,12 @@ def evaluate_paper(runs: Sequence[Run], config: ProtocolConfig, labels: Sequence
             rows = draw_factual_rows(predicted, classes[..., 0], n, row_gen)  # (R, L, n)
             for li, lam in enumerate(lambdas):
                 generator = build_posthoc(config.generator, options, lam)
-                generator.fit(specs[setting])
+                generator.fit(specs[setting], device)
                 have = (rows[:, li, 0] >= 0).nonzero().flatten()
                 if len(have):
-                    index = rows[have, li].reshape(-1)
+                    index = rows[have, li].reshape(-1).to(device)
                     factuals = X_test[index]
-                    targets = classes[have, li, 1].repeat_interleave(n)
+                    targets = classes[have, li, 1].repeat_interleave(n).to(device)
                     result = generator.search(
                         model, factuals, targets, constraints[setting], tau=tau, max_steps=config.max_steps,
                         epsilon=0.0, rng=torch.Generator().manual_seed(config.seed),
@@ -257,8 +263,8 @@ def evaluate_paper(runs: Sequence[Run], config: ProtocolConfig, labels: Sequence
                         prob = torch.softmax(model(cfs), dim=1).gather(1, targets[:, None]).squeeze(1)
                     if setting == MAIN and li == len(lambdas) // 2:
                         k = min(config.path_rows, len(factuals))
-                        examples[label] = {"factuals": factuals[:k].numpy(), "targets": targets[:k].numpy(),
-                                           "counterfactuals": cfs[:k].numpy(), "valid": (prob[:k] >= 0.5).numpy()}
+                        shown = {"factuals": factuals, "targets": targets, "counterfactuals": cfs, "valid": prob >= 0.5}
+                        examples[label] = {key: value[:k].cpu().numpy() for key, value in shown.items()}
                 computed: dict[str, np.ndarray] = {}
                 if len(have):
                     shape = (len(have), n)
@@ -266,7 +272,7 @@ def evaluate_paper(runs: Sequence[Run], config: ProtocolConfig, labels: Sequence
                         factuals.reshape(*shape, -1), cfs.reshape(*shape, -1), prob.reshape(shape),
                         classes[have, li, 1], samples_of, config.length_scales,
                         feature_weights=mad if setting == PROTECTED else None)
-                    computed["mean_steps"] = result.steps.reshape(shape).float().mean(dim=1).numpy().astype(float)
+                    computed["mean_steps"] = result.steps.reshape(shape).float().mean(dim=1).cpu().numpy().astype(float)
                 slot_of = {int(r): i for i, r in enumerate(have.tolist())}
                 keep = ("validity", "cost", "cost_mad") if setting == PROTECTED else tuple(
                     k for k in computed if k != "cost")
@@ -297,7 +303,7 @@ def evaluate_paper(runs: Sequence[Run], config: ProtocolConfig, labels: Sequence
 def _robustness(label: str, model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, config: ProtocolConfig,
                 gen_seed: int) -> list[dict[str, Any]]:
     gen = torch.Generator().manual_seed(gen_seed)
-    index = torch.randperm(len(X), generator=gen)[: config.attack_rows]
+    index = torch.randperm(len(X), generator=gen)[: config.attack_rows].to(X.device)
     xa, ya = X[index], y[index]
     rows = []
     for attack in M.ATTACKS:
@@ -316,12 +322,12 @@ def _attribution(label: str, model: torch.nn.Module, spec: DatasetSpec, X: torch
     chunks = torch.tensor_split(index, min(config.ig_rounds, len(index)))
     shares, maps, deltas = [], [], []
     for chunk in chunks:
-        x = X[chunk]
+        x = X[chunk.to(X.device)]
         with torch.no_grad():
             predicted = model(x).argmax(dim=1)
-        offsets = torch.randint(0, spec.n_classes - 1, (len(x),), generator=gen)
+        offsets = torch.randint(0, spec.n_classes - 1, (len(x),), generator=gen).to(X.device)
         targets = other_class(offsets, predicted)
-        baseline = torch.rand(spec.n_features, generator=gen) * 2.0 - 1.0
+        baseline = (torch.rand(spec.n_features, generator=gen) * 2.0 - 1.0).to(X.device)
         attributions, delta = M.integrated_gradients(model, x, targets, baseline, config.ig_steps, return_delta=True)
         maps.append(attributions.abs().mean(dim=0))
         deltas.append(delta.abs())
@@ -335,66 +341,4 @@ def _attribution(label: str, model: torch.nn.Module, spec: DatasetSpec, X: torch
         "uniform_share": len(spec.protected_columns) / spec.n_features,
         "ig_convergence_delta": float(torch.cat(deltas).mean()) if deltas else float("nan"),
     }
-    return row, torch.stack(maps).mean(dim=0).numpy()
-
-
-# ------------------------------------------------------------------ summaries
-def per_round_means(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per (run, round) means over the lambda grid (nan-aware), main and protected settings joined.
-
-    Columns: every main metric, plus ``cost``, ``cost_mad`` (where computed) and ``validity_protected``
-    from the protected setting.
-    """
-    main = frame[frame.setting == MAIN].drop(columns=["setting", "lambda_energy", "factual_class",
-                                                      "target_class", "cost", "cost_mad"], errors="ignore")
-    prot = frame[frame.setting == PROTECTED][[c for c in ("run", "round", "validity", "cost", "cost_mad")
-                                              if c in frame.columns]]
-    main = main.groupby(["run", "round"], sort=False).mean(numeric_only=True)
-    prot = prot.groupby(["run", "round"], sort=False).mean(numeric_only=True).rename(
-        columns={"validity": "validity_protected"})
-    return main.join(prot, how="outer").reset_index()
-
-
-def ratio_comparison(reference: np.ndarray, other: np.ndarray, confidence: float) -> dict[str, float | bool]:
-    """The reference's comparison of paired per-round figures (run over reference).
-
-    ``reduction_pct = -(mean(other / reference) - 1) * 100`` over rounds where both are finite and
-    the reference is non-zero; ``se_pct = 100 * sd(ratio)``; the percentile interval of
-    ``reference - other`` at ``confidence``; significant when it excludes 0.
-    """
-    both = np.isfinite(reference) & np.isfinite(other)
-    ok = both & (reference != 0)
-    ratio = other[ok] / reference[ok]
-    diff = reference[both] - other[both]
-    alpha = (1.0 - confidence) / 2.0
-    low, high = (float(np.quantile(diff, alpha)), float(np.quantile(diff, 1 - alpha))) if len(diff) else (
-        float("nan"), float("nan"))
-    return {
-        "reduction_pct": float(-(ratio.mean() - 1.0) * 100.0) if len(ratio) else float("nan"),
-        "se_pct": float(100.0 * ratio.std(ddof=1)) if len(ratio) > 1 else float("nan"),
-        "diff_low": low, "diff_high": high,
-        "significant": bool(np.isfinite(low) and (low > 0 or high < 0)),
-        "paired_rounds": int(both.sum()),
-    }
-
-
-def summarise_paper(frame: pd.DataFrame, labels: Sequence[str], confidence: float
-                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Means and standard errors per run; each later run against the first by the per-round ratio."""
-    rounds = per_round_means(frame)
-    metrics = [m for m in rounds.columns if m not in ("run", "round")]
-    summary_rows, comparison_rows = summary_records(rounds, labels, metrics), []
-    ref = rounds[rounds.run == labels[0]].set_index("round")
-    for label in labels[1:]:
-        other = rounds[rounds.run == label].set_index("round").reindex(ref.index)
-        for metric in metrics:
-            a, b = ref[metric].to_numpy(dtype=float), other[metric].to_numpy(dtype=float)
-            stats = ratio_comparison(a, b, confidence)
-            comparison_rows.append({
-                "reference": labels[0], "run": label, "metric": metric,
-                "setting": METRIC_SETTING.get(metric, MAIN),
-                "reference_mean": float(np.nanmean(a)) if np.isfinite(a).any() else float("nan"),
-                "run_mean": float(np.nanmean(b)) if np.isfinite(b).any() else float("nan"),
-                "lower_is_better": metric in LOWER_IS_BETTER, **stats,
-            })
-    return pd.DataFrame(summary_rows), pd.DataFrame(comparison_rows)
+    return row, torch.stack(maps).mean(dim=0).cpu().numpy()

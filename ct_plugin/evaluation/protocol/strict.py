@@ -32,7 +32,7 @@ from ct_plugin.evaluation.protocol.config import MAIN, PROTECTED, ProtocolConfig
 from ct_plugin.generators.base import CounterfactualGenerator
 from ct_plugin.runs.load import Run
 from ct_plugin.sampling import other_class
-from ct_plugin.torch_utils import predict_classes
+from ct_plugin.torch_utils import predict_classes, resolve_device
 
 
 def search_paths(
@@ -53,7 +53,7 @@ def search_paths(
     points = []
     for t in [*range(0, max_steps, every), max_steps]:
         result = generator.search(model, factuals, targets, constraints, tau=tau, max_steps=t, epsilon=0.0)
-        points.append(result.counterfactuals.detach().numpy())
+        points.append(result.counterfactuals.detach().cpu().numpy())
     return np.stack(points)
 
 
@@ -69,32 +69,38 @@ def _targets_for(model: torch.nn.Module, factuals: torch.Tensor, offsets: torch.
     return other_class(offsets, predicted)
 
 
-def evaluate_strict(runs: Sequence[Run], config: ProtocolConfig, labels: Sequence[str]) -> Evaluation:
-    """The ``strict`` protocol (see the module doc): paired factual rows, every counterfactual counts."""
+def evaluate_strict(runs: Sequence[Run], config: ProtocolConfig, labels: Sequence[str],
+                    device: str | torch.device = "cpu") -> Evaluation:
+    """The ``strict`` protocol (see the module doc): paired factual rows, every counterfactual counts.
+
+    Models, data, searches and metrics live on ``device``; every random draw is made on the CPU.
+    """
     t_start = time.perf_counter()
+    device = resolve_device(device)
     torch.manual_seed(config.seed)
     spec = runs[0].spec
     specs = search_specs(spec, config)
     spec_main, spec_protected = specs[MAIN], specs[PROTECTED]
     generator_options = config.resolved_generator_options()
-    constraints = {MAIN: SearchConstraints.from_spec(spec_main), PROTECTED: SearchConstraints.from_spec(spec_protected)}
+    constraints = {MAIN: SearchConstraints.from_spec(spec_main, device),
+                   PROTECTED: SearchConstraints.from_spec(spec_protected, device)}
     gen = torch.Generator().manual_seed(config.seed)
-    samples_of = _class_samples(spec, config.max_class_samples, gen)
+    samples_of = {c: rows.to(device) for c, rows in _class_samples(spec, config.max_class_samples, gen).items()}
     bandwidth_of = {c: M.median_bandwidth(s) for c, s in samples_of.items()}
-    X_test = torch.as_tensor(spec.X_test, dtype=torch.float32)
-    y_test = torch.as_tensor(spec.y_test, dtype=torch.long)
+    X_test = torch.as_tensor(spec.X_test, dtype=torch.float32, device=device)
+    y_test = torch.as_tensor(spec.y_test, dtype=torch.long, device=device)
     R, n, K = config.rounds, config.n_factuals or 100, spec.n_classes
-    index = torch.randint(0, len(X_test), (R, n), generator=gen).reshape(-1)
-    offsets = torch.randint(0, K - 1, (R * n,), generator=gen)
+    index = torch.randint(0, len(X_test), (R, n), generator=gen).reshape(-1).to(device)
+    offsets = torch.randint(0, K - 1, (R * n,), generator=gen).to(device)
     factuals = X_test[index]
-    attack_index = torch.randperm(len(X_test), generator=gen)[: config.attack_rows]
-    ig_index = torch.randperm(len(X_test), generator=gen)[: config.ig_rows]
-    ig_offsets = torch.randint(0, K - 1, (len(ig_index),), generator=gen)
+    attack_index = torch.randperm(len(X_test), generator=gen)[: config.attack_rows].to(device)
+    ig_index = torch.randperm(len(X_test), generator=gen)[: config.ig_rows].to(device)
+    ig_offsets = torch.randint(0, K - 1, (len(ig_index),), generator=gen).to(device)
     lambdas: list[float | None] = (
         [float(v) for v in config.lambda_energies] if accepts_lambda_energy(config.generator) else [None]
     )
-    units = M.feature_units(spec.n_features, spec.onehot_groups)
-    baseline = torch.as_tensor(spec.X_train, dtype=torch.float32).mean(dim=0)
+    units = M.feature_units(spec.n_features, spec.onehot_groups).to(device)
+    baseline = torch.as_tensor(spec.X_train, dtype=torch.float32, device=device).mean(dim=0)
     protected_columns = spec.protected_columns
 
     records: list[dict[str, Any]] = []
@@ -106,12 +112,12 @@ def evaluate_strict(runs: Sequence[Run], config: ProtocolConfig, labels: Sequenc
     example_lambda = lambdas[len(lambdas) // 2]
 
     for label, run in zip(labels, runs, strict=True):
-        model = run.model.eval()
+        model = run.model.to(device).eval()
         targets = _targets_for(model, factuals, offsets)
         for setting, tau in ((MAIN, config.tau), (PROTECTED, config.cost_tau)):
             for lam in lambdas:
                 generator = build_posthoc(config.generator, generator_options, lam)
-                generator.fit(spec_main if setting == MAIN else spec_protected)
+                generator.fit(spec_main if setting == MAIN else spec_protected, device)
                 torch.manual_seed(config.seed)
                 t0 = time.perf_counter()
                 result = generator.search(
@@ -145,8 +151,8 @@ def evaluate_strict(runs: Sequence[Run], config: ProtocolConfig, labels: Sequenc
                 if setting == MAIN and lam == example_lambda:
                     k = min(config.path_rows, n)
                     examples[label] = {
-                        "factuals": factuals[:k].numpy(), "targets": targets[:k].numpy(),
-                        "counterfactuals": cfs[:k].numpy(),
+                        "factuals": factuals[:k].cpu().numpy(), "targets": targets[:k].cpu().numpy(),
+                        "counterfactuals": cfs[:k].cpu().numpy(),
                     }
                     if spec.n_features == 2:
                         examples[label]["paths"] = search_paths(
@@ -175,9 +181,9 @@ def evaluate_strict(runs: Sequence[Run], config: ProtocolConfig, labels: Sequenc
             "uniform_share": len(protected_columns) / spec.n_features,
             "ig_convergence_delta": float(ig_delta.abs().mean()) if len(ig_delta) else float("nan"),
         })
-        ig_maps[label] = attributions.abs().mean(dim=0).numpy()
+        ig_maps[label] = attributions.abs().mean(dim=0).cpu().numpy()
         if spec.image_shape:
-            shares = M.row_shares(attributions, spec.image_shape).numpy()
+            shares = M.row_shares(attributions, spec.image_shape).cpu().numpy()
             row_attr += [{"run": label, "row": i, "share": float(s)} for i, s in enumerate(shares)]
 
     frame = pd.DataFrame.from_records(records)
