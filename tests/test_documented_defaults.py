@@ -186,13 +186,15 @@ def test_readme_attribution_baselines_are_each_protocols():
 
 def test_readme_reproduction_time_is_the_measured_one():
     settings = json.loads((ROOT / "docs" / "results" / "settings.json").read_text())
-    minutes = settings["wall_seconds"] / 60
+    compute, workers = settings["compute_seconds"], settings["workers"]
+    hours = (compute["tune"] + (compute["train"] + compute["evaluate"]) / workers) / 3600  # as results.md says
     marker = next(line for line in README.splitlines() if "readme-test: skip" in line and "nine datasets" in line)
-    # docs/results.md's run (cf-data adult, digits) is the measured one; the reference-data run is not complete yet
-    cores = number("over an hour on {n} cores", marker)
-    measured = number("{n} min measured with adult and digits", marker)
-    assert measured == round(minutes)
-    assert cores == settings["workers"]
+    section = between(README, "`--data-style reference` (the default)", "readme-test: skip")
+    assert numbers("about {n} h on {n} cores", marker) == (round(hours), workers)
+    assert number("{n} min for the last invocation", marker) == round(settings["wall_seconds"] / 60)
+    assert number("about {n} hours of work", section) == round(hours)
+    assert number("tuning {n} h", section) == round(compute["tune"] / 3600, 1)
+    assert number("took {n} minutes", section) == round(settings["wall_seconds"] / 60)
 
 
 def test_readme_paper_protocol_defaults_are_protocol_config():
