@@ -237,6 +237,10 @@ ABLATIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
      "ridge 0.1)", {"generator_options": {"preset": "project", "lambda_cost": 0.001, "lambda_energy": 5.0}}),
     ("project ECCCo in training", "circles", "ECCCo preset `project` (step 0.25, constant energy weight 5, "
      "ridge 0.1)", {"generator_options": {"preset": "project", "lambda_cost": 0.001, "lambda_energy": 5.0}}),
+    *(("data draw " + str(seed), "circles", f"the circles drawn again with data seed {seed} (points and split)",
+       {"data": {"style": "reference", "seed": seed}}) for seed in (1, 2)),
+    *(("data draw " + str(seed), "uci_adult", f"adult.data split 80/20 again with split seed {seed}",
+       {"data": {"seed": seed}}) for seed in (1, 2)),
 )
 
 

@@ -15,7 +15,7 @@ from ct_plugin.atomic import atomic_write, atomic_write_json
 from ct_plugin.evaluation.report import fmt, fmt_duration, markdown_table
 from ct_plugin.reproduce.cost import cost_section
 from ct_plugin.reproduce.plan import DATA_NOTES, FORCED_CT, TABLE_C1, Plan
-from ct_plugin.reproduce.sections import ablation_section, robustness_section
+from ct_plugin.reproduce.sections import ablation_section, data_draw_section, robustness_section
 from ct_plugin.reproduce.tables import Frames, per_seed_table, rel_link, source_table, with_forced_ct
 from ct_plugin.tuning.seeds import DEFAULT_TUNE_SEEDS
 
@@ -278,6 +278,7 @@ def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames,
                   markdown_table(pd.DataFrame(rows)), ""]
     if ablations:
         lines += ablation_section(frames, groups, ablations)
+        lines += data_draw_section(frames, ablations, {d: paper_reductions(d) for d in PAPER_TABLE1})
     lines += robustness_section(frames, datasets, out, plan)
     lines += ["## Per-dataset details", "",
               "Each evaluation folder holds `evaluation.md` (every metric with standard errors, the frozen features "

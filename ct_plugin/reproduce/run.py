@@ -202,7 +202,7 @@ def run_reproduce(
                 continue
             data, extra = ablation_jobs(plan, name, dataset, change, len(specs[dataset].y_train))
             spec = specs[dataset] if data == plan.data_options(dataset) else load_dataset(
-                dataset, data_dir=data_dir, seed=0, **data)
+                dataset, data_dir=data_dir, **{"seed": 0, **data})
             jobs += [(job, spec) for job in extra]
             ablation_rows.append({"ablation": name, "data": dataset, "change": what, "variant": extra[0].variant})
     t0 = time.perf_counter()
