@@ -252,3 +252,15 @@ def test_tune_judges_cost_when_asked_and_recommends_a_method_only_within_it(tmp_
     written = pd.read_csv(out / "tune.csv")
     assert {"cost_reduction_pct", "cost_ok"} <= set(written.columns) and written.cost_reduction_pct.notna().all()
     assert (written.cost_ok == (written.cost_reduction_pct >= 0)).all()
+
+
+def test_the_recommendation_names_the_strategy_the_grid_chose():
+    from ct_plugin.tuning.report import _recommendation_line
+    from ct_plugin.tuning.selection import Choice
+
+    chosen = Choice(index=1, passed=True, message="", recommend_ct=True)
+    best = pd.Series({"strategy": "ct_blockwise", "ip_reduction_pct": 12.5})
+    assert "**Recommendation: CT** (strategy `ct_blockwise`, chosen by the grid's strategy axis)" in (
+        _recommendation_line(chosen, None, best))
+    assert _recommendation_line(chosen, None, pd.Series({"ip_reduction_pct": 12.5})).startswith(
+        "**Recommendation: CT** with the configuration above")

@@ -141,7 +141,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
                    "chosen.json holds the CT configuration anyway (--always-ct)")
         print(f"recommendation: VANILLA, no significant gain from CT here under the rule's constraints: {written}")
     else:
-        print("recommendation: CT, chosen.json trains it")
+        method = result.overrides.get("strategy")  # the grid chose among strategies: name the winner
+        print(f"recommendation: CT{'' if method is None else f' with strategy {method}'}, chosen.json trains it")
     for key in ("config", "csv", "markdown", "figure"):
         print(f"  {key}: {result.paths[key]}")
     # chosen.json records how the table was read (a CSV's file and options too): --config is all it takes

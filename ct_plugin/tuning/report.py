@@ -208,7 +208,9 @@ def _recommendation_line(choice: Choice, chosen: TrainConfig | None, best: pd.Se
                 "these figures. Fix: train longer (more epochs, or a larger learning rate) and run tune again. No "
                 "`chosen.json` was written (one left in this folder by an earlier run was removed).")
     if choice.recommend_ct:
-        return (f"**Recommendation: CT** with the configuration above (validation IP reduction "
+        method = "" if "strategy" not in best or not isinstance(best["strategy"], str) else (
+            f" (strategy `{best['strategy']}`, chosen by the grid's strategy axis)")
+        return (f"**Recommendation: CT**{method} with the configuration above (validation IP reduction "
                 f"{float(best.ip_reduction_pct):.2f}%, significant at {_interval(protocol)}); `chosen.json` trains it.")
     assert chosen is not None
     written = ("`chosen.json` trains vanilla (its `tune.ct_train` holds the best CT configuration; `always_ct` / "
