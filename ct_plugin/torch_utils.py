@@ -30,12 +30,27 @@ def frozen(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
         model.train(was_training)
 
 
-def predict_classes(model: torch.nn.Module, x: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
-    """The model's predicted class (argmax of the logits) per row of ``x``, in chunks of ``chunk`` rows."""
+#: rows per no-gradient forward pass of a model without convolutions (its activations are a few columns per row)
+DENSE_CHUNK = 65536
+#: the same for a model with convolutions: on the CPU a convolution unfolds its input (im2col), so a LeNet's
+#: first layer holds 25 floats per pixel of every image in the pass: 160 MB for 2,048 28x28 images, 20 MB for 256
+CONV_CHUNK = 256
+
+
+def inference_chunk(model: torch.nn.Module) -> int:
+    """Rows per no-gradient forward pass: :data:`CONV_CHUNK` for a model with convolutions, else :data:`DENSE_CHUNK`."""
+    has_conv = any(isinstance(m, torch.nn.modules.conv._ConvNd) for m in model.modules())
+    return CONV_CHUNK if has_conv else DENSE_CHUNK
+
+
+def predict_classes(model: torch.nn.Module, x: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """The model's predicted class (argmax of the logits) per row of ``x``, in chunks of ``chunk`` rows
+    (default :func:`inference_chunk`: few rows at a time for a convolutional model, to bound its memory)."""
     if not len(x):
         return torch.zeros(0, dtype=torch.long, device=x.device)
+    size = inference_chunk(model) if chunk is None else chunk
     with frozen(model), torch.no_grad():
-        return torch.cat([model(part).argmax(dim=1) for part in torch.split(x, chunk)])
+        return torch.cat([model(part).argmax(dim=1) for part in torch.split(x, size)])
 
 
 def check_finite_outputs(model: torch.nn.Module, x: torch.Tensor, what: str, rows: int = 256) -> None:

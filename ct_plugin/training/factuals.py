@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ct_plugin.torch_utils import frozen
+from ct_plugin.torch_utils import frozen, inference_chunk
 
 
 @dataclass
@@ -61,10 +61,11 @@ class UniformFactuals(FactualSelector):
         return torch.randint(0, n, (pool.count,), generator=pool.rng)
 
 
-def _probabilities(pool: FactualPool, chunk: int = 4096) -> torch.Tensor:
-    """The model's class probabilities of every training row (no gradient; in chunks)."""
+def _probabilities(pool: FactualPool) -> torch.Tensor:
+    """The model's class probabilities of every training row (no gradient; in chunks, see ``inference_chunk``)."""
     with frozen(pool.model), torch.no_grad():
-        return torch.cat([torch.softmax(pool.model(part), dim=1) for part in torch.split(pool.X, chunk)])
+        return torch.cat([torch.softmax(pool.model(part), dim=1)
+                          for part in torch.split(pool.X, inference_chunk(pool.model))])
 
 
 def _ranked(scores: torch.Tensor, count: int, rng: torch.Generator) -> torch.Tensor:

@@ -33,5 +33,5 @@ class FlippedAdversarialStrategy(TrainingStrategy):
         self, batch: CounterfactualBatch, result: SearchResult, model: torch.nn.Module
     ) -> CounterfactualBatch:
         """Mark the nascent examples whose predicted class is not the factual's label."""
-        batch.adversarial_mask = predict_classes(model, batch.x_adv, chunk=4096) != batch.labels
+        batch.adversarial_mask = predict_classes(model, batch.x_adv) != batch.labels
         return batch

@@ -322,8 +322,8 @@ class Trainer:
             counts["repaired"] += int(result.repaired.sum())
 
     def test_accuracy(self) -> float:
-        """Accuracy on the test split (in chunks of 2048 rows: a CNN's activations of 10,000 images take GBs)."""
-        return float((predict_classes(self.model, self.X_test, chunk=2048) == self.y_test).float().mean())
+        """Accuracy on the test split (in chunks: a CNN's unfolded inputs of 10,000 images take GBs)."""
+        return float((predict_classes(self.model, self.X_test) == self.y_test).float().mean())
 
 
 class BatchUpdate:
