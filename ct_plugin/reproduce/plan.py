@@ -216,7 +216,8 @@ class Plan:
         return out
 
 
-#: ablations: (name, dataset, what changes, how) -- each trains baseline + ct_free + ct_protected on seed 0
+#: ablations: (name, dataset, what changes, how) -- each trains baseline + ct_free + ct_protected on seed 0;
+#: how: "data" (loader options), "plan" (Plan fields), "generator_options" or "options" (both CT models' settings)
 ABLATIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     ("standardised data", "linearly_separable", "the project's standardised blobs instead of the reference's raw ones",
      {"data": {}}),
@@ -231,6 +232,11 @@ ABLATIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     ("full loss in synthetic cost runs", "overlapping", "ct_protected trained with the full CT loss "
      "(Table C.1 lambda_reg, lambda_adv 0.25) instead of the reference's divergence only",
      {"plan": {"divergence_only_sources": ()}}),
+    ("full loss in synthetic cost runs", "circles", "ct_protected trained with the full CT loss "
+     "(Table C.1 lambda_reg, lambda_adv 0.25) instead of the reference's divergence only",
+     {"plan": {"divergence_only_sources": ()}}),
+    ("weaker ridge", "uci_adult", "lambda_reg 0.01 instead of Table C.1's 0.25 (both CT models)",
+     {"options": {"lambda_reg": 0.01}}),
     ("project ECCCo in training", "adult", "ECCCo preset `project` (step 0.25, constant energy weight 5, ridge 0.1)",
      {"generator_options": {"preset": "project", "lambda_cost": 0.001, "lambda_energy": 5.0}}),
     ("project ECCCo in training", "uci_adult", "ECCCo preset `project` (step 0.25, constant energy weight 5, "
@@ -255,5 +261,7 @@ def ablation_jobs(plan: Plan, name: str, dataset: str, change: dict[str, Any], n
         options = dict(job.options)
         if "generator_options" in change and job.kind != "baseline":
             options["generator_options"] = dict(change["generator_options"])
+        if "options" in change and job.kind != "baseline":  # training settings of both CT models
+            options.update(change["options"])
         jobs.append(Job(job.dataset, job.source, job.kind, job.seed, variant, options, data))
     return data, jobs

@@ -52,6 +52,15 @@ def test_full_loss_ablation_trains_the_protected_run_with_table_c1_settings():
     assert protected.variant == "ablation-full-loss-in-synthetic-cost-runs"
 
 
+def test_a_settings_ablation_changes_both_ct_models_and_not_the_baseline():
+    name, dataset, _, change = next(a for a in ABLATIONS if a[0] == "weaker ridge")
+    _, jobs = ablation_jobs(Plan(), name, dataset, change, n_train=26000)
+    by_kind = {j.kind: j for j in jobs}
+    assert by_kind["ct_free"].options["lambda_reg"] == by_kind["ct_protected"].options["lambda_reg"] == 0.01
+    assert TABLE_C1[dataset]["lambda_reg"] == 0.25 and "lambda_reg" not in by_kind["baseline"].options
+    assert by_kind["ct_free"].options["tau"] == TABLE_C1[dataset]["tau"]
+
+
 def test_tuning_trains_as_long_as_the_final_training_by_default():
     assert Plan().tune_epochs is None
     assert tune_epochs_text(Plan()).startswith("the final training's 100 epochs with 2 training seeds (")
