@@ -217,7 +217,8 @@ class Plan:
 
 
 #: ablations: (name, dataset, what changes, how) -- each trains baseline + ct_free + ct_protected on seed 0;
-#: how: "data" (loader options), "plan" (Plan fields), "generator_options" or "options" (both CT models' settings)
+#: how: "data" (loader options), "plan" (Plan fields), "generator_options" or "options" (both CT models' settings);
+#: "seeds": train seeds 0 to seeds - 1 instead of seed 0 alone
 ABLATIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     ("standardised data", "linearly_separable", "the project's standardised blobs instead of the reference's raw ones",
      {"data": {}}),
@@ -234,7 +235,7 @@ ABLATIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
      {"plan": {"divergence_only_sources": ()}}),
     ("full loss in synthetic cost runs", "circles", "ct_protected trained with the full CT loss "
      "(Table C.1 lambda_reg, lambda_adv 0.25) instead of the reference's divergence only",
-     {"plan": {"divergence_only_sources": ()}}),
+     {"plan": {"divergence_only_sources": ()}, "seeds": 3}),
     ("weaker ridge", "uci_adult", "lambda_reg 0.01 instead of Table C.1's 0.25 (both CT models)",
      {"options": {"lambda_reg": 0.01}}),
     ("project ECCCo in training", "adult", "ECCCo preset `project` (step 0.25, constant energy weight 5, ridge 0.1)",
@@ -256,7 +257,8 @@ def ablation_jobs(plan: Plan, name: str, dataset: str, change: dict[str, Any], n
     data = change.get("data", plan.data_options(dataset))
     variant = "ablation-" + name.replace(" ", "-")
     jobs = []
-    seed0 = Plan(**{**plan.__dict__, "seeds": 1, "sources": ("paper",), **change.get("plan", {})})
+    seed0 = Plan(**{**plan.__dict__, "seeds": int(change.get("seeds", 1)), "sources": ("paper",),
+                    **change.get("plan", {})})
     for job in seed0.jobs(dataset, {}, n_train, data):
         options = dict(job.options)
         if "generator_options" in change and job.kind != "baseline":

@@ -204,7 +204,8 @@ def run_reproduce(
             spec = specs[dataset] if data == plan.data_options(dataset) else load_dataset(
                 dataset, data_dir=data_dir, **{"seed": 0, **data})
             jobs += [(job, spec) for job in extra]
-            ablation_rows.append({"ablation": name, "data": dataset, "change": what, "variant": extra[0].variant})
+            ablation_rows.append({"ablation": name, "data": dataset, "change": what, "variant": extra[0].variant,
+                                  "seeds": int(change.get("seeds", 1))})
     t0 = time.perf_counter()
     unique = {str(runs_dir / job.dataset / job.name): (job, spec) for job, spec in jobs}
     training = [runner.Job(path, train_job, (spec, job.options, path, plan.device))

@@ -41,6 +41,18 @@ def test_the_spread_over_draws_and_whether_the_papers_figure_lies_within_two_sds
     assert [c.strip() for c in verdict.split("|")[3:6]] == ["yes", "**no**", "**no**"]
 
 
+def test_an_ablation_over_several_seeds_faces_the_main_rows_of_the_same_seeds():
+    frames = {("circles", v, "paper", seed): _part(50.0 + seed + (10 if v else 0), 90.0, 10.0 * (seed + 1))
+              for v in ("", "ablation-x") for seed in range(3)}
+    item = {"ablation": "x", "data": "circles", "change": "changed", "variant": "ablation-x", "seeds": 3}
+    text = "\n".join(ablation_section(frames, {}, [item]))
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines() if line.startswith("| x")]
+    assert [r[2] for r in rows] == ["3", "3"] and [r[3] for r in rows] == ["as in the main table", "changed"]
+    assert rows[0][4].startswith("51.0 ± 1.0") and rows[1][4].startswith("61.0 ± 1.0")
+    single = "\n".join(ablation_section(frames, {}, [{**item, "seeds": 1}]))
+    assert "| x | circles | 1 | as in the main table | 50.0 |" in single
+
+
 def test_draws_are_left_out_of_the_other_ablations_and_missing_draws_give_no_section():
     frames = {("circles", "", "paper", 0): _part(50.0, 90.0, 10.0)}
     assert ablation_section(frames, {}, ITEMS) == []

@@ -52,6 +52,15 @@ def test_full_loss_ablation_trains_the_protected_run_with_table_c1_settings():
     assert protected.variant == "ablation-full-loss-in-synthetic-cost-runs"
 
 
+def test_an_ablation_may_train_several_seeds():
+    name, dataset, _, change = next(a for a in ABLATIONS if a[0] == "full loss in synthetic cost runs"
+                                    and a[1] == "circles")
+    _, jobs = ablation_jobs(Plan(), name, dataset, change, n_train=3000)
+    assert sorted((j.kind, j.seed) for j in jobs) == [(k, s) for k in ("baseline", "ct_free", "ct_protected")
+                                                      for s in range(3)]
+    assert len({j.name for j in jobs}) == 9
+
+
 def test_a_settings_ablation_changes_both_ct_models_and_not_the_baseline():
     name, dataset, _, change = next(a for a in ABLATIONS if a[0] == "weaker ridge")
     _, jobs = ablation_jobs(Plan(), name, dataset, change, n_train=26000)
