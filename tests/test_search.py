@@ -52,6 +52,29 @@ def test_converged_rows_freeze_and_unconverged_use_all_steps():
     assert torch.equal(result.adversarial[1], factuals[1] + torch.tensor([0.25 * 1, 0]))  # 1 step within 0.3
 
 
+@pytest.mark.parametrize("generator", [GenericGenerator(step_size=0.25, lambda_cost=0.01),
+                                       ECCCoGenerator(lambda_energy=1.0, normalise_grad=True)])
+def test_batched_search_equals_row_by_row_search(generator):
+    # rows stop at different steps: the ones that stopped are carried along until an eighth of
+    # the batch has stopped, then dropped together; each row must end exactly as if searched alone
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    with torch.no_grad():
+        model[2].weight.mul_(4)  # steep enough that rows reach tau at different steps
+    factuals = torch.randn(40, 3) * 2
+    targets = 1 - model(factuals).argmax(dim=1)
+    constraints = SearchConstraints.unconstrained(3)
+    batched = generator.search(model, factuals, targets, constraints, tau=0.7, max_steps=25, epsilon=0.5)
+    assert len(set(batched.steps.tolist())) > 1 and not batched.converged.all()  # rows stop at different steps
+    for i in range(len(factuals)):
+        alone = generator.search(model, factuals[i:i + 1], targets[i:i + 1], constraints, tau=0.7, max_steps=25,
+                                 epsilon=0.5)
+        assert batched.steps[i] == alone.steps[0] and batched.converged[i] == alone.converged[0]
+        assert torch.allclose(batched.counterfactuals[i], alone.counterfactuals[0], atol=1e-5)
+        assert torch.allclose(batched.adversarial[i], alone.adversarial[0], atol=1e-5)
+        assert batched.target_prob[i].item() == pytest.approx(alone.target_prob[0].item(), abs=1e-5)
+
+
 def test_already_valid_factual_needs_no_step():
     model = linear_model([[0.0, 0.0], [1.0, 0.0]], [0.0, 0.0])
     result = GenericGenerator().search(

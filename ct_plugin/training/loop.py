@@ -36,6 +36,7 @@ from ct_plugin.runs.files import read_log, write_log, write_manifest, write_run_
 from ct_plugin.runs.record import resolved_config
 from ct_plugin.sampling import ClassSampler, sample_targets
 from ct_plugin.torch_utils import check_logits, frozen, predict_classes, resolve_device
+from ct_plugin.training import objective
 from ct_plugin.training.factuals import FactualPool, FactualSelector
 from ct_plugin.training.health import EpochHealth, check_epoch, maturity_problems
 from ct_plugin.training.objective import BatchContext, CounterfactualBatch, batch_losses, counterfactual_batch
@@ -157,9 +158,8 @@ class Trainer:
         try:
             self.model.load_state_dict(state["model"])
         except RuntimeError as exc:
-            raise CTPluginError(
-                f"the checkpoint in {self.out} does not fit this model: {str(exc).splitlines()[0]}"
-            ) from exc
+            raise CTPluginError(f"the checkpoint in {self.out} does not fit this model: "
+                                f"{str(exc).splitlines()[0]}") from exc
         self.optimiser.load_state_dict(state["optimiser"])
         for group in self.optimiser.param_groups:  # a resumed run may change lr (e.g. after a divergence)
             group["lr"] = self.config.lr
@@ -176,9 +176,8 @@ class Trainer:
         self._warn_slow_generator()
         bar = progress_bar(config.epochs, f"{config.strategy} on {self.spec.name}", initial=self.start_epoch,
                            quiet=self.quiet, unit="epoch")
-        call_lifecycle(
-            "ct_plugin_train_start", TrainStartEvent(config, self.spec, self.model, self.out, self.start_epoch)
-        )
+        call_lifecycle("ct_plugin_train_start",
+                       TrainStartEvent(config, self.spec, self.model, self.out, self.start_epoch))
         for epoch in range(self.start_epoch, config.epochs):
             record = self.train_epoch(epoch)
             last_good = self.out / "checkpoint.pt" if self.out is not None and epoch > 0 else None
@@ -222,11 +221,8 @@ class Trainer:
             n_epochs = self.config.epochs - self.start_epoch
             seconds = float(estimate(self.config.nce)) * n_epochs
             if seconds > 60:
-                warnings.warn(
-                    f"generator {self.config.generator!r} needs about {seconds / 60:.1f} minutes of "
-                    f"search for {self.config.nce} counterfactuals x {n_epochs} epochs",
-                    stacklevel=3,
-                )
+                warnings.warn(f"generator {self.config.generator!r} needs about {seconds / 60:.1f} minutes of "
+                              f"search for {self.config.nce} counterfactuals x {n_epochs} epochs", stacklevel=3)
 
     def search(self, epoch: int, index: torch.Tensor) -> tuple[CounterfactualBatch, SearchResult, float]:
         """Counterfactuals of the training rows ``index`` under the current model."""
@@ -289,7 +285,9 @@ class Trainer:
                 cf, result, seconds = self.search(epoch, chunks[b])
                 timing["search_seconds"] += seconds
                 self._count(counts, result, self.X[chunks[b]])
-            update = BatchUpdate(self, epoch, b, X[index], y[index], cf, terms, timing, sums)
+            rows = objective.joined_batch(X, index, cf)  # the rows, then their counterfactuals
+            update = BatchUpdate(self, epoch, b, rows[: len(index)], y[index], cf, terms, timing, sums,
+                                 joined=rows if cf is not None and len(cf) else None)
             self.schedule.step(update)
             self.strategy.after_update(update)
             correct += update.correct
@@ -338,9 +336,10 @@ class BatchUpdate:
     def __init__(
         self, trainer: Trainer, epoch: int, batch: int, x: torch.Tensor, y: torch.Tensor,
         counterfactuals: CounterfactualBatch | None, terms: Sequence[LossTerm], timing: dict[str, float],
-        sums: dict[str, float],
+        sums: dict[str, float], joined: torch.Tensor | None = None,
     ):
         self.trainer, self.epoch, self.batch = trainer, epoch, batch
+        self.joined = joined
         self.model, self.optimiser, self.strategy = trainer.model, trainer.optimiser, trainer.strategy
         self.x, self.y, self.counterfactuals, self.terms = x, y, counterfactuals, tuple(terms)
         self.timing, self.sums = timing, sums
@@ -356,7 +355,7 @@ class BatchUpdate:
         needs = any(term.uses_counterfactuals for term in terms)
         context = BatchContext(self.model, self.x, self.y, self.counterfactuals if needs else None,
                                trainer.constraints, trainer.config, self.epoch, trainer.spec.desired_index,
-                               strategy=self.strategy)
+                               strategy=self.strategy, joined=self.joined if needs else None)
         losses = batch_losses(terms, context)
         total = sum(trainer.weight_of(name) * value for name, value in losses.items())
         t1 = time.perf_counter()
