@@ -53,6 +53,20 @@ def predict_classes(model: torch.nn.Module, x: torch.Tensor, chunk: int | None =
         return torch.cat([model(part).argmax(dim=1) for part in torch.split(x, size)])
 
 
+def all_finite(values: torch.Tensor | object, block: int = 1 << 20) -> bool:
+    """Whether every entry of ``values`` (a tensor or an array) is finite, checked about ``block`` entries at a time.
+
+    ``torch.isfinite`` on a whole matrix writes full-size temporaries (an absolute-value copy and two masks,
+    1.5x the matrix: 300 MB on Fashion-MNIST's 60,000 training images, the peak of a whole training run);
+    blocks of rows keep them to a few MB.
+    """
+    tensor = torch.as_tensor(values)
+    if tensor.ndim == 0 or not len(tensor):
+        return bool(torch.isfinite(tensor).all())
+    rows = max(1, block // max(1, tensor[0].numel()))
+    return all(bool(torch.isfinite(part).all()) for part in torch.split(tensor, rows))
+
+
 def check_finite_outputs(model: torch.nn.Module, x: torch.Tensor, what: str, rows: int = 256) -> None:
     """Refuse a model whose weights or logits on (up to ``rows`` of) ``x`` are NaN or infinite.
 

@@ -25,6 +25,7 @@ from ct_plugin.plugins.registry import LossTerm, get_registry
 from ct_plugin.runs.files import read_json
 from ct_plugin.runs.load import load_model, read_config
 from ct_plugin.runs.record import check_consistency
+from ct_plugin.torch_utils import all_finite
 from ct_plugin.training.strategies import CLASSIFICATION_TERM, TrainingStrategy
 
 RESUME_FIXED = tuple(row.name for row in TRAIN_SETTINGS.where(fixed_on_resume=True))
@@ -179,7 +180,7 @@ def validate_spec(spec: DatasetSpec) -> None:
         raise CTPluginError(f"X_train must have shape (n, {spec.n_features}), got {X.shape}")
     if len(y) != len(X):
         raise CTPluginError(f"X_train has {len(X)} rows but y_train has {len(y)} labels")
-    if not torch.isfinite(torch.as_tensor(X)).all():
+    if not all_finite(X):
         raise CTPluginError("X_train contains NaN or inf values")
     if y.min() < 0 or y.max() >= spec.n_classes:
         raise CTPluginError(f"labels must be integers in [0, {spec.n_classes - 1}], got range [{y.min()}, {y.max()}]")
