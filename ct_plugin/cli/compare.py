@@ -82,7 +82,7 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
     )
     cp.add_argument("--methods", action="append", metavar="NAMES",
                     help="comma-separated methods (default: all: ct, ct_blockwise, ct_flipped, ct_no_adv, ct_gradsup, "
-                    "ct_recourse, cat, counternet, recourse); ct is always included")
+                    "ct_blockwise_gradsup, ct_recourse, cat, counternet, recourse); ct is always included")
     cp.add_argument("--datasets", action="append", metavar="NAMES",
                     help="comma-separated datasets (default: reproduce's nine, reference data style)")
     cp.add_argument("--quick", action="store_true",

@@ -3,8 +3,9 @@ with the grid that ``tune`` searches for it on a validation split.
 
 Every method's grid has at most 9 configurations, the size of CT's default grid (tau x lambda_reg,
 3 x 3), and ``tune`` trains each with its default 2 seeds: no method gets more tuning than CT. The
-CT family (``ct``, ``ct_blockwise``, ``ct_flipped``, ``ct_no_adv``, ``ct_gradsup``, ``ct_recourse``) keeps CT's
-rescue stages (they vary CT's own weights); the peers (``cat``, ``counternet``, ``recourse``) have none.
+CT family (``ct``, ``ct_blockwise``, ``ct_flipped``, ``ct_no_adv``, ``ct_gradsup``, ``ct_blockwise_gradsup``,
+``ct_recourse``) keeps CT's rescue stages (they vary CT's own weights); the peers (``cat``, ``counternet``,
+``recourse``) have none.
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
                   "its adversarial training adds"),
     Method("ct_gradsup", "ct", {"tau": TAUS, "lambda_gradsup": WEIGHTS}, {"lambda_reg": "table"},
            source="CT + gradient supervision (Teney et al.); lambda_reg of Table C.1"),
+    Method("ct_blockwise_gradsup", "ct_blockwise", {"tau": TAUS, "lambda_gradsup": WEIGHTS}, {"lambda_reg": "table"},
+           source="block-wise CT + gradient supervision: the cheaper recourse of block-wise updates with the "
+                  "point-wise plausibility of gradient supervision; lambda_reg of Table C.1"),
     Method("ct_recourse", "ct", {"tau": TAUS, "lambda_recourse": WEIGHTS}, {"lambda_reg": "table"},
            needs_desired=True, source="CT + the recourse loss (Ross et al.): actionable CT; lambda_reg of Table C.1"),
     Method("cat", "cat", {"tau": TAUS, "lambda_augment": [0.25, 0.5, 1.0]}, rescue=False,
