@@ -100,6 +100,33 @@ def test_projected_onehot_steps_continue_from_the_argmax_state():
     assert torch.equal(p.counterfactuals, x0)
 
 
+
+def test_continuous_onehot_steps_ignore_the_groups():
+    """The reference's in-training search: the one-hot columns move, converge and return as continuous ones."""
+    model = _linear([[0.0, 0.0], [-1.0, 1.0]])
+    groups = [torch.tensor([0, 1])]
+    constraints = SearchConstraints(torch.zeros(2), torch.ones(2), torch.zeros(2, dtype=torch.long), groups)
+    x0 = torch.tensor([[1.0, 0.0]])
+    target = torch.tensor([1])
+    continuous = GenericGenerator(step_size=0.05, lambda_cost=0.0, onehot_steps="continuous")
+    c = continuous.search(model, x0, target, constraints, tau=0.6, max_steps=40, epsilon=0.3)
+    # p(1) = sigmoid(x1 - x0) >= 0.6 once x1 - x0 >= log(1.5) = 0.405: each step of 0.05 on the gradient
+    # sigmoid'(z) moves both columns, so the search stops at fractional levels, not at a valid one-hot
+    assert bool(c.converged.item())
+    cf = c.counterfactuals[0]
+    assert 0.0 < float(cf[1]) < 1.0 and 0.0 < float(cf[0]) < 1.0
+    assert float(cf[1] - cf[0]) >= 0.405 - 1e-6
+    # the nascent example is the last iterate within epsilon 0.3, fractional too
+    assert float((c.adversarial - x0).abs().max()) <= 0.3 + 1e-6
+    assert 0.0 < float(c.adversarial[0, 1]) < 1.0
+    # the same search as on constraints without the groups
+    plain = SearchConstraints(torch.zeros(2), torch.ones(2), torch.zeros(2, dtype=torch.long), [])
+    g = GenericGenerator(step_size=0.05, lambda_cost=0.0).search(model, x0, target, plain, tau=0.6, max_steps=40,
+                                                                 epsilon=0.3)
+    assert torch.equal(c.counterfactuals, g.counterfactuals) and torch.equal(c.steps, g.steps)
+    # the preset's argument wins over the preset
+    assert ECCCoGenerator(preset="reference", onehot_steps="continuous").onehot_steps == "continuous"
+
 def test_projected_search_judges_on_its_own_forward_pass():
     """Projected steps keep the iterate one-hot, so each step needs one forward pass, not two; same result."""
     torch.manual_seed(0)

@@ -6,6 +6,8 @@ of the model with respect to the inputs; converged rows stop moving.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from ct_plugin.constraints import SearchConstraints
@@ -52,7 +54,10 @@ ECCCO_PRESETS: dict[str, dict[str, object]] = {
     "project": {"step_size": 0.25, "energy_reg": 0.1, "energy_decay": False, "onehot_steps": "relaxed"},
     "reference": {"step_size": 0.1, "energy_reg": 1e-3, "energy_decay": True, "onehot_steps": "projected"},
 }
-ONEHOT_STEPS = ("relaxed", "projected")
+ONEHOT_STEPS = ("relaxed", "projected", "continuous")
+"""One-hot groups: ``relaxed`` (free steps; judged, nascent and returned as their argmax), ``projected`` (set to
+their argmax after every step: the reference's test-time search) or ``continuous`` (ignored, fractional levels
+kept: the reference's in-training search, whose data it builds without the categorical groups)."""
 
 
 def clip_rows(grad: torch.Tensor, max_norm: float) -> torch.Tensor:
@@ -178,6 +183,8 @@ class GradientSearch(CounterfactualGenerator):
         factuals = factuals.detach()
         n = len(factuals)
         device = factuals.device
+        if self.onehot_steps == "continuous" and constraints.onehot_groups:  # the groups ignored, see ONEHOT_STEPS
+            constraints = dataclasses.replace(constraints, onehot_groups=[])
         has_groups = bool(constraints.onehot_groups)
         project_steps = has_groups and self.onehot_steps == "projected"
         # per-search constants: the clamp box of every row and the allowed step directions
@@ -359,7 +366,9 @@ class ECCCoGenerator(GradientSearch):
       relaxed during the search (convergence is judged on their argmax version);
     * ``"reference"``: what the reference's experiments ran (CounterfactualExplanations.jl): step
       0.1 (Flux's default ``Descent()``), ridge 1e-3, the decaying multiplier of
-      :func:`energy_decay_factor`, and each one-hot group set to its argmax after every step.
+      :func:`energy_decay_factor`, and each one-hot group set to its argmax after every step (the
+      reference's test-time search; its in-training search ignores the groups: ``onehot_steps="continuous"``,
+      see :data:`ONEHOT_STEPS`).
     """
 
     name = "eccco"
