@@ -244,11 +244,12 @@ ABLATIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
      "ridge 0.1)", {"generator_options": {"preset": "project", "lambda_cost": 0.001, "lambda_energy": 5.0}}),
     ("project ECCCo in training", "circles", "ECCCo preset `project` (step 0.25, constant energy weight 5, "
      "ridge 0.1)", {"generator_options": {"preset": "project", "lambda_cost": 0.001, "lambda_energy": 5.0}}),
-    ("one-hot columns continuous in training", "uci_adult", "the in-training search moves, judges and returns "
-     "the one-hot columns as continuous ones (ECCCo `onehot_steps=continuous`), as the reference's does (its "
-     "training search builds its data without the categorical groups; its evaluation projects them, as here); "
-     "the columns stay within [0, 1] where the reference's inferred domain reaches below 0 and above 1",
-     {"generator_options": {**COMMON["generator_options"], "onehot_steps": "continuous"}, "seeds": 3}),
+    *(("one-hot columns continuous in training", dataset, "the in-training search moves, judges and returns "
+       "the one-hot columns as continuous ones (ECCCo `onehot_steps=continuous`), as the reference's does (its "
+       "training search builds its data without the categorical groups; its evaluation projects them, as here); "
+       "the columns stay within [0, 1] where the reference's inferred domain reaches below 0 and above 1",
+       {"generator_options": {**COMMON["generator_options"], "onehot_steps": "continuous"}, "seeds": 3})
+      for dataset in ("uci_adult", "credit_default")),
     *(("data draw " + str(seed), "circles", f"the circles drawn again with data seed {seed} (points and split)",
        {"data": {"style": "reference", "seed": seed}}) for seed in (1, 2)),
     *(("data draw " + str(seed), "uci_adult", f"adult.data split 80/20 again with split seed {seed}",
