@@ -86,3 +86,20 @@ def test_the_published_files_give_the_reference_108_columns():
     assert np.bincount(official.y_test).tolist() == [12_435, 3_846]
     continuous = [spec.feature_names.index(name) for name in spec.continuous]
     assert np.allclose(spec.X_train[:, continuous].mean(axis=0), 0, atol=1e-4)  # standardised on the training split
+
+
+def test_inferred_onehot_bounds_follow_the_reference_domain(tmp_path):
+    """onehot_bounds=inferred: [min(mean - 2 sd, min), max(mean + 2 sd, max)] per one-hot column (sd with n - 1)."""
+    folder = _folder(tmp_path)
+    unit = ct_plugin.load_dataset("uci_adult", data_dir=folder, test="official")
+    spec = ct_plugin.load_dataset("uci_adult", data_dir=folder, test="official", onehot_bounds="inferred")
+    assert np.array_equal(spec.X_train, unit.X_train)  # only the domain changes
+    sex = spec.columns_of("sex")  # levels Female, Male: 1 of 4 training rows is Female
+    female = np.array([0, 0, 1, 0.0])
+    low, high = female.mean() - 2 * female.std(ddof=1), female.mean() + 2 * female.std(ddof=1)
+    assert spec.lower[sex[0]] == pytest.approx(min(low, 0.0)) and spec.upper[sex[0]] == pytest.approx(max(high, 1.0))
+    assert spec.lower[sex[0]] < 0 and unit.lower[sex[0]] == 0 and unit.upper[sex[0]] == 1
+    age = spec.feature_names.index("age")  # continuous columns keep theirs
+    assert (spec.lower[age], spec.upper[age]) == (unit.lower[age], unit.upper[age])
+    with pytest.raises(CTPluginError, match="onehot_bounds must be one of unit, inferred"):
+        ct_plugin.load_dataset("uci_adult", data_dir=folder, onehot_bounds="wide")

@@ -36,6 +36,7 @@ COLUMNS = ("age", "workclass", "fnlwgt", "education", "education-num", "marital-
 """The 15 columns of ``adult.data`` and ``adult.test`` in file order (``adult.names`` lists them)."""
 LABELS = ("<=50K", ">50K")
 TEST_CHOICES = ("split", "official")
+ONEHOT_BOUNDS = ("unit", "inferred")
 HOW_TO_GET = ("`ct-plugin datasets --download uci_adult` fetches adult.data, adult.test and adult.names from "
               "the UCI Machine Learning Repository into uci_adult/ of the data folder")
 
@@ -87,6 +88,7 @@ def load_uci_adult(
     test: str = "split",
     test_size: float = 0.2,
     max_rows: int | None = None,
+    onehot_bounds: str = "unit",
 ) -> DatasetSpec:
     """UCI Adult as the reference preprocessed it: 108 encoded columns (see the module docstring).
 
@@ -97,11 +99,18 @@ def load_uci_adult(
             ``official`` (``adult.test``'s 16,281 rows; every row of ``adult.data`` trains).
         test_size: the held-out share with ``test="split"``.
         max_rows: a seeded subset of ``adult.data``'s rows first (for quick runs).
+        onehot_bounds: the search domain of the one-hot columns: ``unit`` ([0, 1]) or ``inferred``,
+            the reference's in-training domain for every column, ``[min(mean - 2 sd, min), max(mean +
+            2 sd, max)]`` over the training rows (below 0 and above 1 for most levels); it matters only
+            to a search that moves them as continuous columns (ECCCo ``onehot_steps=continuous``).
     """
     from ct_plugin.data.builder import from_dataframe  # pandas: imported when the table is loaded
 
     if test not in TEST_CHOICES:
         raise CTPluginError(f"uci_adult: test must be one of {', '.join(TEST_CHOICES)}, got {test!r}")
+    if onehot_bounds not in ONEHOT_BOUNDS:
+        choices = ", ".join(ONEHOT_BOUNDS)
+        raise CTPluginError(f"uci_adult: onehot_bounds must be one of {choices}, got {onehot_bounds!r}")
     train_path = find_file(f"{FOLDER}/adult.data", data_dir, HOW_TO_GET)
     frame = read_adult_file(train_path)
     if max_rows is not None:
@@ -112,7 +121,7 @@ def load_uci_adult(
     test_frame = None
     if test == "official":
         test_frame = read_adult_file(find_file(f"{FOLDER}/adult.test", data_dir, HOW_TO_GET), comment_line=True)
-    return from_dataframe(
+    spec = from_dataframe(
         frame,
         "income",
         categorical=list(CATEGORICAL),
@@ -124,8 +133,17 @@ def load_uci_adult(
         seed=seed,
         name="uci_adult",
         options={"seed": seed, "test": test, "test_size": test_size, "max_rows": max_rows,
-                 "source": str(train_path)},
+                 "onehot_bounds": onehot_bounds, "source": str(train_path)},
         test=test_frame,
         # as the paper's other tables: the reference's domain [min(mu - 2 sd, min), max(mu + 2 sd, max)]
         integer=[],
     )
+    if onehot_bounds == "inferred":  # the reference's infer_domain_constraints (nstd 2, Julia's n - 1 sd)
+        import numpy as np
+
+        columns = [c for group in spec.onehot_groups for c in group]
+        levels = spec.X_train[:, columns].astype(np.float64)
+        mean, sd = levels.mean(axis=0), levels.std(axis=0, ddof=1)
+        spec.lower[columns] = np.minimum(mean - 2 * sd, levels.min(axis=0))
+        spec.upper[columns] = np.maximum(mean + 2 * sd, levels.max(axis=0))
+    return spec
