@@ -132,8 +132,9 @@ def load_uci_adult(
         test_size=test_size,
         seed=seed,
         name="uci_adult",
-        options={"seed": seed, "test": test, "test_size": test_size, "max_rows": max_rows,
-                 "onehot_bounds": onehot_bounds, "source": str(train_path)},
+        options={"seed": seed, "test": test, "test_size": test_size, "max_rows": max_rows, "source": str(train_path),
+                 # only where set: the default's options (and so its cached runs' fingerprints) stay as they were
+                 **({"onehot_bounds": onehot_bounds} if onehot_bounds != "unit" else {})},
         test=test_frame,
         # as the paper's other tables: the reference's domain [min(mu - 2 sd, min), max(mu + 2 sd, max)]
         integer=[],
