@@ -250,7 +250,7 @@ ABLATIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
        "the columns stay within [0, 1] where the reference's inferred domain reaches below 0 and above 1",
        {"generator_options": {**COMMON["generator_options"], "onehot_steps": "continuous"}, "seeds": 3})
       for dataset in ("uci_adult", "credit_default")),
-    ("one-hot columns continuous in training, the reference's domain", "uci_adult", "as the previous row, with the "
+    ("one-hot columns continuous in training with reference domain", "uci_adult", "as the previous row, with the "
      "one-hot columns bounded by the reference's inferred domain [min(mean - 2 sd, min), max(mean + 2 sd, max)] "
      "over the training rows (dataset option onehot_bounds=inferred)",
      {"data": {"onehot_bounds": "inferred"},
