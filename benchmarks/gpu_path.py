@@ -11,6 +11,13 @@ allocator peak on the GPU, resident growth on the CPU) and each placement's spee
 per-round figures from the first placement's (the draws are made on the CPU, so only float
 arithmetic differs).
 
+What the host syncs cost, per model and placement: the search's seconds per epoch against its
+ideal (mean steps x the forward and input-gradient passes of the searched rows, queued back to back
+with no sync between them: the gap is what the per-step reads of the search and its bookkeeping
+cost), and the training batch with and without the loop's one per-batch read of the loss values
+(its finite check). On a GPU it also counts the synchronising CUDA calls of one CT epoch
+(``torch.cuda.set_sync_debug_mode``).
+
 Run (here, CPU only, small)::
 
     python benchmarks/gpu_path.py --data-dir ../shared/data --rows 2000 --epochs 2 --placements cpu:1,cpu:2
@@ -27,11 +34,13 @@ no slower.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import statistics
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +65,71 @@ def parse_placement(text: str) -> tuple[str, int | None]:
     raise SystemExit(f"placement {text!r}: use cuda, cuda:INDEX, cpu:N or cpu:all")
 
 
+def synchronise(device: str) -> None:
+    """Wait for the device's queued work (a no-op on the CPU)."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def input_gradient_seconds(model: torch.nn.Module, X: torch.Tensor, device: str, repeats: int = 20) -> float:
+    """Seconds of one forward + input-gradient pass on ``X``, queued back to back (one sync at the end)."""
+    model = copy.deepcopy(model).to(device).requires_grad_(False)
+    X = X.to(device)
+
+    def once() -> None:
+        x = X.detach().requires_grad_(True)
+        torch.autograd.grad(model(x).logsumexp(1).sum(), x)
+
+    once()
+    synchronise(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        once()
+    synchronise(device)
+    return (time.perf_counter() - start) / repeats
+
+
+def loss_read_ms(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, device: str, batches: int = 60
+                 ) -> tuple[float, float]:
+    """Milliseconds per training batch with and without reading its loss back (the loop's finite check)."""
+    model = copy.deepcopy(model).to(device).requires_grad_(True)
+    X, y = X.to(device), y.to(device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def run(read: bool) -> float:
+        synchronise(device)
+        start = time.perf_counter()
+        for _ in range(batches):
+            loss = torch.nn.functional.cross_entropy(model(X), y)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            if read:
+                torch.stack([loss.detach(), loss.detach()]).tolist()  # as the loop reads its terms
+        synchronise(device)
+        return (time.perf_counter() - start) / batches * 1e3
+
+    run(True)
+    with_read = min(run(True), run(True))
+    without = min(run(False), run(False))
+    return with_read, without
+
+
+def count_syncs(spec: Any, model: str, device: str, nce: int, out: Path) -> float:
+    """The synchronising CUDA calls of one CT epoch on ``device`` (set-up included), as torch reports them."""
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ct_plugin.train(spec, model=model, strategy="ct", epochs=1, batch_size=1000, nce=nce, device=device,
+                            quiet=True, out=out)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    return float(sum("synchroniz" in str(w.message) for w in caught))
+
+
 def train_on(spec: Any, model: str, strategy: str, placement: str, epochs: int, nce: int, out: Path
-             ) -> dict[str, float]:
+             ) -> dict[str, Any]:
     """Train one run on ``placement``; median epoch seconds after the first, mean steps, peak memory (MB)."""
     device, threads = parse_placement(placement)
     sampler = RSSSampler(device)
@@ -65,7 +137,9 @@ def train_on(spec: Any, model: str, strategy: str, placement: str, epochs: int, 
         result = ct_plugin.train(spec, model=model, strategy=strategy, epochs=epochs, batch_size=1000, nce=nce,
                                  device=device, quiet=True, out=out)
     seconds = [record["epoch_seconds"] for record in result.log]
+    searches = [record.get("search_seconds", 0.0) for record in result.log]
     return {"epoch": statistics.median(seconds[1:] or seconds), "first": seconds[0],
+            "search": statistics.median(searches[1:] or searches), "model": result.model,
             "steps": float(np.mean([r.get("mean_steps") or 0 for r in result.log])), "memory": sampler.increase,
             "accuracy": float(result.log[-1].get("test_accuracy", float("nan")))}
 
@@ -91,7 +165,9 @@ def main() -> None:
              + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no CUDA device"))
     lines = [f"# The GPU path: {spec.summary()}", "", f"{where}; {args.epochs} epochs, batch 1000, nce {args.nce}", ""]
     print("\n".join(lines), flush=True)
-    rows, epoch_of = [], {}
+    rows, epoch_of, sync_rows = [], {}, []
+    X_batch = torch.as_tensor(spec.X_train[:1000])
+    y_batch = torch.as_tensor(spec.y_train[:1000])
     with tempfile.TemporaryDirectory() as scratch:
         runs: dict[tuple[str, str], Path] = {}
         for model in args.models.split(","):
@@ -106,6 +182,15 @@ def main() -> None:
                                  figures["memory"], figures["accuracy"],
                                  (base / figures["epoch"]) if base else float("nan")])
                     print(f"  {model} {placement} {strategy}: {figures['epoch']:.3f} s/epoch", flush=True)
+                device, threads = parse_placement(placement)
+                with thread_scope(threads):
+                    ideal = figures["steps"] * args.nce / 1000 * input_gradient_seconds(figures["model"], X_batch,
+                                                                                         device)
+                    with_read, without = loss_read_ms(figures["model"], X_batch, y_batch, device)
+                syncs = (count_syncs(spec, model, device, args.nce, out.with_name(out.name + "-syncs"))
+                         if device.startswith("cuda") else float("nan"))
+                sync_rows.append([model, placement, figures["search"], ideal, figures["search"] / ideal,
+                                  with_read, without, with_read - without, syncs])
         for row in rows:  # speed-ups once cpu:2 is known whatever the order
             base = epoch_of.get((row[0], "cpu:2", row[2]))
             row[-1] = base / row[3] if base else float("nan")
@@ -113,6 +198,16 @@ def main() -> None:
                      ["model", "placement", "strategy", "s/epoch", "first epoch s", "mean steps", "peak growth MB",
                       "test accuracy", "speed-up vs cpu:2"], rows,
                      note="peak growth MB: over the run's start (the CUDA allocator's on a GPU, resident on a CPU)")
+        print(text)
+        lines.append(text)
+        text = table("What the host syncs cost (CT runs)",
+                     ["model", "placement", "search s/epoch", "ideal search s", "search / ideal",
+                      "batch ms with loss read", "batch ms without", "read ms", "syncs in one CT epoch"],
+                     sync_rows,
+                     note="ideal search: mean steps x nce/1000 x one forward + input-gradient pass on 1000 rows, "
+                          "queued with no sync between passes; batch ms: a plain training step on 1000 rows with and "
+                          "without the loop's per-batch read of the loss values; syncs: torch's sync debug mode "
+                          "over one CT epoch and its set-up (GPU only)")
         print(text)
         lines.append(text)
         model = args.models.split(",")[-1]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -129,3 +129,23 @@ def check_logits(
                 )
     finally:
         model.train(was_training)
+
+
+@contextlib.contextmanager
+def placed_on(models: torch.nn.Module | Sequence[torch.nn.Module], device: str | torch.device | None
+              ) -> Iterator[torch.device]:
+    """Move ``models`` to ``device`` for the block, then each back where it was; yields the resolved device.
+
+    Measuring a model (evaluation, explanations) must not move the caller's model: code that
+    feeds it CPU tensors afterwards works the same on a machine with a GPU as on one without.
+    """
+    modules = [models] if isinstance(models, torch.nn.Module) else list(models)
+    resolved = resolve_device(device)
+    homes = [model_device(module) for module in modules]
+    try:
+        for module in modules:
+            module.to(resolved)
+        yield resolved
+    finally:
+        for module, home in zip(modules, homes, strict=True):
+            module.to(home)

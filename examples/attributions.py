@@ -23,7 +23,9 @@ def main() -> None:
     args = parser.parse_args()
     spec = ct_plugin.load_dataset("moons", seed=0, n_samples=400)  # protected feature: x1
     settings = {"epochs": args.epochs, "nce": 100, "batch_size": 50, "protect": True, "quiet": True}
-    models = {strategy: ct_plugin.train(spec, strategy=strategy, **settings).model for strategy in ("vanilla", "ct")}
+    # each model back on the CPU, where the attributions below run (train's `auto` may have used a GPU)
+    models = {strategy: ct_plugin.train(spec, strategy=strategy, **settings).model.cpu()
+              for strategy in ("vanilla", "ct")}
 
     x = torch.as_tensor(spec.X_test[:200])
     baseline = torch.as_tensor(spec.X_train).mean(dim=0)

@@ -141,7 +141,7 @@ def main() -> None:
         print(f"training {strategy} for {args.epochs} epochs ...", end=" ", flush=True)
         result = ct_plugin.train(spec, strategy=strategy, epochs=args.epochs, seed=args.seed, out=run_dir, quiet=True)
         print(f"{sum(r['epoch_seconds'] for r in result.log):.1f} s -> {run_dir}")
-        models[strategy] = result.model
+        models[strategy] = result.model.cpu()  # trained where `auto` put it (a GPU, say); searched below on the CPU
     with ct_plugin.thread_scope():  # the library's thread rule for the searches below too
         rows = {name: summarise(model, spec) for name, model in models.items()}
     print(f"\n{'':<16}{'baseline':>12}{'CT':>12}{'change':>10}  better is")

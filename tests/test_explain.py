@@ -63,7 +63,7 @@ def test_one_person_gets_valid_recourse_that_leaves_immutable_features_alone(run
 def test_rejected_rows_are_test_rows_the_model_turns_down(run_dir):
     run = ct_plugin.load_run(run_dir)
     result = ct_plugin.explain(run, rejected=5, progress=False)
-    predicted = run.model(torch.as_tensor(run.spec.X_test)).argmax(1).numpy()
+    predicted = run.model.cpu()(torch.as_tensor(run.spec.X_test)).argmax(1).numpy()  # explain used auto's device
     assert len(result.people) == 5
     assert all(predicted[i] == run.spec.class_index("no") for i in result.people.index)
     assert list(result.people.index) == list(np.flatnonzero(predicted == 0)[:5])
@@ -283,7 +283,7 @@ def test_image_data_get_an_image_figure(tmp_path):
 
 def test_image_explanations_count_pixels_instead_of_listing_them():
     digits = ct_plugin.load_dataset("digits", seed=0)
-    model = ct_plugin.train(digits, strategy="vanilla", epochs=2, quiet=True).model
+    model = ct_plugin.train(digits, strategy="vanilla", epochs=2, quiet=True).model.cpu()
     rejected = digits.X_test[model(torch.as_tensor(digits.X_test)).argmax(1).numpy() != 3][:1]
     result = ct_plugin.explain((model, digits), digits.decode(rejected), target=3, progress=False)
     text = result.to_markdown()

@@ -212,7 +212,7 @@ def test_counternet_generator_explains_another_model_after_training_against_it(t
     from ct_plugin.generators.counternet import CounterNetGenerator
 
     spec = ct_plugin.load_dataset("moons", n_samples=600)
-    model = ct_plugin.train(spec, strategy="vanilla", epochs=20, batch_size=50, seed=0, quiet=True).model
+    model = ct_plugin.train(spec, strategy="vanilla", epochs=20, batch_size=50, seed=0, quiet=True).model.cpu()
     before = [p.detach().clone() for p in model.parameters()]
     generator = CounterNetGenerator(epochs=30)
     generator.fit(spec)

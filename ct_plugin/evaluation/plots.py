@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 from ct_plugin.atomic import atomic_write
 from ct_plugin.data.images import picture, pixel_map
 from ct_plugin.data.spec import DatasetSpec
-from ct_plugin.torch_utils import frozen
+from ct_plugin.torch_utils import frozen, model_device
 
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 
@@ -174,9 +174,9 @@ def plot_attribution_summary(table: pd.DataFrame, path: str | Path) -> Path:
 def _probability_grid(model: torch.nn.Module, xlim: tuple[float, float], ylim: tuple[float, float], cls: int,
                       n: int = 150) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     gx, gy = np.meshgrid(np.linspace(*xlim, n), np.linspace(*ylim, n))
-    points = torch.as_tensor(np.c_[gx.ravel(), gy.ravel()], dtype=torch.float32)
-    with frozen(model), torch.no_grad():
-        p = torch.softmax(model(points), dim=1)[:, cls].numpy().reshape(gx.shape)
+    points = torch.as_tensor(np.c_[gx.ravel(), gy.ravel()], dtype=torch.float32).to(model_device(model))
+    with frozen(model), torch.no_grad():  # the model stays where the evaluation put it (a GPU, say)
+        p = torch.softmax(model(points), dim=1)[:, cls].cpu().numpy().reshape(gx.shape)
     return gx, gy, p
 
 

@@ -22,7 +22,7 @@ from ct_plugin.recourse.rows import People, read_people
 from ct_plugin.recourse.search import Found, find_counterfactuals
 from ct_plugin.runs.load import Run, load_run
 from ct_plugin.threads import thread_scope
-from ct_plugin.torch_utils import check_finite_outputs, resolve_device
+from ct_plugin.torch_utils import check_finite_outputs, placed_on, resolve_device
 
 Source = str | Path | Run | tuple[torch.nn.Module, DatasetSpec]
 
@@ -84,7 +84,7 @@ def explain(
         progress: a progress bar on a terminal.
         threads: torch CPU threads (default: see :mod:`ct_plugin.threads`).
         device: where the model and the searches run (``auto``: CUDA when torch sees one); the model
-            is moved there. The tables and measures come back to the CPU.
+            is moved there for the search and back afterwards. The tables and measures come back to the CPU.
 
     Returns:
         An :class:`~ct_plugin.recourse.result.Explanation` (``.counterfactuals`` is a DataFrame;
@@ -92,7 +92,6 @@ def explain(
     """
     model, spec, label = _resolve_source(source)
     device = resolve_device(device)
-    model.to(device)
     if int(n) != n or n < 1:
         raise CTPluginError(f"n (counterfactuals per person) must be a whole number >= 1, got {n!r}")
     if int(batch_size) != batch_size or batch_size < 1:
@@ -110,7 +109,8 @@ def explain(
     search_spec, frozen, directions = _constrained_spec(spec, immutable, increase_only, decrease_only)
     limits, limits_shown = _max_change(spec, max_change)
 
-    with thread_scope(threads, model, batch_size):
+    # the model is searched on the device and put back where it was (the caller's model does not move)
+    with placed_on(model, device), thread_scope(threads, model, batch_size):
         people, target_index = _people(model, spec, rows, rejected, target)
         probs_before = measures.probabilities(model, people.encoded)
         predicted = probs_before.argmax(axis=1)

@@ -65,6 +65,7 @@ from ct_plugin.evaluation.protocol.config import (
 from ct_plugin.evaluation.protocol.paper import DRAW_VERSION, evaluate_paper
 from ct_plugin.evaluation.protocol.strict import bootstrap_interval, evaluate_strict, per_round, search_paths, summarise
 from ct_plugin.runs.load import Run
+from ct_plugin.torch_utils import placed_on
 
 if TYPE_CHECKING:
     import torch
@@ -107,14 +108,15 @@ def evaluate_runs(
     """Run the configured protocol (``paper`` by default) on loaded runs of one dataset; the first is the reference.
 
     ``device``: where models, data, searches and metrics live (``auto``: CUDA when torch sees one;
-    each run's model is moved there). The random draws are made on the CPU whatever the device, so
-    an evaluation's factuals and targets do not depend on it; its figures may differ in the last
-    digits between devices (float arithmetic).
+    each run's model is moved there for the evaluation and back afterwards). The random draws are
+    made on the CPU whatever the device, so an evaluation's factuals and targets do not depend on
+    it; its figures may differ in the last digits between devices (float arithmetic).
     """
     config = (config or ProtocolConfig()).validate()
     runs = list(runs)
     check_same_dataset(runs)
     labels = list(labels) if labels is not None else run_labels(runs)
-    if config.protocol == "paper":
-        return evaluate_paper(runs, config, labels, progress, device=device)
-    return evaluate_strict(runs, config, labels, device=device)
+    with placed_on([run.model for run in runs], device):  # each model goes back where it was
+        if config.protocol == "paper":
+            return evaluate_paper(runs, config, labels, progress, device=device)
+        return evaluate_strict(runs, config, labels, device=device)
