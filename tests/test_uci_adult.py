@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+import torch
 
 import ct_plugin
+from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.data.uci_adult import read_adult_file
-from ct_plugin.errors import CTPluginError
+from ct_plugin.errors import CTPluginError, RunDirectoryError
 from tests.realdata import real_data_dir
 
 ROWS = [  # age, workclass, fnlwgt, education, education-num, marital, occupation, relationship, race, sex,
@@ -103,3 +107,36 @@ def test_inferred_onehot_bounds_follow_the_reference_domain(tmp_path):
     assert (spec.lower[age], spec.upper[age]) == (unit.lower[age], unit.upper[age])
     with pytest.raises(CTPluginError, match="onehot_bounds must be one of unit, inferred"):
         ct_plugin.load_dataset("uci_adult", data_dir=folder, onehot_bounds="wide")
+
+
+def test_reference_grouping_puts_education_num_into_educations_group(tmp_path):
+    """onehot_groups=reference: TaijaData's substring match, so a projection sets education-num to 0 or 1."""
+    folder = _folder(tmp_path)
+    levels = ct_plugin.load_dataset("uci_adult", data_dir=folder, test="official")
+    spec = ct_plugin.load_dataset("uci_adult", data_dir=folder, test="official", onehot_groups="reference")
+    assert np.array_equal(spec.X_train, levels.X_train) and "onehot_groups" not in levels.options
+    assert spec.grouped_with == {"education": ["education-num"]} and spec.options["onehot_groups"] == "reference"
+    number = spec.feature_names.index("education-num")
+    education = list(spec.categorical).index("education")
+    assert spec.onehot_groups[education] == [*levels.onehot_groups[education], number]
+    others = [g for i, g in enumerate(spec.onehot_groups) if i != education]
+    assert others == [g for i, g in enumerate(levels.onehot_groups) if i != education]
+    constraints = ct_plugin.SearchConstraints.from_spec(spec)
+    row = torch.as_tensor(spec.X_train[:1]).clone()
+    row[0, number] = 5.0  # above the level's 1: the projection makes education-num the group's one
+    projected = constraints.project_onehot(row)[0]
+    assert projected[number] == 1.0 and projected[spec.columns_of("education")].sum() == 0
+    spec.save(tmp_path / "saved")  # the grouping travels with a run
+    assert DatasetSpec.load(tmp_path / "saved").onehot_groups == spec.onehot_groups
+    with pytest.raises(CTPluginError, match="onehot_groups must be one of levels, reference"):
+        ct_plugin.load_dataset("uci_adult", data_dir=folder, onehot_groups="substring")
+
+
+def test_a_saved_grouping_that_names_no_column_is_refused(tmp_path):
+    spec = ct_plugin.load_dataset("uci_adult", data_dir=_folder(tmp_path), test="official")
+    spec.save(tmp_path / "saved")
+    meta = json.loads((tmp_path / "saved" / "dataset.json").read_text())
+    for bad in ({"education": ["years"]}, {"age": ["education-num"]}, {"education": "education-num"}):
+        (tmp_path / "saved" / "dataset.json").write_text(json.dumps({**meta, "grouped_with": bad}))
+        with pytest.raises(RunDirectoryError, match="grouped_with"):
+            DatasetSpec.load(tmp_path / "saved")

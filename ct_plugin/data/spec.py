@@ -71,6 +71,9 @@ class DatasetSpec:
     """``(H, W)`` of grey images, ``(C, H, W)`` of colour ones; None for tables."""
     integer: list[str] = field(default_factory=list)
     desired: str | None = None
+    grouped_with: dict[str, list[str]] = field(default_factory=dict)
+    """Encoded columns a categorical's one-hot group also takes (projected with its levels): empty but
+    for a reproduction of a reference quirk (``uci_adult``'s ``onehot_groups=reference``)."""
 
     # ------------------------------------------------------------------ shape
     @property
@@ -117,8 +120,9 @@ class DatasetSpec:
 
     @property
     def onehot_groups(self) -> list[list[int]]:
-        """Encoded column indices of each categorical feature's one-hot group."""
-        return [self.columns_of(name) for name in self.categorical]
+        """Encoded column indices of each categorical feature's one-hot group (and of ``grouped_with``)."""
+        return [self.columns_of(name) + [self.feature_names.index(column) for column in self.grouped_with.get(name, ())]
+                for name in self.categorical]
 
     @property
     def protected_columns(self) -> list[int]:
@@ -250,6 +254,7 @@ class DatasetSpec:
             "image_shape": list(self.image_shape) if self.image_shape else None,
             "integer": self.integer,
             "desired": self.desired,
+            **({"grouped_with": self.grouped_with} if self.grouped_with else {}),  # only where set
             "n_train": len(self.y_train),
             "n_test": len(self.y_test),
         }
@@ -291,6 +296,11 @@ class DatasetSpec:
                                             and all(isinstance(n, int) and n > 0 for n in image_shape)
                                             and int(np.prod(image_shape)) == len(feature_names)):
             raise fields.fail("image_shape", "null or [H, W] or [C, H, W] holding one pixel per feature")
+        grouped_with = fields.mapping("grouped_with", optional=True)
+        if any(name not in categorical or not isinstance(columns, list)
+               or not all(isinstance(c, str) and c in feature_names for c in columns)
+               for name, columns in grouped_with.items()):
+            raise fields.fail("grouped_with", "an object mapping categorical features to lists of encoded column names")
         arrays = _read_arrays(array_path, d, len(class_names))
         spec = cls(
             name=fields.text("name"),
@@ -309,6 +319,7 @@ class DatasetSpec:
             image_shape=tuple(image_shape) if image_shape else None,
             integer=fields.texts("integer", optional=True),
             desired=fields.text("desired", optional=True),
+            grouped_with=grouped_with,
             **arrays,
         )
         if spec.desired is not None and spec.desired not in spec.class_names:
@@ -318,7 +329,7 @@ class DatasetSpec:
         try:
             for feature in [*spec.protected, *spec.integer]:
                 spec.columns_of(feature)
-            spec.onehot_groups  # noqa: B018 - every level's column must exist
+            spec.onehot_groups  # noqa: B018 - every level's (and grouped_with's) column must exist
         except CTPluginError as exc:
             raise RunDirectoryError(f"{meta_path} names features that are not among its columns: {exc}") from None
         return spec
