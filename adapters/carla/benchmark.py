@@ -61,7 +61,7 @@ from ct_plugin.plugins.registry import get_registry
 from ct_plugin.progress import progress_bar
 from ct_plugin.runs.load import load_run
 from ct_plugin.threads import resolve_threads
-from ct_plugin.torch_utils import check_finite_outputs, frozen
+from ct_plugin.torch_utils import check_finite_outputs, frozen, model_device
 
 carla = import_carla()
 
@@ -91,7 +91,7 @@ class BenchmarkModel:
 
 def _predict(model: torch.nn.Module, X: np.ndarray) -> np.ndarray:
     with torch.no_grad():
-        return model(torch.as_tensor(X, dtype=torch.float32)).argmax(dim=1).cpu().numpy()
+        return model(torch.as_tensor(X, dtype=torch.float32, device=model_device(model))).argmax(dim=1).cpu().numpy()
 
 
 def select_factuals(models: Sequence[BenchmarkModel], n: int, seed: int) -> np.ndarray:
