@@ -23,6 +23,8 @@ import hashlib
 import json
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -119,7 +121,8 @@ def _call(function: Callable[..., Any], args: tuple[Any, ...], threads: int | No
 
 def _run_pool(jobs: Sequence[Job], workers: int, threads: int | None, arrived: Callable[[int, Any, int], None]) -> None:
     context = multiprocessing.get_context("spawn")  # torch and fork do not mix
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=exit_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(_call, job.function, job.args, threads): i for i, job in enumerate(jobs)}
         for done, future in enumerate(as_completed(futures), start=1):
             index = futures[future]
@@ -130,6 +133,27 @@ def _run_pool(jobs: Sequence[Job], workers: int, threads: int | None, arrived: C
                     raise
                 result = jobs[index].on_lost(exc)
             arrived(index, result, done)
+
+
+PARENT_POLL_SECONDS = 0.5
+
+
+def exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end this worker soon after the process that started it has ended.
+
+    A pool's workers outlive a parent killed by a signal it cannot clean up after (``kill``, SIGKILL,
+    an out-of-memory kill): left alone they would go on training into the runs folder, holding its
+    locks, while the user restarts the command. A daemon thread checks every
+    :data:`PARENT_POLL_SECONDS` whether this process has been handed to another parent and then
+    exits at once; the work in hand is lost only back to its last atomic checkpoint, and the
+    restarted command resumes it.
+    """
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ct-plugin-exit-with-parent", daemon=True).start()
 
 
 def import_ray() -> Any:
