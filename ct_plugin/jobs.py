@@ -106,17 +106,20 @@ def run_jobs(
 
 
 def _call(function: Callable[..., Any], args: tuple[Any, ...], threads: int | None) -> Any:
-    """``function(*args)`` with ``threads`` torch threads (restored after: in-process jobs share the caller's torch)."""
+    """``function(*args)`` with ``threads`` torch threads (restored after: in-process jobs share the caller's torch).
+
+    The count is set through :func:`ct_plugin.threads.thread_scope`, which first notes torch's own
+    start-up count, so that the library's code inside the job (``train``, the evaluation) takes
+    ``threads`` as the user's choice. Set with a bare ``torch.set_num_threads`` in a fresh worker,
+    1 looked like torch's start-up default there, and ``train`` chose its own count for large
+    models: two MNIST workers then ran two threads each on two cores, 3-4x slower per epoch.
+    """
     if not threads:
         return function(*args)
-    import torch  # the job's own import, in the worker process
+    from ct_plugin.threads import thread_scope  # imports torch: in the worker process, not at our import
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    try:
+    with thread_scope(int(threads)):
         return function(*args)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _run_pool(jobs: Sequence[Job], workers: int, threads: int | None, arrived: Callable[[int, Any, int], None]) -> None:

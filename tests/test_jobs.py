@@ -25,6 +25,13 @@ def square(x):
     return x * x
 
 
+def threads_for_a_large_model():
+    import torch
+    from ct_plugin.threads import resolve_threads
+    model = torch.nn.Linear(784, 10_000)  # large enough that the library's own default is every core
+    return resolve_threads(None, model, rows=4000)
+
+
 def record_pid_then_wait(folder):
     Path(folder, str(os.getpid())).write_text("")
     time.sleep(120)
@@ -63,6 +70,18 @@ def test_a_pool_returns_results_in_job_order(worker_module: Path) -> None:
     results = run_jobs(jobs, workers=2, callback=lambda result, done, total: arrived.append(result))
     assert results == [i * i for i in range(6)]
     assert sorted(arrived) == results
+
+
+def test_a_worker_keeps_the_thread_count_it_was_given(worker_module: Path) -> None:
+    """The library's code inside a job takes the runner's count as the user's (not its own default).
+
+    Before, a fresh worker's 1 thread looked like torch's start-up default to ``train``, which then
+    chose every core for large models: two workers oversubscribed two cores.
+    """
+    import ct_jobs_helpers
+
+    jobs = [Job(key=str(i), function=ct_jobs_helpers.threads_for_a_large_model) for i in range(2)]
+    assert run_jobs(jobs, workers=2, threads=1) == [1, 1]
 
 
 def test_workers_end_when_their_parent_is_killed(worker_module: Path, tmp_path: Path) -> None:
