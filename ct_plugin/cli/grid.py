@@ -40,7 +40,9 @@ def cmd_grid(args: argparse.Namespace) -> int:
                      log=(lambda m: None) if args.quiet else print, gpus_per_cell=args.gpus_per_cell,
                      threads=args.threads or 1)
     failed = [row for row in table if row.get("status") != "ok"]
-    print(f"results: {out / 'results.csv'} and {out / 'results.md'} ({len(table)} cells, {len(failed)} failed)")
+    warned = [row for row in table if row.get("warnings")]
+    print(f"results: {out / 'results.csv'} and {out / 'results.md'} ({len(table)} cells, {len(failed)} failed"
+          + (f", {len(warned)} with warnings in the table's warnings column" if warned else "") + ")")
     for row in failed:
         print(f"  failed: {row['cell']}: {row.get('error')}")
     return 1 if failed else 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -31,25 +32,33 @@ def run_cell(cell: Cell, out: str) -> dict[str, Any]:
     """Train one cell into ``out/cells/<id>`` and return its result row (never raises).
 
     The row is also written as the cell's done-marker ``result.json``. An interrupted run there
-    (checkpoint but no result) is resumed.
+    (checkpoint but no result) is resumed. The warnings the cell's training and evaluation raise
+    (a search that rarely matures, say) go into the row's ``warnings`` column, each once, instead of
+    the terminal: a grid or ``tune`` of dozens of cells in parallel workers printed them interleaved,
+    and ``tune`` judges maturity in its own table.
     """
     run_dir = Path(out) / "cells" / cell.cell_id
     row: dict[str, Any] = cell.row_keys()
     start = time.perf_counter()
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        resume = (run_dir / "checkpoint.pt").is_file() and (run_dir / "config.json").is_file()
-        if resume:
-            result = train(out=run_dir, resume=True, quiet=True)
-        else:
-            data = DatasetSpec.load(cell.spec_dir) if cell.spec_dir else None
-            result = train(data, config=dict(cell.config), out=run_dir, quiet=True)
-        row.update(summarise_log(result.log))
-        if cell.evaluate.get("enabled", True):
-            row.update(evaluate_model(run_dir, cell.evaluate))
-        row["status"] = "ok"
-    except Exception as exc:  # a failing cell is reported in the table, the grid goes on
-        row.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            resume = (run_dir / "checkpoint.pt").is_file() and (run_dir / "config.json").is_file()
+            if resume:
+                result = train(out=run_dir, resume=True, quiet=True)
+            else:
+                data = DatasetSpec.load(cell.spec_dir) if cell.spec_dir else None
+                result = train(data, config=dict(cell.config), out=run_dir, quiet=True)
+            row.update(summarise_log(result.log))
+            if cell.evaluate.get("enabled", True):
+                row.update(evaluate_model(run_dir, cell.evaluate))
+            row["status"] = "ok"
+        except Exception as exc:  # a failing cell is reported in the table, the grid goes on
+            row.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+    messages = list(dict.fromkeys(str(w.message) for w in caught))
+    if messages:
+        row["warnings"] = "; ".join(messages)
     row["wall_seconds"] = time.perf_counter() - start
     with contextlib.suppress(OSError):  # the row still goes back to the caller
         write_marker(run_dir, RESULT, cell.cell_id, row)

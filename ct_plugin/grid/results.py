@@ -110,7 +110,7 @@ def results_table(rows: Sequence[dict[str, Any]], order: Sequence[Cell]) -> list
     by_id = {row["cell"]: row for row in rows}
     ordered = [by_id[c.cell_id] for c in order if c.cell_id in by_id]
     extra = sorted({k for row in ordered for k in row if k.startswith("eval_")})
-    columns = [*BASE_COLUMNS, *extra, "error"]
+    columns = [*BASE_COLUMNS, *extra, "warnings", "error"]
     return [{c: row.get(c) for c in columns} for row in ordered]
 
 
@@ -123,7 +123,7 @@ def write_results(table: list[dict[str, Any]], out: Path) -> tuple[Path, Path]:
     for row in table:
         writer.writerow({k: format_value(v) for k, v in row.items()})
     csv_path = atomic_write(out / "results.csv", text.getvalue())
-    shown = [c for c in columns if c not in ("cell", "error") or any(r.get(c) for r in table)]
+    shown = [c for c in columns if c not in ("cell", "warnings", "error") or any(r.get(c) for r in table)]
     lines = ["| " + " | ".join(shown) + " |", "|" + "|".join("---" for _ in shown) + "|"]
     for row in table:
         cells = [format_value(row.get(c)).replace("|", "/").replace("\n", " ")[:200] for c in shown]

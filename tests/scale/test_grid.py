@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,22 @@ def test_ray_on_two_cpus_gives_the_same_table_as_local(tmp_path):
     assert all(row["status"] == "ok" for row in on_ray), [r.get("error") for r in on_ray]
     assert comparable(on_ray) == comparable(local)
     assert all((tmp_path / "ray" / "cells" / row["cell"] / "model.pt").is_file() for row in on_ray)
+
+
+def test_a_cells_warnings_go_into_its_row_not_the_terminal(tmp_path, capsys):
+    """A cell whose searches never mature warns in its ``warnings`` column; nothing reaches the caller."""
+    text = (GRID_TOML.replace('strategies = ["vanilla", "ct"]', 'strategies = ["ct"]')
+            .replace('generators = ["eccco", "generic"]', 'generators = ["eccco"]')
+            .replace("seeds = [0, 1]", "seeds = [0]")
+            .replace("max_steps = 10", "max_steps = 1\ntau = 0.999"))
+    path = write_grid(tmp_path, text)
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        code = cli.main(["grid", str(path), "--out", str(tmp_path / "out"), "--quiet"])
+    assert code == 0
+    assert not [w for w in escaped if "matured" in str(w.message)]
+    table = json.loads(next((tmp_path / "out" / "cells").glob("*/result.json")).read_text())
+    assert "only 0% of the in-training counterfactuals matured" in table["warnings"]
+    assert "1 cells, 0 failed, 1 with warnings in the table's warnings column" in capsys.readouterr().out
+    assert "| warnings |" in (tmp_path / "out" / "results.md").read_text()
+    assert "matured" in (tmp_path / "out" / "results.csv").read_text()
