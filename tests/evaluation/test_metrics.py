@@ -103,6 +103,35 @@ def test_redundancy_treats_onehot_group_as_one_feature():
     assert M.redundancy(model, f, c, torch.tensor([1]), units) == pytest.approx(0.5)
 
 
+def test_redundancy_matches_reverting_every_unit_one_at_a_time(monkeypatch):
+    """The chunked, changed-pairs-only computation gives the definition's figure (groups, several chunks)."""
+    torch.manual_seed(0)
+    d, groups = 12, [[4, 5, 6], [9, 10]]
+    model = torch.nn.Sequential(torch.nn.Linear(d, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    f = torch.randn(40, d)
+    c = f + torch.randn(40, d)
+    c[:, :3] = f[:, :3]  # unchanged features
+    c[5] = f[5]  # an unchanged row
+    targets = model(c).argmax(dim=1)
+    targets[::4] = (targets[::4] + 1) % 3  # invalid rows
+    units = M.feature_units(d, groups)
+    shares = []
+    for i in range(len(f)):
+        if model(c[i:i + 1]).argmax().item() != targets[i].item():
+            continue
+        changed = [u for u in units if bool(((c[i] - f[i]).abs() > 1e-6)[u.bool()].any())]
+        if not changed:
+            continue
+        kept = sum(int(model(torch.where(u.bool(), f[i], c[i])[None]).argmax().item() == targets[i].item())
+                   for u in changed)
+        shares.append(kept / len(changed))
+    expected = sum(shares) / len(shares)
+    from ct_plugin.evaluation.metrics import counterfactual
+
+    monkeypatch.setattr(counterfactual, "REVERT_CHUNK_ELEMENTS", 5 * d)  # five reverted rows per chunk
+    assert M.redundancy(model, f, c, targets, units) == pytest.approx(expected)
+
+
 def test_fgsm_and_pgd_on_a_linear_model():
     x = torch.tensor([[0.05, 0.0], [0.5, 0.0]])
     y = torch.tensor([1, 1])
