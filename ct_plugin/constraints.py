@@ -29,7 +29,7 @@ class SearchConstraints:
     onehot_groups: list[torch.Tensor]
     max_change: torch.Tensor | None = None
     row_frozen: torch.Tensor | None = None
-    _layout: tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool] | None = field(
+    _layout: tuple[list[tuple[int, int, torch.Tensor | None]], torch.Tensor] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
@@ -117,36 +117,35 @@ class SearchConstraints:
         low, high = self.bounds(factual)
         return torch.maximum(torch.minimum(x, high), low)
 
-    def _onehot_layout(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
-        """Groups padded to one width: column index (G, L), valid mask (G, L), flat columns, all equal width."""
-        if self._layout is None or self._layout[0].device != self.onehot_groups[0].device:
-            width = max(len(g) for g in self.onehot_groups)
-            device = self.onehot_groups[0].device
-            padded = torch.zeros(len(self.onehot_groups), width, dtype=torch.long, device=device)
-            valid = torch.zeros(len(self.onehot_groups), width, dtype=torch.bool, device=device)
-            for i, group in enumerate(self.onehot_groups):
-                padded[i, : len(group)] = group
-                valid[i, : len(group)] = True
-            self._layout = (padded, valid, padded[valid], bool(valid.all()))
+    def _onehot_layout(self) -> tuple[list[tuple[int, int, torch.Tensor | None]], torch.Tensor]:
+        """Each group as (first column, end, None) where its columns are a contiguous range, else (0, 0, its
+        columns); and every group column (cached per device)."""
+        if self._layout is None or self._layout[1].device != self.onehot_groups[0].device:
+            spans: list[tuple[int, int, torch.Tensor | None]] = []
+            for group in self.onehot_groups:
+                first, end = int(group[0]), int(group[-1]) + 1
+                contiguous = end - first == len(group) and bool((group.diff() == 1).all())
+                spans.append((first, end, None) if contiguous else (0, 0, group))
+            self._layout = (spans, torch.cat(list(self.onehot_groups)))
         return self._layout
 
     def project_onehot(self, x: torch.Tensor) -> torch.Tensor:
         """Replace each one-hot group's relaxed values by a valid one-hot (argmax; the first maximum wins).
 
-        All groups at once: the group columns are gathered into an (n, groups, width) block
-        (narrower groups padded with -inf), so the cost does not grow with the number of groups.
+        One argmax per group, read in place where the group's columns are contiguous (as every encoder
+        here writes them), then every group column zeroed and the winners set by one scatter. A padded
+        (n, groups, widest group) block with one argmax cost 2.8x as long on UCI Adult (eight groups of
+        2 to 42 levels: the padding tripled the block), most of its in-training search.
         """
         if not self.onehot_groups:
             return x
-        padded, valid, flat, equal = self._onehot_layout()
-        n, (groups, width) = len(x), padded.shape
-        block = x.index_select(1, padded.flatten()).view(n, groups, width)
-        if not equal:
-            block = block.masked_fill(~valid, float("-inf"))
-        hot = torch.zeros_like(block).scatter_(2, block.argmax(dim=2, keepdim=True), 1.0).view(n, groups * width)
-        if not equal:
-            hot = hot[:, valid.flatten()]
-        return x.index_copy(1, flat, hot)
+        spans, columns = self._onehot_layout()
+        winners = torch.stack([
+            x[:, first:end].argmax(dim=1).add_(first) if group is None
+            else group[x.index_select(1, group).argmax(dim=1)]
+            for first, end, group in spans
+        ], dim=1)
+        return x.index_fill(1, columns, 0.0).scatter_(1, winners, 1.0)
 
     def violations(self, x: torch.Tensor, factual: torch.Tensor, atol: float = 1e-6) -> torch.Tensor:
         """Per-row count of violated constraints (mutability, bounds, one-hot validity)."""

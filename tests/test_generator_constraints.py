@@ -144,3 +144,27 @@ SLOW_FIT = {"carla-clue": 1, "carla-crud": 1, "carla-revise": 1, "carla-dice": 2
 def test_every_registered_generator_never_breaks_constraints(name):
     examples = SLOW_FIT.get(name, 6)
     assert _property(name, examples=examples) == examples
+
+
+@pytest.mark.parametrize("groups", [
+    [[1, 2, 3], [5, 6], [7, 8, 9, 10, 11, 12, 13]],  # contiguous groups of different widths
+    [[1, 4, 2], [6, 9], [3, 8, 0]],  # scattered columns, out of order
+])
+def test_onehot_projection_is_each_groups_first_argmax(groups):
+    """Every group becomes the one-hot of its first largest value; other columns are untouched."""
+    torch.manual_seed(0)
+    d = 14
+    x = torch.randn(50, d)
+    x[:10, groups[0]] = 1.0  # ties: the first maximum (in the group's column order) wins
+    x[10:20, groups[1][-1]] = x[10:20, groups[1][0]]
+    constraints = SearchConstraints(torch.full((d,), -5.0), torch.full((d,), 5.0), torch.zeros(d, dtype=torch.long),
+                                    [torch.tensor(g) for g in groups])
+    expected = x.clone()
+    for group in groups:
+        for row in range(len(x)):
+            values = x[row, group].tolist()
+            winner = group[values.index(max(values))]
+            expected[row, group] = 0.0
+            expected[row, winner] = 1.0
+    assert torch.equal(constraints.project_onehot(x), expected)
+    assert torch.equal(constraints.project_onehot(expected), expected)  # a valid one-hot stays
