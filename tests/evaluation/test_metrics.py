@@ -103,11 +103,26 @@ def test_redundancy_treats_onehot_group_as_one_feature():
     assert M.redundancy(model, f, c, torch.tensor([1]), units) == pytest.approx(0.5)
 
 
-def test_redundancy_matches_reverting_every_unit_one_at_a_time(monkeypatch):
-    """The chunked, changed-pairs-only computation gives the definition's figure (groups, several chunks)."""
+class _Wrapped(torch.nn.Module):
+    """A model that does not open with a Linear layer of a Sequential: redundancy's generic path."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x)
+
+
+@pytest.mark.parametrize("path", ["first linear layer", "any model"])
+def test_redundancy_matches_reverting_every_unit_one_at_a_time(monkeypatch, path):
+    """The chunked, changed-pairs-only computation gives the definition's figure (groups, several chunks),
+    both through an MLP's first layer and by predicting the reverted rows of any model."""
     torch.manual_seed(0)
     d, groups = 12, [[4, 5, 6], [9, 10]]
     model = torch.nn.Sequential(torch.nn.Linear(d, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    if path == "any model":
+        model = _Wrapped(model)
     f = torch.randn(40, d)
     c = f + torch.randn(40, d)
     c[:, :3] = f[:, :3]  # unchanged features
@@ -128,8 +143,10 @@ def test_redundancy_matches_reverting_every_unit_one_at_a_time(monkeypatch):
     expected = sum(shares) / len(shares)
     from ct_plugin.evaluation.metrics import counterfactual
 
-    monkeypatch.setattr(counterfactual, "REVERT_CHUNK_ELEMENTS", 5 * d)  # five reverted rows per chunk
+    assert (counterfactual._linear_first_layer(model) is None) == (path == "any model")
+    monkeypatch.setattr(counterfactual, "REVERT_CHUNK_ELEMENTS", 5 * d)  # a few reverted rows per chunk
     assert M.redundancy(model, f, c, targets, units) == pytest.approx(expected)
+    assert 0 < expected < 1  # some changes are needed and some are not: the test can tell
 
 
 def test_fgsm_and_pgd_on_a_linear_model():

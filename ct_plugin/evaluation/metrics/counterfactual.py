@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 
 from ct_plugin.errors import CTPluginError
-from ct_plugin.torch_utils import predict_classes
+from ct_plugin.torch_utils import frozen, predict_classes
 
 # ------------------------------------------------------------------ helpers
 
@@ -173,7 +173,59 @@ def feature_units(n_features: int, onehot_groups: Sequence[Sequence[int]] = ()) 
 
 
 REVERT_CHUNK_ELEMENTS = 1 << 24
-"""Reverted rows are predicted in chunks of at most this many elements (rows x features, 64 MB of float32)."""
+"""Reverted rows are predicted in chunks of at most this many elements (rows x features, or rows x the first
+layer's width; 64 MB of float32)."""
+
+
+def _linear_first_layer(model: torch.nn.Module) -> tuple[torch.nn.Linear, torch.nn.Module] | None:
+    """(the first layer, the rest) of a Sequential that opens with a Linear layer (the MLP), else None."""
+    if isinstance(model, torch.nn.Sequential) and len(model) > 1 and isinstance(model[0], torch.nn.Linear):
+        return model[0], model[1:]
+    return None
+
+
+def _still_valid(model: torch.nn.Module, f: torch.Tensor, c: torch.Tensor, t: torch.Tensor, units: torch.Tensor,
+                 row_of: torch.Tensor, unit_of: torch.Tensor) -> torch.Tensor:
+    """Whether counterfactual ``c[row]`` with unit ``unit`` reset to the factual keeps its target, per pair.
+
+    Any model: the reverted row is built (one gathered copy, only the unit's columns written) and
+    predicted. A model that opens with a Linear layer: reverting unit u of row r moves that layer's
+    output by ``W[:, u] (f - c)[r, u]``, so the reverted rows' first-layer outputs are the
+    counterfactual's plus that change and only the rest of the model runs per pair (on 784 pixels
+    the first layer was most of the work); the same figure up to float rounding.
+    """
+    d = f.shape[1]
+    width = units.sum(dim=1)
+    column_of = units.argmax(dim=1)  # a one-column unit's column
+    groups = [(u, units[u].nonzero().squeeze(1)) for u in (width > 1).nonzero().squeeze(1).tolist()]
+    split = _linear_first_layer(model)
+    still = torch.empty(len(row_of), dtype=torch.bool, device=f.device)
+    with frozen(model), torch.no_grad():
+        if split is not None:
+            first, rest = split
+            weight_of_column = first.weight.T  # (d, hidden)
+            hidden, back = first(c), f - c  # the counterfactuals' first-layer outputs; the revert of each column
+        chunk = max(1, REVERT_CHUNK_ELEMENTS // (d if split is None else first.out_features))
+        for start in range(0, len(row_of), chunk):
+            rows, unit = row_of[start:start + chunk], unit_of[start:start + chunk]
+            single = (width[unit] == 1).nonzero().squeeze(1)
+            columns = column_of[unit[single]]
+            if split is not None:
+                moved = hidden[rows]
+                moved[single] += weight_of_column[columns] * back[rows[single], columns][:, None]
+                for u, group_columns in groups:
+                    at = (unit == u).nonzero().squeeze(1)
+                    moved[at] += back[rows[at]][:, group_columns] @ weight_of_column[group_columns]
+                predicted = rest(moved).argmax(dim=1)
+            else:  # the counterfactual with unit u reset to the factual: one copy, then only u's columns written
+                reverted = c[rows]
+                reverted[single, columns] = f[rows[single], columns]
+                for u, group_columns in groups:
+                    at = (unit == u).nonzero()  # (k, 1): broadcasts against the group's columns
+                    reverted[at, group_columns] = f[rows[at], group_columns]
+                predicted = predict_classes(model, reverted)
+            still[start:start + chunk] = predicted == t[rows]
+    return still
 
 
 def redundancy(
@@ -188,9 +240,9 @@ def redundancy(
 
     Only counterfactuals that are valid are considered (an invalid one has nothing to lose);
     nan when no valid counterfactual changed any feature. Only the changed (row, unit) pairs are
-    reverted and predicted, in chunks of :data:`REVERT_CHUNK_ELEMENTS`: on 784 pixels every
-    (row, unit) pair at once was a rows x 784 x 784 tensor written four times (1 GB for 100 rows),
-    most of an MNIST evaluation's time.
+    reverted and predicted, in chunks of :data:`REVERT_CHUNK_ELEMENTS` (see :func:`_still_valid`):
+    on 784 pixels every (row, unit) pair at once was a rows x 784 x 784 tensor written four times
+    (1 GB for 100 rows), most of an MNIST evaluation's time.
     """
     check_rows("redundancy", counterfactuals, factuals)
     d = factuals.shape[1]
@@ -205,22 +257,7 @@ def redundancy(
         return float("nan")
     f, c, t, ch = factuals[keep], counterfactuals[keep], targets[keep], changed[keep]
     row_of, unit_of = ch.nonzero(as_tuple=True)  # every changed (row, unit) pair
-    width = units.sum(dim=1)
-    column_of = units.argmax(dim=1)  # a one-column unit's column
-    groups = [(u, units[u].nonzero().squeeze(1)) for u in (width > 1).nonzero().squeeze(1).tolist()]
-    still = torch.empty(len(row_of), dtype=torch.bool, device=ch.device)
-    chunk = max(1, REVERT_CHUNK_ELEMENTS // d)
-    for start in range(0, len(row_of), chunk):
-        rows, unit = row_of[start:start + chunk], unit_of[start:start + chunk]
-        # the counterfactual with unit u reset to the factual: one copy, then only u's columns written
-        reverted = c[rows]
-        single = (width[unit] == 1).nonzero().squeeze(1)
-        columns = column_of[unit[single]]
-        reverted[single, columns] = f[rows[single], columns]
-        for u, group_columns in groups:
-            at = (unit == u).nonzero()  # (k, 1): broadcasts against the group's columns
-            reverted[at, group_columns] = f[rows[at], group_columns]
-        still[start:start + chunk] = predict_classes(model, reverted) == t[rows]
+    still = _still_valid(model, f, c, t, units, row_of, unit_of)
     kept_per_row = torch.zeros(len(ch), device=ch.device).index_add_(0, row_of, still.float())
     share = kept_per_row / ch.sum(dim=1).float()
     return float(share.mean())
