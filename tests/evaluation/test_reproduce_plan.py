@@ -89,3 +89,16 @@ def test_targets_with_forced_ct_swap_in_the_rows_of_the_tables_where_tune_kept_v
     assert merged.data.tolist() == ["circles", "credit_default", "gmsc"]
     assert merged.ip_mean.tolist() == [50.0, -1.5, 7.0]
     assert with_forced_ct(main, pd.DataFrame()) is main
+
+
+def test_mnist_nce_keeps_the_references_share_of_training_images():
+    plan = Plan()
+    # the reference: 5,000 counterfactuals of 10,000 training images an epoch
+    assert plan.base_options("mnist", 10_000)["nce"] == 5000
+    assert plan.base_options("mnist", 60_000)["nce"] == 5000  # never above Table C.1's count
+    assert plan.base_options("mnist", 4000)["nce"] == 2000  # the 5k subset's 4,000 training images
+    assert plan.base_options("mnist", 3200)["nce"] == 1600  # tune's rows after the validation split
+    # tables whose reference size we match keep Table C.1's count, capped at the rows
+    assert plan.base_options("uci_adult", 26_048)["nce"] == 5000
+    assert plan.base_options("digits", 1437)["nce"] == 1437
+    assert Plan.for_mode(quick=True).base_options("mnist", 4000)["nce"] == 300
