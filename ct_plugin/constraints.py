@@ -90,13 +90,19 @@ class SearchConstraints:
         up, down = self.directions()
         return torch.where(torch.where(step > 0, up, down), step, torch.zeros((), dtype=step.dtype, device=step.device))
 
-    def bounds(self, factual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-row (low, high) that :meth:`clamp` projects into (compute once per search)."""
+    def bounds(self, factual: torch.Tensor, pin_mutability: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-row (low, high) that :meth:`clamp` projects into (compute once per search).
+
+        ``pin_mutability=False`` leaves immutable and monotone columns at the domain's bounds (widened to
+        hold the factual) for a search whose steps are masked by :meth:`directions`, which keeps them
+        anyway: on images with frozen pixel rows the box is then one shared row, not an n x d pair.
+        """
         low = torch.minimum(self.lower, factual)
         high = torch.maximum(self.upper, factual)
         code = self.mutability
-        low = torch.where((code == INCREASE) | (code == NONE), factual, low)
-        high = torch.where((code == DECREASE) | (code == NONE), factual, high)
+        if pin_mutability:
+            low = torch.where((code == INCREASE) | (code == NONE), factual, low)
+            high = torch.where((code == DECREASE) | (code == NONE), factual, high)
         if self.max_change is not None:
             low = torch.maximum(low, factual - self.max_change)
             high = torch.minimum(high, factual + self.max_change)

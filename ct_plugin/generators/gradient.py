@@ -13,6 +13,7 @@ import torch
 from ct_plugin.constraints import SearchConstraints
 from ct_plugin.errors import CTPluginError
 from ct_plugin.generators.base import CounterfactualGenerator, SearchResult
+from ct_plugin.generators.steps import clip_rows, normalise_rows
 from ct_plugin.torch_utils import frozen
 
 
@@ -58,35 +59,6 @@ ONEHOT_STEPS = ("relaxed", "projected", "continuous")
 """One-hot groups: ``relaxed`` (free steps; judged, nascent and returned as their argmax), ``projected`` (set to
 their argmax after every step: the reference's test-time search) or ``continuous`` (ignored, fractional levels
 kept: the reference's in-training search, whose data it builds without the categorical groups)."""
-
-
-def clip_rows(grad: torch.Tensor, max_norm: float) -> torch.Tensor:
-    """Scale each row of ``grad`` so that its L-inf norm is at most ``max_norm``."""
-    norm = grad.abs().amax(dim=1, keepdim=True)
-    return grad * (max_norm / norm.clamp_min(max_norm))
-
-
-def normalise_rows(
-    grad: torch.Tensor, x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, up: torch.Tensor, down: torch.Tensor,
-    still: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Scale each row of ``grad`` to L-inf norm 1 over the columns that can still move its way.
-
-    A column whose descent direction is forbidden (immutable, monotone) or blocked by the bound it
-    sits on is zeroed first, so it neither moves nor shrinks the others' steps; so are the columns of
-    ``still`` (one-hot groups the search projects after every step: a small step cannot change their
-    level). Rows with no movable column stay zero. Each step then moves the steepest feature by
-    exactly ``step_size`` sd whatever the gradient's size: a flat (saturated) model still makes
-    progress, a steep one cannot jump.
-    """
-    descent = -grad
-    allowed = torch.where(descent > 0, up, down)
-    if still is not None:
-        allowed = allowed & ~still
-    blocked = ((descent > 0) & (x >= high - 1e-6)) | ((descent < 0) & (x <= low + 1e-6))
-    grad = torch.where(allowed & ~blocked, grad, 0.0)
-    norm = grad.abs().amax(dim=1, keepdim=True)
-    return torch.where(norm > 0, grad / norm.clamp_min(1e-30), 0.0)
 
 
 class GradientSearch(CounterfactualGenerator):
@@ -187,14 +159,16 @@ class GradientSearch(CounterfactualGenerator):
             constraints = dataclasses.replace(constraints, onehot_groups=[])
         has_groups = bool(constraints.onehot_groups)
         project_steps = has_groups and self.onehot_steps == "projected"
-        # per-search constants: the clamp box of every row and the allowed step directions
-        low, high = constraints.bounds(factuals)
+        # per-search constants: the allowed step directions and the clamp box of every row; the masked steps keep
+        # immutable and monotone columns, so the box pins them only for steered steps (which read it)
+        up, down = constraints.directions()
+        free, steer = bool(up.all() and down.all()), self.normalise_grad or self.sparse_steps > 0
+        movable = None if steer or not bool((up == down).all()) else up.to(factuals.dtype)  # no monotone columns
+        low, high = constraints.bounds(factuals, pin_mutability=steer)
         lower, upper = constraints.lower.to(low).expand_as(low), constraints.upper.to(high).expand_as(high)
         if torch.equal(low, lower) and torch.equal(high, upper):  # every row's box is the domain (images, mostly):
             low, high = lower[:1], upper[:1]  # one row of bounds, broadcast (no n x d reads, no gathers)
         shared_bounds = len(low) == 1 and n != 1
-        up, down = constraints.directions()
-        free = bool(up.all() and down.all())
         onehot_columns = torch.zeros(factuals.shape[1], dtype=torch.bool, device=device)
         for group in constraints.onehot_groups:
             onehot_columns[group] = True
@@ -281,7 +255,9 @@ class GradientSearch(CounterfactualGenerator):
                 if self.clip_grad is not None:
                     grad = clip_rows(grad, self.clip_grad)
                 move = grad.mul_(-self.step_size)  # grad is this step's own tensor: updated in place
-                if not free:  # = constraints.mask_step (a no-op where every feature moves both ways)
+                if movable is not None and not free:  # = constraints.mask_step with immutable columns only: one pass
+                    move.mul_(movable)
+                elif not free:  # = constraints.mask_step (a no-op where every feature moves both ways)
                     move.masked_fill_(~torch.where(move > 0, up, down), 0.0)
                 x_rows = move.add_(x_now).clamp_(low_rows, high_rows)  # = constraints.clamp (low <= high)
                 shown = constraints.project_onehot(x_rows) if has_groups else x_rows
