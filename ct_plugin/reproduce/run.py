@@ -36,7 +36,7 @@ from ct_plugin.evaluation.protocol import DRAW_VERSION, ProtocolConfig, evaluate
 from ct_plugin.evaluation.report import fmt_duration, write_evaluation
 from ct_plugin.reproduce.plan import ABLATIONS, DATASETS, TABLES, Job, Plan, ablation_jobs
 from ct_plugin.reproduce.report import write_report
-from ct_plugin.runs.files import REQUIRED_FILES, read_json
+from ct_plugin.runs.files import REQUIRED_FILES, read_json, weights_digest
 from ct_plugin.training.train import train
 from ct_plugin.tuning.run import tune
 from ct_plugin.tuning.selection import SelectionRule
@@ -84,8 +84,9 @@ def evaluate_job(run_dirs: list[str], labels: list[str], protocols: dict[str, di
     frames: dict[str, dict[str, pd.DataFrame]] = {}
     for name, settings in protocols.items():
         folder = Path(out) / name
-        wanted = {"runs": [runner.marker_fingerprint(d, MARKER) for d in run_dirs], "labels": labels,
-                  "protocol": settings, "draw_version": DRAW_VERSION}
+        # each run's settings and trained weights: a run retrained (other code, another runs folder) is evaluated again
+        wanted = {"runs": [[runner.marker_fingerprint(d, MARKER), weights_digest(d)] for d in run_dirs],
+                  "labels": labels, "protocol": settings, "draw_version": DRAW_VERSION}
         key = runner.fingerprint(wanted)
         if runner.read_marker(folder, MARKER, key) is not None:
             frames[name] = {part: pd.read_csv(folder / f"{part}.csv") for part in EVALUATION_PARTS}

@@ -37,6 +37,8 @@ RUN_FORMAT_VERSION = 2
 """Version of the run-directory format (1: before ``manifest.json``; 2: with it)."""
 MANIFEST = "manifest.json"
 REQUIRED_FILES = ("config.json", "dataset.json", "dataset.npz", "model.json", "model.pt")
+WEIGHTS = "model.pt"
+"""The run's final weights (a plain state dict)."""
 MANIFEST_FILES = (*REQUIRED_FILES, "log.jsonl")
 """The files the manifest vouches for (a finished run's)."""
 RUN_FILES = (*REQUIRED_FILES, "checkpoint.pt", "checkpoint.prev.pt", "log.jsonl", MANIFEST)
@@ -70,7 +72,7 @@ def write_log(run_dir: Path, log: list[dict[str, Any]]) -> None:
 
 def write_weights(run_dir: Path, state: dict[str, Any]) -> None:
     """``model.pt``: the final state dict."""
-    atomic_torch_save(run_dir / "model.pt", state)
+    atomic_torch_save(run_dir / WEIGHTS, state)
 
 
 def atomic_torch_save(path: Path, payload: Any) -> None:
@@ -141,6 +143,20 @@ def file_digest(path: Path) -> str:
         for chunk in iter(lambda: handle.read(2**20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def weights_digest(run_dir: str | Path) -> str | None:
+    """SHA-256 of the run's trained weights (``model.pt``): from its manifest where it names them, else read
+    from the file; None without weights. Identifies the trained model where settings cannot (a run retrained
+    by other code, or another runs folder, has the same settings and other weights)."""
+    run_dir = Path(run_dir)
+    try:
+        files = json.loads((run_dir / MANIFEST).read_text()).get("files", {})
+        if isinstance(files, dict) and isinstance(files.get(WEIGHTS), str):
+            return files[WEIGHTS]
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError, RecursionError):
+        pass
+    return file_digest(run_dir / WEIGHTS) if (run_dir / WEIGHTS).is_file() else None
 
 
 def write_manifest(run_dir: Path) -> None:
