@@ -37,7 +37,7 @@ from ct_plugin.compare.report import write_comparison
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.evaluation.report import fmt_duration
 from ct_plugin.reproduce.plan import TABLE_C1, Job, Plan
-from ct_plugin.reproduce.run import evaluate_job, prepare, stored_seconds, train_job, tune_dataset
+from ct_plugin.reproduce.run import evaluate_job, prepare, stored_seconds, train_job, trained_summary, tune_dataset
 from ct_plugin.runs.files import read_json
 from ct_plugin.tuning.selection import SelectionRule
 
@@ -175,8 +175,7 @@ def run_compare(
     training = [runner.Job(path, train_measured, (spec, job.options, path, plan.device))
                 for path, (job, spec) in unique.items()]
     trained = runner.run_jobs(training, workers=workers, progress="train", quiet=not progress)
-    reused = sum(r for _, _, r in trained)
-    log(f"trained {len(trained) - reused} runs, reused {reused}, in {fmt_duration(time.perf_counter() - t0)}")
+    log(trained_summary(trained, time.perf_counter() - t0))
 
     groups: dict[tuple[str, str, str, int], dict[str, str]] = {}
     for job, _ in jobs:

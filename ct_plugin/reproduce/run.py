@@ -16,10 +16,12 @@ Complete runs trained with the same settings are reused, so an interrupted repro
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,8 @@ from ct_plugin.tuning.run import tune
 from ct_plugin.tuning.selection import SelectionRule
 
 MARKER = "reproduce.json"
+WARNINGS = "warnings"
+"""The key of a run's marker that lists the warnings its training raised."""
 """The done-marker (:mod:`ct_plugin.jobs`) of a trained run and of an evaluation."""
 SECONDS = "reproduce_seconds.json"
 """Compute seconds of the work a folder holds, kept when it is reused so the report can total them."""
@@ -60,11 +64,35 @@ def train_job(spec: DatasetSpec, options: dict[str, Any], out: str, device: str 
     if path.exists():
         shutil.rmtree(path)
     start = time.perf_counter()
-    train(spec, out=path, quiet=True, **{**options, "device": device})
+    with warnings.catch_warnings(record=True) as caught:  # kept in the marker, not printed between progress lines
+        warnings.simplefilter("always")
+        train(spec, out=path, quiet=True, **{**options, "device": device})
     seconds = time.perf_counter() - start
-    runner.write_marker(path, MARKER, key, {"settings": wanted})
+    runner.write_marker(path, MARKER, key, {"settings": wanted, WARNINGS: list(dict.fromkeys(
+        f"{w.category.__name__}: {w.message}" for w in caught))})
     store_seconds(path, seconds)
     return out, seconds, False
+
+
+def trained_summary(trained: Sequence[tuple[str, float, bool]], seconds: float) -> str:
+    """The line after training: runs trained and reused, the wall time, and the runs whose training warned."""
+    reused = sum(r for _, _, r in trained)
+    warned = warned_runs(path for path, _, r in trained if not r)
+    return (f"trained {len(trained) - reused} runs, reused {reused}, in {fmt_duration(seconds)}"
+            + (f"; {len(warned)} warned in training (each run's {MARKER} lists its warnings, e.g. {warned[0]})"
+               if warned else ""))
+
+
+def warned_runs(paths: Iterable[str]) -> list[str]:
+    """The runs among ``paths`` whose training warned (their ``reproduce.json`` lists the warnings)."""
+    warned = []
+    for path in paths:
+        try:
+            if json.loads((Path(path) / MARKER).read_text()).get(WARNINGS):
+                warned.append(path)
+        except (OSError, ValueError, AttributeError):
+            continue
+    return warned
 
 
 def stored_seconds(folder: Path) -> float:
@@ -214,7 +242,7 @@ def run_reproduce(
     trained = runner.run_jobs(training, workers=workers, progress="train", quiet=not progress)
     train_seconds = {path: seconds for path, seconds, _ in trained}
     reused_runs = sum(r for _, _, r in trained)
-    log(f"trained {len(trained) - reused_runs} runs, reused {reused_runs}, in {fmt_duration(time.perf_counter() - t0)}")
+    log(trained_summary(trained, time.perf_counter() - t0))
 
     groups: dict[tuple[str, str, str, int], dict[str, str]] = {}
     sources_of: dict[tuple[str, str], set[str]] = {}

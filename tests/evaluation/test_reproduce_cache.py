@@ -1,6 +1,10 @@
-"""`reproduce` and `compare` reuse an evaluation only for the same trained models, not merely the same settings."""
+"""The jobs of `reproduce` and `compare`: an evaluation is reused only for the same trained models (not merely the
+same settings), and a training's warnings go into its run's marker, not between the progress lines."""
 
 from __future__ import annotations
+
+import json
+import warnings
 
 import torch
 
@@ -40,3 +44,20 @@ def test_an_evaluation_is_reused_only_for_the_same_weights(tmp_path, monkeypatch
     assert weights_digest(run_dir) != digest
     reproduce_run.evaluate_job([run_dir] * 3, labels, PROTOCOLS, out)
     assert len(calls) == 2  # evaluated again
+
+
+def test_training_warnings_go_into_the_runs_marker(tmp_path):
+    spec = ct_plugin.load_dataset("moons", n_samples=300)
+    # one search step towards tau 0.99: the in-training counterfactuals never mature, which train warns about
+    options = {"model": "mlp", "epochs": 2, "batch_size": 64, "strategy": "ct", "seed": 0, "nce": 50,
+               "max_steps": 1, "tau": 0.99}
+    run_dir = str(tmp_path / "run")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, _, reused = reproduce_run.train_job(spec, options, run_dir)
+    assert not reused and not caught  # nothing printed between the progress lines
+    listed = json.loads((tmp_path / "run" / reproduce_run.MARKER).read_text())[reproduce_run.WARNINGS]
+    assert any("matured" in message for message in listed), listed
+    assert reproduce_run.warned_runs([run_dir]) == [run_dir]
+    line = reproduce_run.trained_summary([(run_dir, 1.0, False)], 1.0)
+    assert line.startswith("trained 1 runs, reused 0") and "1 warned in training" in line and run_dir in line
