@@ -151,11 +151,12 @@ def weights_digest(run_dir: str | Path) -> str | None:
     by other code, or another runs folder, has the same settings and other weights)."""
     run_dir = Path(run_dir)
     try:
-        files = json.loads((run_dir / MANIFEST).read_text()).get("files", {})
-        if isinstance(files, dict) and isinstance(files.get(WEIGHTS), str):
-            return files[WEIGHTS]
-    except (OSError, UnicodeDecodeError, ValueError, AttributeError, RecursionError):
-        pass
+        manifest = json.loads((run_dir / MANIFEST).read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        manifest = None  # none (a run older than manifests) or unreadable: the file itself decides
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if isinstance(files, dict) and isinstance(files.get(WEIGHTS), str):
+        return files[WEIGHTS]
     return file_digest(run_dir / WEIGHTS) if (run_dir / WEIGHTS).is_file() else None
 
 

@@ -42,6 +42,9 @@ def test_an_evaluation_is_reused_only_for_the_same_weights(tmp_path, monkeypatch
     torch.save({k: v + 0.5 for k, v in state.items()}, f"{run_dir}/{WEIGHTS}")
     write_manifest(tmp_path / "runs" / "baseline")
     assert weights_digest(run_dir) != digest
+    from_manifest = weights_digest(run_dir)
+    (tmp_path / "runs" / "baseline" / "manifest.json").unlink()  # a run older than manifests: read from the file
+    assert weights_digest(run_dir) == from_manifest
     reproduce_run.evaluate_job([run_dir] * 3, labels, PROTOCOLS, out)
     assert len(calls) == 2  # evaluated again
 
