@@ -44,9 +44,9 @@ from ct_plugin.tuning.run import tune
 from ct_plugin.tuning.selection import SelectionRule
 
 MARKER = "reproduce.json"
+"""The done-marker (:mod:`ct_plugin.jobs`) of a trained run and of an evaluation."""
 WARNINGS = "warnings"
 """The key of a run's marker that lists the warnings its training raised."""
-"""The done-marker (:mod:`ct_plugin.jobs`) of a trained run and of an evaluation."""
 SECONDS = "reproduce_seconds.json"
 """Compute seconds of the work a folder holds, kept when it is reused so the report can total them."""
 EVALUATION_PARTS = ("comparison", "summary", "robustness", "attribution")
