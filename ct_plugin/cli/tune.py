@@ -111,9 +111,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     data = args.dataset or "csv"
     name = args.dataset or Path(args.csv).stem
     out = Path(args.out or Path("runs") / f"tune-{name}")
-    rule = None
-    if args.max_cost_increase is not None:
-        rule = SelectionRule(max_cost_increase=args.max_cost_increase / 100.0)
+    rule = SelectionRule(
+        margin_se=SelectionRule.margin_se if args.margin_se is None else args.margin_se,
+        max_cost_increase=None if args.max_cost_increase is None else args.max_cost_increase / 100.0,
+    ).validate()
     # --threads: the validation evaluation runs in this process; each training cell sets its own one thread
     with thread_scope(args.threads) if args.threads is not None else contextlib.nullcontext():
         result = tune(
@@ -186,6 +187,10 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
                       help="judge cost too: a configuration whose validation cost of recourse (protected search, "
                            "mean L1 of valid counterfactuals) exceeds vanilla's by more than PCT%% fails the rule "
                            "(0: no costlier than vanilla; default: cost not judged)")
+    grid.add_argument("--margin-se", type=float, metavar="K",
+                      help="judge each validation accuracy and validity drop with K standard errors added, so a "
+                           "configuration on the edge of a tolerance does not pass (default 1; 0: the measured "
+                           "drops alone)")
     grid.add_argument("--always-ct", action="store_true",
                       help="write the best CT configuration into chosen.json even when tune recommends vanilla "
                            "(no configuration passes the rule and lowers validation IP significantly)")

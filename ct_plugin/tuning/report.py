@@ -23,11 +23,10 @@ from ct_plugin.tuning.selection import Choice, SelectionRule
 
 #: columns of the written table, in order (the grid axes come first)
 TABLE_COLUMNS = (
-    "stage", "status", "accuracy", "vanilla_accuracy", "accuracy_ok", "mature_last", "maturity_ok", "validity",
-    "vanilla_validity", "validity_ok", "ip", "vanilla_ip", "ip_reduction_pct", "ip_significant",
-    "ip_star_reduction_pct", "ip_star_significant", "cost_reduction_pct", "cost_ok", "violation_pts", "pass",
-    "chosen", "reasons",
-    "train_seconds", "cell",
+    "stage", "status", "accuracy", "vanilla_accuracy", "accuracy_se", "accuracy_ok", "mature_last", "maturity_ok",
+    "validity", "vanilla_validity", "validity_se", "validity_ok", "ip", "vanilla_ip", "ip_reduction_pct",
+    "ip_significant", "ip_star_reduction_pct", "ip_star_significant", "cost_reduction_pct", "cost_ok",
+    "violation_pts", "pass", "chosen", "reasons", "train_seconds", "cell",
 )
 
 
@@ -95,7 +94,8 @@ def grid_figure(table: pd.DataFrame, axes: list[str], title: str, max_validity_d
 
     Left: filled green circles pass the rule with a significant IP reduction, hollow green circles
     pass without one, red crosses fail; the star is the vanilla baseline (IP reduction 0 by
-    definition); the dashed line is the lowest validity the rule accepts. A solid black ring marks
+    definition); the dashed line is the lowest validity the rule accepts before a configuration's
+    standard-error margin. A solid black ring marks
     the recommendation (the best CT configuration, or vanilla's star); a dashed ring the best CT
     configuration when it is not recommended (vanilla, or ``recommendation`` ``"none"``). Points
     carry their row number only; the list on the right names each configuration and its figures,
@@ -125,7 +125,8 @@ def grid_figure(table: pd.DataFrame, axes: list[str], title: str, max_validity_d
         ax.scatter([100 * vanilla_validity], [0.0], marker="*", s=180, color="black", zorder=4,
                    label="vanilla baseline (IP reduction 0)")
         ax.axvline(100 * (vanilla_validity - max_validity_drop), color="grey", linestyle="--",
-                   label=f"lowest validity the rule accepts (vanilla - {100 * max_validity_drop:g} points)")
+                   label=f"lowest validity the rule accepts before each point's SE margin "
+                         f"(vanilla - {100 * max_validity_drop:g} points)")
     chosen = ok[ok.chosen.astype(bool)] if "chosen" in ok else ok.iloc[:0]
     number_of = {index: position + 1 for position, index in enumerate(rows.index)}
     if len(chosen):

@@ -49,16 +49,15 @@ from ct_plugin.grid import CT_ONLY_SETTINGS, Cell, make_cell_id, read_result, ru
 from ct_plugin.jobs import folder_lock
 from ct_plugin.plugins.registry import get_registry
 from ct_plugin.progress import progress_bar
-from ct_plugin.runs.files import read_log
 from ct_plugin.torch_utils import resolve_device
-from ct_plugin.training.health import mature_share
 from ct_plugin.training.setup import build_generator, check_term_weights
 from ct_plugin.tuning import report
 from ct_plugin.tuning.axes import grid_points, overrides_of, validate_grid
+from ct_plugin.tuning.criteria import Config, CorrectRows, criteria_table, validation_accuracy, validity_searches
 from ct_plugin.tuning.judging import evaluate_cells, protocol_config
 from ct_plugin.tuning.rescue import fill_axes, rescue_stages
 from ct_plugin.tuning.result import TuneResult
-from ct_plugin.tuning.seeds import DEFAULT_TUNE_SEEDS, mean_figures, mean_of, seed_list
+from ct_plugin.tuning.seeds import DEFAULT_TUNE_SEEDS, mean_of, seed_list
 from ct_plugin.tuning.selection import (
     SelectionRule,
     apply_rule,
@@ -104,10 +103,6 @@ def _base_config(train_options: Mapping[str, Any], data_settings: Mapping[str, A
 def _check_generator(config: TrainConfig) -> None:
     """Fail before any training on an unknown generator or option name."""
     build_generator(config.generator, config.generator_options)
-
-
-#: one configuration of the grid: its point and its cells, one per training seed (in seed order)
-Config = tuple[dict[str, Any], list[Cell]]
 
 
 def _cells(
@@ -161,50 +156,6 @@ def _train_cells(
     finally:
         bar.close()
     return {**done, **{row["cell"]: row for row in rows}}
-
-
-def _mature_last(run_dir: Path, epochs: int) -> float:
-    share = mature_share(read_log(run_dir), epochs)  # the figure `train --config chosen.json` checks again
-    return float("nan") if share is None else share
-
-
-def _accuracy(run_dir: Path) -> float:
-    log = read_log(run_dir)
-    return float(log[-1]["test_accuracy"]) if log else float("nan")  # the test slot holds validation rows
-
-
-# ---------------------------------------------------------------- the table
-def _criteria_table(
-    configs: Sequence[Config], rows: Mapping[str, dict[str, Any]],
-    figures: Mapping[str, dict[str, float]], reference: dict[str, float], out: Path, rule: SelectionRule,
-) -> pd.DataFrame:
-    """One row per configuration: its criteria, each the mean over its seeds (``cell``: the first seed's)."""
-    records = []
-    for point, cells in configs:
-        results = [rows.get(cell.cell_id, {}) for cell in cells]
-        failed = next((r for r in results if r.get("status") != "ok"), None)
-        seconds = [r.get("train_seconds") for r in results]
-        record: dict[str, Any] = {
-            **point, "cell": cells[0].cell_id, "status": "ok" if failed is None else failed.get("status", "missing"),
-            "train_seconds": sum(seconds) if all(v is not None for v in seconds) else None,
-        }
-        if failed is None:
-            dirs = [out / "cells" / cell.cell_id for cell in cells]
-            f = mean_figures([figures[cell.cell_id] for cell in cells])
-            record.update(
-                accuracy=mean_of([_accuracy(d) for d in dirs]),
-                mature_last=mean_of([_mature_last(d, rule.maturity_epochs) for d in dirs]),
-                validity=f["validity_run"], ip=f["ip_run"], ip_reduction_pct=f["ip_reduction_pct"],
-                ip_significant=f["ip_significant"], ip_star_reduction_pct=f["ip_star_reduction_pct"],
-                ip_star_significant=f["ip_star_significant"],
-                cost_reduction_pct=f.get("cost_reduction_pct", float("nan")),
-            )
-        else:
-            record["reasons"] = f"training failed: {failed.get('error', 'no result')}"
-        record.update(vanilla_accuracy=reference["accuracy"], vanilla_validity=reference["validity"],
-                      vanilla_ip=reference["ip"])
-        records.append(record)
-    return pd.DataFrame.from_records(records)
 
 
 def tune(
@@ -305,6 +256,7 @@ def tune(
                     f"the vanilla baseline (seed {vanilla.seed}) failed, nothing to compare with: {error}"
                 )
         figures: dict[str, dict[str, float]] = {}
+        correct, searches = CorrectRows(out, carved), validity_searches(protocol_cfg, carved)
 
         def judge(configs: list[Config]) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
             for i, vanilla in enumerate(vanillas):  # each seed's CT runs against the same seed's baseline
@@ -312,7 +264,8 @@ def tune(
                         if rows.get(cs[i].cell_id, {}).get("status") == "ok" and cs[i].cell_id not in figures]
                 figures.update(evaluate_cells(vanilla, todo, out, protocol_cfg, progress,
                                               need_cost=rule.max_cost_increase is not None, device=device))
-            table = _criteria_table(configs, rows, figures, reference_of(figures), out, rule)
+            table = criteria_table(configs, vanillas, rows, figures, reference_of(figures), out,
+                                   rule.maturity_epochs, correct, searches)
             ok = table[table.status == "ok"]
             if ok.empty:
                 raise CTPluginError(f"every CT configuration failed to train; see {out / 'cells'}: "
@@ -325,7 +278,8 @@ def tune(
             per_seed = []
             for i, vanilla in enumerate(vanillas):
                 seen = next((figures[cs[i].cell_id] for _, cs in ct_cells if cs[i].cell_id in figures), None)
-                record: dict[str, Any] = {"seed": vanilla.seed, "accuracy": _accuracy(out / "cells" / vanilla.cell_id)}
+                accuracy = validation_accuracy(out / "cells" / vanilla.cell_id)
+                record: dict[str, Any] = {"seed": vanilla.seed, "accuracy": accuracy}
                 if seen is not None:
                     record.update(validity=seen["validity_reference"], ip=seen["ip_reference"])
                 per_seed.append(record)
@@ -336,7 +290,7 @@ def tune(
             per_seed = [next((figures[cs[i].cell_id] for _, cs in ct_cells if cs[i].cell_id in figures), None)
                         for i in range(len(vanillas))]
             return {
-                "accuracy": mean_of([_accuracy(out / "cells" / v.cell_id) for v in vanillas]),
+                "accuracy": mean_of([validation_accuracy(out / "cells" / v.cell_id) for v in vanillas]),
                 "validity": mean_of([f["validity_reference"] for f in per_seed if f is not None]),
                 "ip": mean_of([f["ip_reference"] for f in per_seed if f is not None]),
             }
