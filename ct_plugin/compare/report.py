@@ -32,6 +32,7 @@ from ct_plugin.evaluation.report import fmt, fmt_duration, markdown_table
 from ct_plugin.reproduce.plan import DATA_NOTES, Plan
 from ct_plugin.reproduce.report import cpu_model
 from ct_plugin.reproduce.tables import Frames, comparison_rows, seed_stats, source_table
+from ct_plugin.tuning.selection import SelectionRule
 
 #: (metric, run, column name): the paper protocol's reductions, then the strict protocol's IP
 REDUCTIONS = (("ip", "ct_free", "IP"), ("ip_star", "ct_free", "IP* (l=5)"), ("ip_star_0.5", "ct_free", "IP* (l=0.5)"),
@@ -261,7 +262,8 @@ def write_comparison(out: Path, datasets: Sequence[str], methods: Sequence[Metho
         "Each method's settings were chosen by `tune` on a validation split of the training rows (the test "
         "split is never read to choose), within a grid of at most 9 configurations x "
         f"{plan.tune_seeds or 2} seed{'s' * ((plan.tune_seeds or 2) != 1)} (CT's default budget), judged on "
-        "validation IP, accuracy, maturity and validity"
+        f"validation IP, accuracy, maturity and validity (each accuracy and validity drop with "
+        f"{SelectionRule.margin_se:g} standard error added, `tune`'s margin)"
         + ("" if settings.get("max_cost_increase") is None else
            f" and the cost of recourse (at most {100 * settings['max_cost_increase']:g}% above vanilla's)")
         + ". Every figure is "

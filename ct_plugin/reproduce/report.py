@@ -18,6 +18,7 @@ from ct_plugin.reproduce.plan import DATA_NOTES, FORCED_CT, TABLE_C1, Plan
 from ct_plugin.reproduce.sections import ablation_section, data_draw_section, robustness_section
 from ct_plugin.reproduce.tables import Frames, per_seed_table, rel_link, source_table, with_forced_ct
 from ct_plugin.tuning.seeds import DEFAULT_TUNE_SEEDS
+from ct_plugin.tuning.selection import SelectionRule
 
 #: SaTML Table 1 (MLP, % reduction CT vs baseline; METHOD.md section 5); digits row: MNIST
 PAPER_TABLE1 = {
@@ -267,7 +268,10 @@ def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames,
                   "Grid tau {0.5, 0.75, 0.9} x lambda_reg {0.1, 0.25, 0.5} on a validation split carved from the "
                   f"training rows, each configuration trained for {tune_epochs_text(plan)}; rule: best validation "
                   "IP reduction among configurations within 1 accuracy point "
-                  "and 5 validity points of vanilla with at least 50% maturity over the last 10 epochs. When no "
+                  f"and 5 validity points of vanilla (each drop judged with {SelectionRule.margin_se:g} standard "
+                  "error added, so that a "
+                  "configuration on the edge of a tolerance does not pass) with at least 50% maturity over the "
+                  "last 10 epochs. When no "
                   "grid configuration passes, rescue stage 2 trains lambda_reg at 1/2 and 1/10 of the grid's "
                   "smallest (0.05, 0.01) at the tau values that matured; if none passes still, stage 3 trains the "
                   "two least-violating configurations with lambda_div and lambda_adv at 1/5 and 1/25 of their "
