@@ -314,20 +314,20 @@ def test_tune_rescues_a_grid_with_no_passing_configuration(tmp_path, capsys):
                             rule=SelectionRule(min_maturity=1.0))
     assert result.fallback
     table = result.table
-    assert table.stage.tolist() == [1, 2, 2, 3, 3, 3, 3]
-    assert table.lambda_reg.tolist()[:3] == [0.2, 0.1, 0.02]
-    # stage 3: the two least-violating configurations with lambda_div / lambda_adv at 1/5 and 1/25
-    assert table.lambda_div.tolist() == [0.5, 0.5, 0.5, 0.1, 0.02, 0.1, 0.02]
-    assert table.lambda_adv.tolist() == [0.25, 0.25, 0.25, 0.05, 0.01, 0.05, 0.01]
-    assert set(table.lambda_reg[3:]) <= {0.2, 0.1, 0.02}
+    assert table.stage.tolist() == [1, 2, 2, 3, 3]
+    # stage 2: the least-violating configuration (the grid's only one) with lambda_div / lambda_adv at 1/5
+    # and 1/25; stage 3, last: the ridge at 1/2 and 1/10 of the grid's smallest, the other weights as trained
+    assert table.lambda_reg.tolist() == [0.2, 0.2, 0.2, 0.1, 0.02]
+    assert table.lambda_div.tolist() == [0.5, 0.1, 0.02, 0.5, 0.5]
+    assert table.lambda_adv.tolist() == [0.25, 0.05, 0.01, 0.25, 0.25]
     text = result.paths["markdown"].read_text()
-    assert "so stage 2 (a rescue) trained 2 more with a weaker logit ridge" in text
-    assert "so stage 3 (a rescue) trained 4 more with weaker divergence and adversarial weights" in text
+    assert "so stage 2 (a rescue) trained 2 more with weaker divergence and adversarial weights" in text
+    assert "so stage 3 (a rescue) trained 2 more with a weaker logit ridge" in text
     meta = json.loads(result.paths["config"].read_text())["tune"]
     assert [r["stage"] for r in meta["rescue"]] == [2, 3]
-    assert meta["rescue"][0]["points"] == [{"tau": 0.9, "lambda_reg": 0.1}, {"tau": 0.9, "lambda_reg": 0.02}]
+    assert meta["rescue"][1]["points"] == [{"tau": 0.9, "lambda_reg": 0.1}, {"tau": 0.9, "lambda_reg": 0.02}]
     chosen = table[table.chosen].iloc[0]
-    if chosen.stage == 3:  # the chosen weights reach the config `train --config` reads
+    if chosen.stage == 2:  # the chosen weights reach the config `train --config` reads
         assert meta["overrides"]["lambda_div"] == chosen.lambda_div
     plain = ct_plugin.tune("moons", out=tmp_path / "plain", dataset_options={"n_samples": 400}, epochs=4,
                            batch_size=30, nce=60, max_steps=10, grid={"tau": [0.9], "lambda_reg": [0.2]},

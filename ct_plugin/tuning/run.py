@@ -12,10 +12,10 @@
    results are cached per cell, keyed by the protocol settings); each seed's CT run against the
    same seed's baseline, the criteria averaged over the seeds.
 4. :mod:`ct_plugin.tuning.selection` picks the configuration. While none passes, rescue stages
-   train more: stage 2 lambda_reg below the grid's smallest value
-   (:func:`~ct_plugin.tuning.rescue.rescue_points`), stage 3 the least-violating
-   configurations with weaker divergence and adversarial weights
-   (:func:`~ct_plugin.tuning.rescue.weaker_terms_points`); the rule picks from all stages.
+   train more: stage 2 the least-violating configurations with weaker divergence and adversarial
+   weights (:func:`~ct_plugin.tuning.rescue.weaker_terms_points`), stage 3 lambda_reg below the
+   grid's smallest value (:func:`~ct_plugin.tuning.rescue.rescue_points`; last, as a weaker ridge
+   makes recourse costlier); the rule picks from all stages.
    ``OUT/chosen.json`` is a config file
    for ``ct-plugin train --config``, ``OUT/tune.csv``/``tune.md`` the table and ``OUT/tune.png``
    the figure. When no configuration passes and lowers validation IP significantly (the
@@ -198,9 +198,9 @@ def tune(
         data_dir, dataset_options: how a named dataset is loaded (recorded in the chosen config).
         progress: progress bars on a terminal (False: silent; see :mod:`ct_plugin.progress`).
         rescue: while no configuration passes the rule, train rescue stages and choose from all:
-            stage 2 sets lambda_reg to half and a tenth of the grid's smallest (at the tau values that
-            matured), stage 3 scales lambda_div and lambda_adv by 1/5 and 1/25 at the two
-            least-violating configurations; the table's ``stage`` column says where a row belongs.
+            stage 2 scales lambda_div and lambda_adv by 1/5 and 1/25 at the two least-violating
+            configurations, stage 3 sets lambda_reg to half and a tenth of the grid's smallest (at the
+            tau values that matured); the table's ``stage`` column says where a row belongs.
         device: where cells train and the validation evaluation runs (``auto``: CUDA when torch sees one);
             not part of a cell's id (cells trained elsewhere are reused), nor of ``chosen.json``.
         seeds: training seeds per configuration and for vanilla (``seed``, ``seed + 1``, ...);
