@@ -14,12 +14,15 @@ A block's shown output follows it as a ```text block marked on the line before i
 
     <!-- readme-output -->
 
-At ``EPOCHS=2`` the printed output must have the shown *structure*: every table header row, the
-label (first cell) of every table row but the feature rows of a person's table (which features a
-recourse changes depends on the model), and the label of every other line (its text before the
-first colon, numbers aside) appear. At full size (``test_readme_user_path_at_full_size``, the blocks of
-the section "From your table to one person's recourse") every shown line appears, its figures
-within :data:`TOLERANCE`; ``…`` in a shown line stands for a figure that varies (a duration).
+At ``EPOCHS=2`` the printed output of a block outside the user path must have the shown
+*structure*: every table header row, the label (first cell) of every table row but the feature
+rows of a person's table (which features a recourse changes depends on the model), and the label
+of every other line (its text before the first colon, numbers aside) appear. At full size
+(``test_readme_user_path_at_full_size``, the blocks of the section "From your table to one
+person's recourse") every shown line appears, its figures within :data:`TOLERANCE`; ``…`` in a
+shown line stands for a figure that varies (a duration). Those blocks are not held to their
+structure at ``EPOCHS=2``: what ``tune`` decides there (which outcome line it prints) is another
+decision than at full size.
 """
 
 from __future__ import annotations
@@ -244,7 +247,7 @@ def test_readme_runs_in_order_on_a_fresh_clone(tmp_path):
             continue
         printed, seconds = _run(block, clone, env)
         timings.append(f"README.md:{block.line}: {seconds:.0f} s")
-        if block.shown is not None:
+        if block.shown is not None and block.section != USER_PATH:  # those: every line, at full size, below
             problems = structure_problems(block.shown, printed)
             assert not problems, (f"README.md block at line {block.line} printed output of another structure than "
                                   f"the README shows: {problems}\n--- printed ---\n{printed[-3000:]}")
