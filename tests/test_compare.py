@@ -8,6 +8,7 @@ import torch
 
 from ct_plugin.cli import main
 from ct_plugin.compare import METHODS, resolve_methods
+from ct_plugin.compare.pick import PICK, pick_method, pick_rows
 from ct_plugin.compare.report import as_chosen, averages
 from ct_plugin.errors import CTPluginError
 from ct_plugin.evaluation.metrics import mad_weights
@@ -61,6 +62,38 @@ def test_as_tune_chooses_counts_vanilla_tables_as_the_baseline():
     assert chosen["tables worse in most seeds"] == 0 and chosen["tune chose it on"] == 1
 
 
+def test_the_pick_takes_the_best_validation_ip_among_recommended_methods_not_costlier_than_vanilla():
+    def outcome(recommendation: str, ip: float, cost: float) -> dict:
+        return {"recommendation": recommendation, "overrides": {},
+                "validation": {"ip_reduction_pct": ip, "cost_reduction_pct": cost}}
+
+    tuned = {("a", "ct"): outcome("ct", 5.0, 2.0), ("a", "fast"): outcome("ct", 30.0, -40.0),
+             ("a", "calm"): outcome("ct", 8.0, 0.0), ("a", "peer"): outcome("vanilla", 50.0, 10.0),
+             ("b", "ct"): outcome("vanilla", 9.0, 1.0), ("c", "ct"): outcome("ct", 9.0, -1.0),
+             ("c", "calm"): outcome("ct", 4.0, float("nan"))}
+    names = ["ct", "fast", "calm", "peer"]
+    pick = pick_method("a", names, tuned)  # "fast" has the best IP but costlier recourse; "peer" not recommended
+    assert pick.method == "calm" and "dropping the costlier `fast`" in pick.reason and "8%" in pick.reason
+    assert pick_method("b", names, tuned).method is None  # nothing recommended: vanilla
+    assert "recommended no method" in pick_method("b", names, tuned).reason
+    no_cheap = pick_method("c", names, tuned)  # recommended, but costlier (a nan cost counts as not cheaper)
+    assert no_cheap.method is None and "`ct` -1%" in no_cheap.reason
+
+    columns = {"IP": [1.0, 2.0, 3.0], "IP* (l=5)": [4.0, 5.0, 6.0], "IP* (l=0.5)": [0.0] * 3, "cost": [1.0, 7.0, 3.0],
+               "cost (MAD)": [0.0] * 3, "strict IP": [0.0] * 3}
+    rows = pd.DataFrame({"data": ["a", "a", "b"], "method": ["ct", "calm", "ct"], "chosen": [True, True, False],
+                         "settings": [{"tau": 0.5}, {"tau": 0.9}, {}], "seeds": [3] * 3, "worse seeds": [0] * 3,
+                         "validity base": [1.0] * 3, "validity": [0.9, 0.95, 0.8], "accuracy base": [0.9] * 3,
+                         "accuracy": [0.9] * 3, "robust accuracy base": [0.5] * 3, "robust accuracy": [0.5] * 3,
+                         **columns})
+    picked = pick_rows(rows, [pick, pick_method("b", names, tuned)])
+    assert list(picked.method) == [PICK, PICK] and list(picked.chosen) == [True, False]
+    assert picked.settings[0] == {"method": "calm", "tau": 0.9} and picked.settings[1] == {"method": "vanilla"}
+    mean = averages(as_chosen(picked)).iloc[0]  # a: calm's figures; b: vanilla's (0)
+    assert mean["cost"] == pytest.approx(3.5) and mean["tune chose it on"] == 1
+    assert mean["worst validity drop"] == pytest.approx(5.0)
+
+
 def test_compare_refuses_bad_input(tmp_path, capsys):
     assert main(["compare", "--methods", "ct,nope", "--out", str(tmp_path)]) == 2
     assert "unknown method(s) ['nope'] for compare" in capsys.readouterr().err
@@ -84,6 +117,9 @@ def test_quick_comparison_on_two_tables_and_its_resume(tmp_path, capsys):
                  "circles / `recourse`: needs a desired class", "![plausibility against cost]"):
         assert part in report, part
     assert (out / "figures" / "strategies_plausibility_cost.png").stat().st_size > 0
+    assert "## The comparison's pick per table" in report and "| pick |" in report
+    picks = pd.read_csv(out / "results" / "strategies_pick.csv")
+    assert list(picks.data) == ["circles", "credit_default"] and picks.reason.str.len().min() > 10
     rows = pd.read_csv(out / "results" / "strategies.csv")
     assert set(zip(rows.data, rows.method)) == {("circles", "ct"), ("circles", "cat"), ("credit_default", "ct"),
                                                 ("credit_default", "cat"), ("credit_default", "recourse")}

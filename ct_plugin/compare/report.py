@@ -28,6 +28,7 @@ import pandas as pd
 
 from ct_plugin.atomic import atomic_write, atomic_write_json
 from ct_plugin.compare.methods import Method
+from ct_plugin.compare.pick import PICK, pick_method, pick_rows
 from ct_plugin.evaluation.report import fmt, fmt_duration, markdown_table
 from ct_plugin.reproduce.plan import DATA_NOTES, Plan
 from ct_plugin.reproduce.report import cpu_model
@@ -245,10 +246,15 @@ def write_comparison(out: Path, datasets: Sequence[str], methods: Sequence[Metho
         md = out / "strategies.md"
         atomic_write(md, "\n".join(lines) + "\n")
         return md
-    chosen, best = averages(as_chosen(rows)), averages(rows)
+    picks = [pick_method(dataset, [m.name for m in methods], tuned) for dataset in datasets]
+    picks = [p for p in picks if p.dataset in set(rows.data)]
+    # the pick is a row of the "as tune chooses" view only: its best configuration is its method's
+    chosen, best = averages(as_chosen(pd.concat([rows, pick_rows(rows, picks)], ignore_index=True))), averages(rows)
     figure = plot_plausibility_cost(best, rows, out / "figures" / "strategies_plausibility_cost.png")
     (out / "results").mkdir(parents=True, exist_ok=True)
     atomic_write(out / "results" / "strategies.csv", rows.drop(columns=["settings"]).to_csv(index=False))
+    atomic_write(out / "results" / "strategies_pick.csv", pd.DataFrame(
+        [{"data": p.dataset, "pick": p.method or "vanilla", "reason": p.reason} for p in picks]).to_csv(index=False))
     compute = settings["compute_seconds"]
     if plan.quick:
         lines += [f"**A quick, CI-sized run** ({plan.seeds} seed, {plan.epochs} epochs, nce at most {plan.nce_cap}, "
@@ -275,10 +281,17 @@ def write_comparison(out: Path, datasets: Sequence[str], methods: Sequence[Metho
         f"{fmt_duration(settings['wall_seconds'])} with {settings['workers']} worker(s) on {cpu_model()}, "
         f"Python {sys.version.split()[0]}, {platform.system()}.", "",
         "## Which method to use when", "", *advice(chosen, best), "",
+        f"## The comparison's pick per table (`{PICK}`, validation figures only)", "",
+        "Judged on plausibility and cost: among the methods `tune` recommended over vanilla on the table, those "
+        "whose validation cost of recourse is not above vanilla's; of these, the largest validation IP "
+        "reduction; vanilla when none remains. Its budget is the sum of the methods' tuning budgets; it trains "
+        "nothing more (its test figures are the picked method's).", "",
+        *[f"* {p.dataset}: {p.reason}." for p in picks], "",
         "## The targets (issue: a method that beats CT on plausibility and cost at once)", "",
         "Averages over the tables as tune chooses, against vanilla:", "", *target_verdicts(chosen), "",
         "## Averages over tables, as tune chooses", "",
-        "Where tune recommended vanilla for a method, that table counts with the baseline's figures (0%). "
+        "Where tune recommended vanilla for a method, that table counts with the baseline's figures (0%); "
+        f"`{PICK}` is the comparison's pick per table (above). "
         "`tables`: the tables the method ran on (the methods that aim at a desired class skip data without one, "
         "see \"Not run\"), so their averages cover fewer tables.", "",
         markdown_table(_shown(chosen, ["method", "tables", "tune chose it on", *names, "worst accuracy drop",
@@ -311,7 +324,9 @@ def write_comparison(out: Path, datasets: Sequence[str], methods: Sequence[Metho
         lines += ["## Not run", ""] + [f"* {d} / `{m}`: {why}" for (d, m), why in sorted(skipped.items())] + [""]
     lines += ["## Methods", ""] + [f"* `{m.name}` (strategy `{m.strategy}`): {m.source}; grid "
                                    f"{dict(m.grid)}{', fixed ' + str(dict(m.fixed)) if m.fixed else ''}"
-                                   f"{'' if m.rescue else ', no rescue stages'}" for m in methods] + [""]
+                                   f"{'' if m.rescue else ', no rescue stages'}" for m in methods]
+    lines += [f"* `{PICK}`: per table, one of the methods above, picked on validation figures "
+              "(ct_plugin/compare/pick.py)", ""]
     lines += ["Columns: `robust acc.` is FGSM accuracy at the protocol's largest epsilon; `mature` the share of "
               "in-training counterfactuals that matured (mean over epochs and seeds); `s/epoch` the mean training "
               "epoch; `peak RSS MB` the peak resident memory of the worker process (interpreter, torch and data "
