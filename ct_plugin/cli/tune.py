@@ -19,6 +19,7 @@ from ct_plugin.cli.common import (
     names,
 )
 from ct_plugin.cli.train import GENERATOR_SHORTCUTS, add_setting_argument
+from ct_plugin.compare.methods import METHODS
 from ct_plugin.config import TRAIN_SETTINGS
 from ct_plugin.errors import CTPluginError
 from ct_plugin.plugins.registry import get_registry
@@ -115,6 +116,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
         margin_se=SelectionRule.margin_se if args.margin_se is None else args.margin_se,
         max_cost_increase=None if args.max_cost_increase is None else args.max_cost_increase / 100.0,
     ).validate()
+    if args.methods is not None:
+        if grid:
+            raise CTPluginError("--methods tunes each method on its own grid; drop the --grid-* options")
+        if args.always_ct:
+            raise CTPluginError("--always-ct writes one method's best configuration; with --methods, "
+                                "train a method's own choice instead (OUT/<method>/chosen.json)")
+        with thread_scope(args.threads) if args.threads is not None else contextlib.nullcontext():
+            return _tune_methods(args, data, name, out, rule, device, protocol, dataset_options, train)
     # --threads: the validation evaluation runs in this process; each training cell sets its own one thread
     with thread_scope(args.threads) if args.threads is not None else contextlib.nullcontext():
         result = tune(
@@ -152,6 +161,34 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune_methods(args: argparse.Namespace, data: str, name: str, out: Path, rule: Any, device: str,
+                  protocol: dict[str, Any], dataset_options: dict[str, Any], train: dict[str, Any]) -> int:
+    """``tune --methods``: each method tuned on its own grid, then the pick (ct_plugin/compare/choose.py)."""
+    from ct_plugin.compare import resolve_methods
+    from ct_plugin.compare.choose import tune_methods
+
+    methods = resolve_methods(None if args.methods.strip() == "all" else names([args.methods]), "tune --methods")
+    result = tune_methods(
+        data, methods, out=out, rule=rule, rescue=not args.no_rescue, executor=args.executor, workers=args.workers,
+        address=args.address, validation_size=args.validation_size, validation_seed=args.validation_seed,
+        protocol=protocol, data_dir=args.data_dir, dataset_options=dataset_options, progress=not args.quiet,
+        seeds=args.seeds, device=device, **train,
+    )
+    for method, outcome in result.outcomes.items():
+        print(f"{method}: recommends {outcome.recommendation.upper()}, best {outcome.overrides} "
+              f"({outcome.seconds:.1f} s; {out / method / 'tune.md'})")
+    for method, why in result.skipped.items():
+        print(f"{method}: skipped, {why}")
+    print(f"pick: {result.pick.reason}")
+    print(f"  markdown: {result.paths['markdown']}")
+    if result.config is None:
+        return 1
+    print(f"  config: {result.paths['config']}")
+    print(f"  train the pick: ct-plugin train --config {shlex.quote(str(result.paths['config']))} "
+          f"--out {shlex.quote(f'runs/{safe_name(name)}')}  (the same table, options and split)")
+    return 0
+
+
 def register(subparsers: Any, with_plugins: bool = True) -> None:
     """Add the ``tune`` sub-command to the ``ct-plugin`` parser."""
     p = subparsers.add_parser(
@@ -179,6 +216,13 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
         shown = f"default {','.join(f'{v:g}' for v in default)}" if default else "default: not tuned"
         grid.add_argument("--grid-" + axis.replace("_", "-"), dest=f"grid_{axis}", metavar="VALUES",
                           help=f"{row.help}; each {row.words()} ({shown})".replace("%", "%%"))
+    grid.add_argument("--methods", metavar="NAMES",
+                      help="tune each of these methods of `ct-plugin compare` on its own grid (comma-separated, "
+                           "or all: " + ", ".join(METHODS) + "; ct always included), each into OUT/<method>, "
+                           "then pick one on the validation figures: among the methods recommended over "
+                           "vanilla, those whose validation cost of recourse is not above vanilla's, the largest "
+                           "IP reduction; OUT/chosen.json trains the pick, OUT/pick.md says why (the budget: "
+                           "the sum of the methods' grids)")
     grid.add_argument("--no-rescue", action="store_true",
                       help="when no grid configuration passes the rule, take the least violation at once "
                            "(default: first try lambda_reg at 1/2 and 1/10 of the grid's smallest, then "

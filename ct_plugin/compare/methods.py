@@ -86,12 +86,15 @@ METHODS: dict[str, Method] = {m.name: m for m in (
 DEFAULT_METHODS = tuple(METHODS)
 
 
-def resolve_methods(names: list[str] | None) -> list[Method]:
-    """The methods named (default: all), ``ct`` always included; unknown names refused with the known ones."""
+def resolve_methods(names: list[str] | None, command: str = "compare") -> list[Method]:
+    """The methods named (default: all), ``ct`` always included; unknown names refused with the known ones.
+
+    ``command``: the command named in the refusal (``compare``, ``tune --methods``).
+    """
     if not names:
         return list(METHODS.values())
     unknown = [n for n in names if n not in METHODS]
     if unknown:
-        raise CTPluginError(f"unknown method(s) {unknown} for compare; choose from {', '.join(METHODS)}")
+        raise CTPluginError(f"unknown method(s) {unknown} for {command}; choose from {', '.join(METHODS)}")
     chosen = ["ct", *[n for n in dict.fromkeys(names) if n != "ct"]]
     return [METHODS[n] for n in chosen]
