@@ -51,11 +51,13 @@ _LAZY = {
     "SelectionRule": "ct_plugin.tuning",
     "TuneResult": "ct_plugin.tuning",
     "tune": "ct_plugin.tuning",
+    "tune_methods": "ct_plugin.compare.choose",
     # scikit-learn's estimator machinery, on first use only
     "CTClassifier": "ct_plugin.estimator",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from ct_plugin.compare.choose import tune_methods
     from ct_plugin.config import TrainConfig
     from ct_plugin.constraints import SearchConstraints
     from ct_plugin.data.builder import from_arrays, from_dataframe
@@ -134,5 +136,6 @@ __all__ = [
     "thread_scope",
     "train",
     "tune",
+    "tune_methods",
     "unregister_plugin",
 ]

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import ct_plugin
 from ct_plugin.cli import main
 from ct_plugin.compare import resolve_methods
 from ct_plugin.compare.choose import tune_methods
@@ -25,6 +26,10 @@ def test_tune_methods_refuses_what_it_cannot_do(tmp_path, capsys):
     assert "--always-ct writes one method's best configuration" in capsys.readouterr().err
     with pytest.raises(CTPluginError, match="tunes each method on its own grid"):
         tune_methods("moons", resolve_methods(["cat"]), out=tmp_path, grid={"tau": [0.5]})
+    with pytest.raises(CTPluginError, match=r"unknown method\(s\) \['nope'\] for tune_methods"):
+        ct_plugin.tune_methods("moons", ["nope"], out=tmp_path)  # the Python face takes names too
+    with pytest.raises(CTPluginError, match="all names or all Method objects"):
+        ct_plugin.tune_methods("moons", ["cat", *resolve_methods(["cat"])], out=tmp_path)
     assert not (tmp_path / "chosen.json").exists()  # nothing was trained or written
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from ct_plugin.atomic import atomic_write, atomic_write_json
-from ct_plugin.compare.methods import Method
+from ct_plugin.compare.methods import Method, resolve_methods
 from ct_plugin.compare.pick import Pick, pick_method
 from ct_plugin.config import TrainConfig
 from ct_plugin.data.load import load_dataset
@@ -75,7 +75,7 @@ def _vanilla(result: TuneResult) -> TrainConfig:
 
 
 def tune_methods(
-    data: DatasetSpec | str, methods: Sequence[Method], *, out: str | Path, rule: SelectionRule | None = None,
+    data: DatasetSpec | str, methods: Sequence[Method | str], *, out: str | Path, rule: SelectionRule | None = None,
     rescue: bool = True, data_dir: str | Path | None = None, dataset_options: Mapping[str, Any] | None = None,
     **tune_options: Any,
 ) -> MethodsResult:
@@ -83,7 +83,9 @@ def tune_methods(
 
     Args:
         data: a registered dataset name (``"csv"`` with ``dataset_options`` for a CSV) or a spec.
-        methods: the methods to tune (:data:`~ct_plugin.compare.methods.METHODS`).
+        methods: the methods to tune, by name or as :class:`~ct_plugin.compare.methods.Method`
+            (:data:`~ct_plugin.compare.methods.METHODS`); names are resolved as ``compare`` does, ``ct``
+            always among them.
         out: the folder: one sub-folder per method, ``chosen.json`` and ``pick.md``.
         rule: ``tune``'s selection rule for every method (maturity not judged for methods that do not
             search during training).
@@ -96,6 +98,11 @@ def tune_methods(
         raise CTPluginError("tune --methods tunes each method on its own grid; drop the --grid-* options")
     if not methods:
         raise CTPluginError("tune --methods needs at least one method")
+    if all(isinstance(m, str) for m in methods):
+        methods = resolve_methods([str(m) for m in methods], "tune_methods")
+    elif not all(isinstance(m, Method) for m in methods):
+        raise CTPluginError("tune_methods: methods must be all names or all Method objects, got "
+                            f"{[type(m).__name__ for m in methods]}")
     start = time.perf_counter()
     out = Path(out)
     rule = (rule or SelectionRule()).validate()
