@@ -63,6 +63,12 @@ COMMON = {
     "lambda_adv": 0.25, "generator": "eccco",
     "generator_options": {"preset": "reference", "lambda_cost": 0.001, "lambda_energy": 5.0},
 }
+#: the in-training search of Table C.1's runs on tables with one-hot groups: the reference's training search
+#: builds its data from the matrix, the domain and the mutability alone, without the categorical groups
+#: (CounterfactualTraining.jl's ``setup_counterfactual_search``), so it moves, judges and returns the
+#: one-hot columns as continuous ones (its evaluation projects them, as ours does); ``tune`` and the
+#: library keep the projected search (ablation "one-hot columns projected in training" measures the difference)
+REFERENCE_TRAINING_SEARCH: dict[str, Any] = {**COMMON["generator_options"], "onehot_steps": "continuous"}
 #: data as the reference builds it: raw-scale synthetic sets, class-balanced credit tables
 REFERENCE_DATA: dict[str, dict[str, Any]] = {name: reference_options(name) for name in DATASETS}
 #: how our data still differs from the reference's, per dataset (printed beside the tables)
@@ -187,21 +193,28 @@ class Plan:
                 "batch_size": row["batch_size"], "nce": nce}
 
     def ct_settings(self, dataset: str, source: str, tuned: dict[str, dict[str, Any]],
-                    forced: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-        """tau and lambda_reg of ``source`` (Table C.1, the tune choice, or tune's forced CT configuration)."""
+                    forced: dict[str, dict[str, Any]] | None = None, categorical: bool = False) -> dict[str, Any]:
+        """tau and lambda_reg of ``source`` (Table C.1, the tune choice, or tune's forced CT configuration).
+
+        ``categorical``: the table has one-hot groups; Table C.1's runs then search as the reference's
+        training does (:data:`REFERENCE_TRAINING_SEARCH`), ``tune``'s as the library's default.
+        """
         if source == "paper":
-            return {"tau": TABLE_C1[dataset]["tau"], "lambda_reg": TABLE_C1[dataset]["lambda_reg"]}
+            return {"tau": TABLE_C1[dataset]["tau"], "lambda_reg": TABLE_C1[dataset]["lambda_reg"],
+                    **({"generator_options": dict(REFERENCE_TRAINING_SEARCH)} if categorical else {})}
         if source == FORCED_CT:
             return dict((forced or {})[dataset])
         return dict(tuned[dataset])
 
     def jobs(self, dataset: str, tuned: dict[str, dict[str, Any]], n_train: int | None = None,
-             data: dict[str, Any] | None = None, forced: dict[str, dict[str, Any]] | None = None) -> list[Job]:
+             data: dict[str, Any] | None = None, forced: dict[str, dict[str, Any]] | None = None,
+             categorical: bool = False) -> list[Job]:
         """Every training of ``dataset``: a baseline per seed, and ct_free / ct_protected per source and seed.
 
         ``tuned[dataset]`` is ``{"strategy": "vanilla"}`` where ``tune`` recommends vanilla: both "CT"
         models of the ``tune`` source are then the baseline itself (what ``train --config chosen.json``
         trains), and ``forced[dataset]``, tune's best CT configuration, trains as source ``tune_ct``.
+        ``categorical``: the table (as loaded with ``data``) has one-hot groups (:meth:`ct_settings`).
         """
         base = self.base_options(dataset, n_train)
         data = self.data_options(dataset) if data is None else data
@@ -211,7 +224,7 @@ class Plan:
             vanilla = {**base, "strategy": "vanilla", "seed": seed}
             out.append(Job(dataset, "-", "baseline", seed, options=vanilla, data=data))
             for source in sources:
-                settings = self.ct_settings(dataset, source, tuned, forced)
+                settings = self.ct_settings(dataset, source, tuned, forced, categorical)
                 if settings.get("strategy") == "vanilla":
                     out += [Job(dataset, source, kind, seed, options=vanilla, data=data)
                             for kind in ("ct_free", "ct_protected")]
@@ -253,23 +266,23 @@ ABLATIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
      "ridge 0.1)", {"generator_options": {"preset": "project", "lambda_cost": 0.001, "lambda_energy": 5.0}}),
     ("project ECCCo in training", "circles", "ECCCo preset `project` (step 0.25, constant energy weight 5, "
      "ridge 0.1)", {"generator_options": {"preset": "project", "lambda_cost": 0.001, "lambda_energy": 5.0}}),
-    *(("one-hot columns continuous in training", dataset, "the in-training search moves, judges and returns "
-       "the one-hot columns as continuous ones (ECCCo `onehot_steps=continuous`), as the reference's does (its "
-       "training search builds its data without the categorical groups; its evaluation projects them, as here); "
-       "the columns stay within [0, 1] where the reference's inferred domain reaches below 0 and above 1",
-       {"generator_options": {**COMMON["generator_options"], "onehot_steps": "continuous"}, "seeds": 3})
+    *(("one-hot columns projected in training", dataset, "the in-training search projects each one-hot group to "
+       "its arg-max level after every step (ECCCo preset `reference`, as the reference's evaluation searches and as "
+       "`tune` trains) instead of moving the one-hot columns as continuous ones, as the reference's training "
+       "search does (the main table's setting)",
+       {"generator_options": dict(COMMON["generator_options"]), "seeds": 3})
       for dataset in ("uci_adult", "credit_default")),
-    ("one-hot columns continuous in training with reference domain", "uci_adult", "as the previous row, with the "
+    ("one-hot columns continuous in training with reference domain", "uci_adult", "as the main table, with the "
      "one-hot columns bounded by the reference's inferred domain [min(mean - 2 sd, min), max(mean + 2 sd, max)] "
      "over the training rows (dataset option onehot_bounds=inferred)",
      {"data": {"onehot_bounds": "inferred"},
-      "generator_options": {**COMMON["generator_options"], "onehot_steps": "continuous"}, "seeds": 3}),
+      "generator_options": dict(REFERENCE_TRAINING_SEARCH), "seeds": 3}),
     ("one-hot columns continuous in training with reference domain and grouping", "uci_adult", "as the previous "
      "row, and judged with the reference's one-hot groups: TaijaData's substring match puts education-num into "
      "education's group, so the evaluation's projection sets it to 0 or 1 (dataset option onehot_groups=reference; "
      "training ignores the groups, so only the evaluation changes)",
      {"data": {"onehot_bounds": "inferred", "onehot_groups": "reference"},
-      "generator_options": {**COMMON["generator_options"], "onehot_steps": "continuous"}, "seeds": 3}),
+      "generator_options": dict(REFERENCE_TRAINING_SEARCH), "seeds": 3}),
     *(("data draw " + str(seed), "circles", f"the circles drawn again with data seed {seed} (points and split)",
        {"data": {"style": "reference", "seed": seed}}) for seed in (1, 2)),
     *(("data draw " + str(seed), "uci_adult", f"adult.data split 80/20 again with split seed {seed}",
@@ -277,15 +290,18 @@ ABLATIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
 )
 
 
-def ablation_jobs(plan: Plan, name: str, dataset: str, change: dict[str, Any], n_train: int | None = None
-                  ) -> tuple[dict[str, Any], list[Job]]:
-    """Data options and the three seed-0 paper-settings jobs of one ablation."""
+def ablation_jobs(plan: Plan, name: str, dataset: str, change: dict[str, Any], n_train: int | None = None,
+                  categorical: bool = False) -> tuple[dict[str, Any], list[Job]]:
+    """Data options and the three seed-0 paper-settings jobs of one ablation.
+
+    ``categorical``: the ablation's table (as loaded with its data options) has one-hot groups.
+    """
     data = change.get("data", plan.data_options(dataset))
     variant = "ablation-" + name.replace(" ", "-")
     jobs = []
     seed0 = Plan(**{**plan.__dict__, "seeds": int(change.get("seeds", 1)), "sources": ("paper",),
                     **change.get("plan", {})})
-    for job in seed0.jobs(dataset, {}, n_train, data):
+    for job in seed0.jobs(dataset, {}, n_train, data, categorical=categorical):
         options = dict(job.options)
         if "generator_options" in change and job.kind != "baseline":
             options["generator_options"] = dict(change["generator_options"])

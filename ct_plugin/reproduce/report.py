@@ -213,7 +213,10 @@ def write_report(out: Path, datasets: Sequence[str], plan: Plan, frames: Frames,
         "* IP and IP* from `ct_free` (CT with nothing immutable) against the baseline, searched freely; cost from "
         "`ct_protected` (CT with the protected feature immutable) against the baseline, both searched with it frozen "
         "at tau 0.5; with Table C.1 settings the synthetic `ct_protected` runs are divergence only (lambda_reg and "
-        "lambda_adv 0) as the reference's were, with `tune` settings both CT models train with the tuned settings; "
+        "lambda_adv 0) as the reference's were, and on tables with categorical columns the in-training search moves "
+        "the one-hot columns as continuous ones as the reference's training search does (its evaluation, like ours, "
+        "projects them); with `tune` settings both CT models train with the tuned settings and the library's "
+        "projected search; "
         "validity = share of the main search's counterfactuals with p(y+) >= 0.5 (tau 0.95 search)",
         "* data as the reference builds it: raw-scale synthetic sets (reference geometry), GMSC, California housing "
         "and Credit class-balanced by undersampling" if plan.data_style == "reference" else

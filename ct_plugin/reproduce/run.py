@@ -224,15 +224,18 @@ def run_reproduce(
     tune_seconds = time.perf_counter() - t_start
 
     jobs: list[tuple[Job, DatasetSpec]] = [
-        (job, specs[d]) for d in datasets for job in plan.jobs(d, tuned, len(specs[d].y_train), forced=forced)]
+        (job, specs[d]) for d in datasets for job in plan.jobs(d, tuned, len(specs[d].y_train), forced=forced,
+                                                               categorical=bool(specs[d].categorical))]
     ablation_rows: list[dict[str, Any]] = []
     if ablations and not plan.quick:
         for name, dataset, what, change in ABLATIONS:
             if dataset not in datasets:
                 continue
-            data, extra = ablation_jobs(plan, name, dataset, change, len(specs[dataset].y_train))
+            data = change.get("data", plan.data_options(dataset))
             spec = specs[dataset] if data == plan.data_options(dataset) else load_dataset(
                 dataset, data_dir=data_dir, **{"seed": 0, **data})
+            data, extra = ablation_jobs(plan, name, dataset, change, len(specs[dataset].y_train),
+                                        categorical=bool(spec.categorical))
             jobs += [(job, spec) for job in extra]
             ablation_rows.append({"ablation": name, "data": dataset, "change": what, "variant": extra[0].variant,
                                   "seeds": int(change.get("seeds", 1))})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ct_plugin.reproduce.plan import ABLATIONS, TABLE_C1, Plan, ablation_jobs
+from ct_plugin.reproduce.plan import ABLATIONS, COMMON, TABLE_C1, Plan, ablation_jobs
 from ct_plugin.reproduce.report import tune_epochs_text
 
 
@@ -24,6 +24,24 @@ def test_synthetic_cost_runs_are_divergence_only_with_table_c1_and_tuned_with_tu
     # tables keep the full loss in both sources
     table = _by_kind(Plan().jobs("adult", {"adult": {"tau": 0.5, "lambda_reg": 0.1}}, n_train=100), "paper")
     assert table["ct_protected"]["lambda_reg"] == TABLE_C1["adult"]["lambda_reg"]
+
+
+def test_table_c1_runs_on_tables_with_categoricals_search_one_hot_columns_as_the_reference_training_does():
+    tuned = {"uci_adult": {"tau": 0.5, "lambda_reg": 0.1}}
+    jobs = Plan().jobs("uci_adult", tuned, n_train=26_000, categorical=True)
+    paper, tune = _by_kind(jobs, "paper"), _by_kind(jobs, "tune")
+    for kind in ("ct_free", "ct_protected"):
+        assert paper[kind]["generator_options"] == {**COMMON["generator_options"], "onehot_steps": "continuous"}
+        assert tune[kind]["generator_options"] == COMMON["generator_options"]  # tune: the library's search
+    assert "onehot_steps" not in paper["baseline"]["generator_options"]
+    plain = _by_kind(Plan().jobs("gmsc", {"gmsc": {"tau": 0.5, "lambda_reg": 0.1}}, n_train=100), "paper")
+    assert plain["ct_free"]["generator_options"] == COMMON["generator_options"]  # no groups: nothing changes
+    # the ablation trains the projected search the main table had before, on the same three seeds
+    change = next(c for n, d, _, c in ABLATIONS if (n, d) == ("one-hot columns projected in training", "uci_adult"))
+    _, extra = ablation_jobs(Plan(), "one-hot columns projected in training", "uci_adult", change, 26_000,
+                             categorical=True)
+    assert {j.seed for j in extra} == {0, 1, 2}
+    assert all(j.options["generator_options"] == COMMON["generator_options"] for j in extra if j.kind != "baseline")
 
 
 def test_where_tune_recommends_vanilla_its_models_are_the_baseline_and_forced_ct_trains_beside():
