@@ -238,7 +238,7 @@ def run_reproduce(
                                         categorical=bool(spec.categorical))
             jobs += [(job, spec) for job in extra]
             ablation_rows.append({"ablation": name, "data": dataset, "change": what, "variant": extra[0].variant,
-                                  "seeds": int(change.get("seeds", 1))})
+                                  "seeds": int(change.get("seeds", 1)), "draw_of": change.get("draw_of", "")})
     t0 = time.perf_counter()
     unique = {str(runs_dir / job.dataset / job.name): (job, spec) for job, spec in jobs}
     training = [runner.Job(path, train_job, (spec, job.options, path, plan.device))
