@@ -57,6 +57,12 @@ def test_tune_methods_tunes_each_method_picks_one_and_its_choice_trains(tmp_path
         assert (out / method / "tune.csv").is_file() and (out / method / "tune.md").is_file()
     pick = json.loads((out / "chosen.json").read_text())["pick"]
     assert set(pick["methods"]) == {"ct", "cat", "recourse"} and pick["skipped"] == {}
+    # the vanilla baseline trained once: the other methods' folders hold copies of the same cell
+    baselines = {method: sorted(p.parent.name for p in (out / method / "cells").glob("*vanilla*/result.json"))
+                 for method in ("ct", "cat", "recourse")}
+    assert len(baselines["ct"]) == 1 and baselines["cat"] == baselines["ct"] == baselines["recourse"]
+    rows = {(out / method / "cells" / baselines["ct"][0] / "result.json").read_text() for method in baselines}
+    assert len(rows) == 1  # the same result row, wall time included: copied, not trained again
     assert f"pick: {pick['reason']}" in printed
     report = (out / "pick.md").read_text()
     assert "# Which method for loans" in report and "| recourse |" in report and pick["reason"] in report

@@ -5,7 +5,8 @@ stages for the CT family, maturity judged only for methods that search during tr
 folder of its own under ``out``; then :func:`~ct_plugin.compare.pick.pick_method` picks on the
 validation figures, judged on plausibility and cost. ``out/chosen.json`` trains the pick (vanilla when
 no method is picked) and ``out/pick.md`` says which method was picked and why. The budget is the sum
-of the methods' tuning budgets; finished cells are reused on a re-run, as ``tune``'s are.
+of the methods' tuning budgets, less the vanilla baseline, trained once and copied into the other
+methods' folders; finished cells are reused on a re-run, as ``tune``'s are.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def tune_methods(
                  if k not in grid}
         method_rule = rule if method.searches else dataclasses.replace(rule, min_maturity=0.0)
         outcomes[method.name] = tune(data, out=out / method.name, grid=grid, rescue=rescue and method.rescue,
-                                     rule=method_rule,
+                                     rule=method_rule, reuse_cells_from=[out / m.name for m in methods],
                                      data_dir=data_dir, dataset_options=options or None, **train)
     if any(r.recommendation == "none" for r in outcomes.values()):
         failed = next(r for r in outcomes.values() if r.recommendation == "none")

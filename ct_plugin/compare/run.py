@@ -120,8 +120,9 @@ def tune_method(spec: DatasetSpec, plan: Plan, method: Method, runs_dir: Path, w
                          max_cost_increase=max_cost_increase)
     if method.name == "ct" and max_cost_increase is None:  # exactly reproduce's call: its cells are reused
         return tune_dataset(spec, plan, folder, workers, progress)
+    siblings = sorted(p for p in (runs_dir / spec.name).glob("tune*") if p.is_dir())  # the other methods' tunes
     return tune_dataset(spec, plan, folder, workers, progress, grid=grid, fixed=fixed, rescue=method.rescue,
-                        rule=rule)
+                        rule=rule, reuse_cells_from=siblings)
 
 
 def method_jobs(plan: Plan, method: Method, spec: DatasetSpec, overrides: dict[str, Any]) -> list[Job]:

@@ -39,7 +39,7 @@ the public names.
 """
 
 from ct_plugin.grid.cells import CT_ONLY_SETTINGS, EVALUATE_KEYS, Cell, GridConfig, load_grid, make_cell_id, parse_grid
-from ct_plugin.grid.executors import Progress, read_result, run_cell, run_cells
+from ct_plugin.grid.executors import Progress, adopt_finished_cells, read_result, run_cell, run_cells
 from ct_plugin.grid.results import (
     BASE_COLUMNS,
     TIMING_COLUMNS,
@@ -58,6 +58,7 @@ __all__ = [
     "Cell",
     "GridConfig",
     "Progress",
+    "adopt_finished_cells",
     "evaluate_model",
     "load_grid",
     "make_cell_id",

@@ -9,6 +9,7 @@ there) and writes its done-marker ``result.json``; :func:`run_cells` runs many w
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 import traceback
 import warnings
@@ -69,6 +70,35 @@ def read_result(out: str | Path, cell: Cell) -> dict[str, Any] | None:
     """The stored result row of a cell, if it completed (a failed, foreign or unreadable marker: None)."""
     row = read_marker(Path(out) / "cells" / cell.cell_id, RESULT, cell.cell_id)
     return row if row is not None and row.get("status") == "ok" else None
+
+
+def adopt_finished_cells(cells: Sequence[Cell], out: str | Path, sources: Sequence[str | Path]) -> list[str]:
+    """Copy into ``out`` the cells that another grid folder of ``sources`` has already finished.
+
+    A cell's id hashes its complete settings, seed and data, so a finished cell of the same id elsewhere
+    is the same training: ``tune --methods`` tunes each method into its own folder and trains the shared
+    vanilla baseline once this way. A cell already finished in ``out`` is kept; an unfinished attempt
+    there is replaced. The copy lands under a temporary name and is renamed into place, so a kill leaves
+    either no cell or a complete one. Returns the ids adopted.
+    """
+    out = Path(out)
+    adopted = []
+    for cell in cells:
+        if read_result(out, cell) is not None:
+            continue
+        for source in sources:
+            source = Path(source)
+            if source.resolve() == out.resolve() or read_result(source, cell) is None:
+                continue
+            target = out / "cells" / cell.cell_id
+            partial_copy = target.with_name(target.name + ".adopting")
+            shutil.rmtree(partial_copy, ignore_errors=True)
+            shutil.copytree(source / "cells" / cell.cell_id, partial_copy)
+            shutil.rmtree(target, ignore_errors=True)
+            partial_copy.rename(target)
+            adopted.append(cell.cell_id)
+            break
+    return adopted
 
 
 def _lost(cell: Cell, error: BaseException) -> dict[str, Any]:

@@ -146,10 +146,12 @@ def check_tables(datasets: Iterable[str], data_dir: str | None) -> None:
 
 def tune_dataset(spec: DatasetSpec, plan: Plan, out: Path, workers: int, progress: bool,
                  grid: dict[str, list[Any]] | None = None, fixed: dict[str, Any] | None = None,
-                 rescue: bool = True, rule: SelectionRule | None = None) -> dict[str, Any]:
+                 rescue: bool = True, rule: SelectionRule | None = None,
+                 reuse_cells_from: Sequence[Path] = ()) -> dict[str, Any]:
     """tau and lambda_reg (or ``grid``'s axes) chosen by ``tune`` on a validation split of ``spec``'s training rows.
 
-    ``fixed``: settings every configuration trains with, over the plan's; ``rescue`` and ``rule`` as ``tune``'s.
+    ``fixed``: settings every configuration trains with, over the plan's; ``rescue``, ``rule`` and
+    ``reuse_cells_from`` as ``tune``'s.
     """
     options = {k: v for k, v in {**plan.base_options(spec.name, len(spec.y_train)), **(fixed or {})}.items()
                if grid is None or k not in grid}  # an axis of the grid is not a fixed setting
@@ -161,6 +163,8 @@ def tune_dataset(spec: DatasetSpec, plan: Plan, out: Path, workers: int, progres
         extra["rescue"] = False
     if rule is not None:
         extra["rule"] = rule
+    if reuse_cells_from:
+        extra["reuse_cells_from"] = list(reuse_cells_from)
     result = tune(spec, out=out, workers=workers, progress=progress, seed=0, device=plan.device, **seeds, **extra,
                   **options)
     # a re-run reuses finished cells: keep the seconds of the run that did the work

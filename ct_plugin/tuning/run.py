@@ -45,7 +45,7 @@ from ct_plugin.config import TrainConfig
 from ct_plugin.data.load import load_dataset
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.errors import CTPluginError
-from ct_plugin.grid import CT_ONLY_SETTINGS, Cell, make_cell_id, read_result, run_cells
+from ct_plugin.grid import CT_ONLY_SETTINGS, Cell, adopt_finished_cells, make_cell_id, read_result, run_cells
 from ct_plugin.jobs import folder_lock
 from ct_plugin.plugins.registry import get_registry
 from ct_plugin.progress import progress_bar
@@ -141,8 +141,10 @@ def _save_validation_spec(spec: DatasetSpec, directory: Path) -> None:
 
 # ---------------------------------------------------------------- training
 def _train_cells(
-    cells: Sequence[Cell], out: Path, executor: str, workers: int, address: str | None, progress: bool
+    cells: Sequence[Cell], out: Path, executor: str, workers: int, address: str | None, progress: bool,
+    reuse_from: Sequence[str | Path] = (),
 ) -> dict[str, dict[str, Any]]:
+    adopt_finished_cells(cells, out, reuse_from)
     done = {c.cell_id: row for c in cells if (row := read_result(out, c)) is not None}
     todo = [c for c in cells if c.cell_id not in done]
     bar = progress_bar(len(cells), "tune: training", initial=len(done), quiet=not progress, unit="run")
@@ -177,6 +179,7 @@ def tune(
     always_ct: bool = False,
     seeds: int = DEFAULT_TUNE_SEEDS,
     device: str = "auto",
+    reuse_cells_from: Sequence[str | Path] = (),
     **train_options: Any,
 ) -> TuneResult:
     """Tune CT's hyperparameters on a validation split carved from the training rows (the paper's way).
@@ -206,6 +209,9 @@ def tune(
         seeds: training seeds per configuration and for vanilla (``seed``, ``seed + 1``, ...);
             every criterion is the mean over them, each seed's CT run judged against the same seed's
             vanilla run (default 2: with one, the 1-point accuracy check is mostly seed noise).
+        reuse_cells_from: other tune folders: a cell they have finished with the same id (the same
+            settings, seed and validation split) is copied instead of trained (``tune --methods``
+            passes its methods' folders, so the vanilla baseline trains once for all of them).
         always_ct: write the best CT configuration into ``chosen.json`` even when tune recommends
             vanilla (no configuration passes the rule and lowers validation IP significantly); by
             default ``chosen.json`` then trains vanilla and names the best CT configuration in its
@@ -248,7 +254,7 @@ def tune(
             warnings.warn(f"tune on {spec.name}: {note}", RuntimeWarning, stacklevel=2)
 
         rows = _train_cells([*vanillas, *(c for _, cs in ct_cells for c in cs)], out, executor, workers, address,
-                            progress)
+                            progress, reuse_cells_from)
         for vanilla in vanillas:
             if rows[vanilla.cell_id].get("status") != "ok":
                 error = rows[vanilla.cell_id].get("error")
@@ -312,7 +318,7 @@ def tune(
             if not rescue_cells:
                 continue
             rows.update(_train_cells([c for _, cs in rescue_cells for c in cs], out, executor, workers, address,
-                                     progress))
+                                     progress, reuse_cells_from))
             stage.update({cs[0].cell_id: number for _, cs in rescue_cells})
             rescues.append({"stage": number, "change": change, "points": [p for p, _ in rescue_cells]})
             shown_axes = list(dict.fromkeys([*shown_axes, *(a for p, _ in rescue_cells for a in p)]))

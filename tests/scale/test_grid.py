@@ -10,7 +10,7 @@ import pytest
 
 from ct_plugin import cli
 from ct_plugin.errors import CTPluginError, MissingDependencyError
-from ct_plugin.grid import TIMING_COLUMNS, load_grid, parse_grid, run_grid
+from ct_plugin.grid import TIMING_COLUMNS, adopt_finished_cells, load_grid, parse_grid, read_result, run_grid
 
 GRID_TOML = """
 [grid]
@@ -112,6 +112,31 @@ def test_local_grid_writes_run_dirs_and_a_rerun_skips_completed_cells(tmp_path):
     third = run_grid(config, out, log=messages.append)
     assert "5 already completed, 1 to run" in messages[0]
     assert comparable(third) == comparable(table)
+
+
+def test_finished_cells_of_another_folder_are_copied_not_retrained(tmp_path):
+    text = GRID_TOML.replace('strategies = ["vanilla", "ct"]', 'strategies = ["vanilla"]').replace(
+        "enabled = true", "enabled = false")
+    config = load_grid(write_grid(tmp_path, text))
+    cells = config.cells()
+    first, second = tmp_path / "first", tmp_path / "second"
+    run_grid(config, first)
+    (second / "cells" / cells[0].cell_id).mkdir(parents=True)  # an interrupted attempt: replaced
+    (second / "cells" / cells[0].cell_id / "checkpoint.pt").write_text("half a checkpoint")
+    assert sorted(adopt_finished_cells(cells, second, [tmp_path / "missing", second, first])) == sorted(
+        c.cell_id for c in cells)
+    for cell in cells:
+        assert read_result(second, cell) == read_result(first, cell)  # the same row, wall time included
+        copied = second / "cells" / cell.cell_id
+        assert (copied / "model.pt").read_bytes() == (first / "cells" / cell.cell_id / "model.pt").read_bytes()
+        assert not (copied / "checkpoint.pt").read_bytes().startswith(b"half")
+    assert not list(second.glob("cells/*.adopting"))
+    stamps = {p: p.stat().st_mtime_ns for p in second.glob("cells/*/result.json")}
+    assert adopt_finished_cells(cells, second, [first]) == []  # finished here: kept as they are
+    assert {p: p.stat().st_mtime_ns for p in second.glob("cells/*/result.json")} == stamps
+    messages: list[str] = []
+    run_grid(config, second, log=messages.append)
+    assert f"{len(cells)} already completed, 0 to run" in messages[0]
 
 
 def test_a_failing_cell_is_reported_and_the_rest_run(tmp_path):
