@@ -38,3 +38,23 @@ def test_train_warns_when_no_counterfactual_matures():
                         dataset_options={"n_samples": 200})
     messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
     assert any("matured over the last 2 epochs" in m and "tau 0.9999" in m and "T 1" in m for m in messages)
+
+
+def test_single_jumps_are_no_problem_for_terms_that_do_not_use_the_search_path():
+    assert maturity_problems(_log(1.0, 1.0, 0.0), tau=0.5, max_steps=30, step_size=0.25, path_terms=False) == []
+    # the low-maturity warning still applies to them
+    assert len(maturity_problems(_log(0.1, 1.0, 0.0), 0.5, 30, 0.25, path_terms=False)) == 1
+
+
+def test_ct_warns_about_single_jump_searches_and_cat_does_not():
+    def jump_warnings(strategy: str, epochs: int) -> list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = ct_plugin.train(None, dataset="moons", strategy=strategy, epochs=epochs, nce=40, quiet=True,
+                                     tau=0.5, generator_options={"step_size": 5.0}, dataset_options={"n_samples": 200})
+        searched = [r for r in result.log if r.get("mature") is not None]
+        assert searched and all(r["mean_steps"] == 1.0 and r["nascent"] == 0.0 for r in searched)  # every search a jump
+        return [str(w.message) for w in caught if "single jump" in str(w.message)]
+
+    assert jump_warnings("ct", 2)
+    assert not jump_warnings("cat", 4)  # CAT searches in its last two epochs, after its burn-in

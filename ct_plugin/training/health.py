@@ -33,6 +33,9 @@ from ct_plugin.config import TrainConfig
 from ct_plugin.errors import TrainingDivergedError
 from ct_plugin.plugins.registry import LossTerm
 
+PATH_FREE_TERMS = frozenset({"yloss", "augment", "recourse"})
+"""Loss terms that do not learn from the in-training search's path (a single-jump search is no problem for them)."""
+
 MAX_SKIPPED_SHARE = 0.1
 """Largest share of an epoch's updates that may be skipped for a non-finite loss."""
 
@@ -176,13 +179,16 @@ def tuned_maturity_problem(log: Sequence[dict[str, Any]], min_maturity: float, l
 
 
 def maturity_problems(log: Sequence[dict[str, Any]], tau: float, max_steps: int, step_size: float | None,
-                      last: int = 10) -> list[str]:
+                      last: int = 10, path_terms: bool = True) -> list[str]:
     """Plain-language problems of the last ``last`` CT epochs of a training log (empty when fine).
 
     * fewer than :data:`LOW_MATURITY` of the in-training counterfactuals matured (reached ``tau``):
       immature ones are replaced by x+ and give the divergence term nothing to act on;
     * searches mature in a single step on average while (almost) no nascent example exists: every
       search is a jump, so neither the divergence nor the adversarial term sees the search's path.
+      Only where ``path_terms``: a term that learns from the search's path is on (see
+      :data:`PATH_FREE_TERMS`); CAT's augmentation learns from the counterfactuals found, and its
+      factuals are the uncertain rows next to the boundary, one step from it by design.
     """
     records = [r for r in log[-last:] if r.get("mature") is not None]
     mature = mature_share(log, last)
@@ -198,7 +204,7 @@ def maturity_problems(log: Sequence[dict[str, Any]], tau: float, max_steps: int,
             f"(tau {tau:g}, T {max_steps}, search step {step}): immature ones are replaced by x+ and give the "
             "divergence term nothing to act on; try a lower tau, a larger T or step, or `ct-plugin tune`"
         )
-    if steps <= 1.0 and nascent < 0.05 and mature > 0:
+    if path_terms and steps <= 1.0 and nascent < 0.05 and mature > 0:
         problems.append(
             f"the in-training searches mature in {steps:.1f} step on average with {nascent:.0%} nascent examples "
             f"over the last {len(records)} epochs (tau {tau:g}, search step {step}): each search is a single jump, "

@@ -38,7 +38,7 @@ from ct_plugin.sampling import ClassSampler, sample_targets
 from ct_plugin.torch_utils import check_logits, frozen, predict_classes, resolve_device
 from ct_plugin.training import objective
 from ct_plugin.training.factuals import FactualPool, FactualSelector
-from ct_plugin.training.health import EpochHealth, check_epoch, maturity_problems
+from ct_plugin.training.health import PATH_FREE_TERMS, EpochHealth, check_epoch, maturity_problems
 from ct_plugin.training.objective import BatchContext, CounterfactualBatch, batch_losses, counterfactual_batch
 from ct_plugin.training.schedules import UpdateSchedule
 from ct_plugin.training.setup import build_generator, resolve_terms
@@ -212,7 +212,9 @@ class Trainer:
 
     def _warn_idle_counterfactuals(self) -> None:
         step = getattr(self.generator, "step_size", None)
-        for problem in maturity_problems(self.log, self.config.tau, self.config.max_steps, step):
+        path_terms = bool(self.strategy.active_terms(self.config.epochs - 1, self.config.epochs, self.weighted)
+                          - PATH_FREE_TERMS)  # a single-jump search matters only to terms that use its path
+        for problem in maturity_problems(self.log, self.config.tau, self.config.max_steps, step, path_terms=path_terms):
             warnings.warn(f"{self.config.strategy} on {self.spec.name}: {problem}", RuntimeWarning, stacklevel=3)
 
     def _warn_slow_generator(self) -> None:
