@@ -128,16 +128,10 @@ def tune_methods(
         pick = Pick(spec.name, None, f"none: the vanilla baseline could not be measured ({failed.message})")
         return _finish(out, spec.name, methods, outcomes, skipped, pick, None, start)
     tuned = {(spec.name, name): {"recommendation": r.recommendation, "overrides": r.overrides,
-                                 "validation": _validation(r)} for name, r in outcomes.items()}
+                                 "validation": r.chosen_figures()} for name, r in outcomes.items()}
     pick = pick_method(spec.name, list(outcomes), tuned)
     config = outcomes[pick.method].config if pick.method else _vanilla(next(iter(outcomes.values())))
     return _finish(out, spec.name, methods, outcomes, skipped, pick, config, start)
-
-
-def _validation(result: TuneResult) -> dict[str, float]:
-    row = result.table[result.table.chosen].iloc[0]
-    return {k: float(row[k]) for k in ("ip_reduction_pct", "ip_star_reduction_pct", "cost_reduction_pct")
-            if k in row.index}
 
 
 def _finish(out: Path, dataset: str, methods: Sequence[Method], outcomes: dict[str, TuneResult],
@@ -164,7 +158,7 @@ def _finish(out: Path, dataset: str, methods: Sequence[Method], outcomes: dict[s
             rows.append({"method": method.name, "tune recommends": "skipped: " + skipped[method.name]})
             continue
         r = outcomes[method.name]
-        figures = _validation(r)
+        figures = r.chosen_figures()
         rows.append({"method": method.name, "tune recommends": r.recommendation,
                      "best configuration": str(r.overrides),
                      "validation IP reduction %": fmt(figures.get("ip_reduction_pct", float("nan"))),

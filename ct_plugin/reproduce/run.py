@@ -172,9 +172,7 @@ def tune_dataset(spec: DatasetSpec, plan: Plan, out: Path, workers: int, progres
     store_seconds(out, seconds)
     row = result.table[result.table.chosen].iloc[0]
     stage = int(row.stage)
-    validation = {k: float(row[k]) for k in ("ip_reduction_pct", "ip_star_reduction_pct", "cost_reduction_pct",
-                                             "validity", "vanilla_validity", "accuracy", "vanilla_accuracy")
-                  if k in row.index}
+    validation = result.chosen_figures()
     return {"overrides": dict(result.overrides), "recommendation": result.recommendation,
             "passed": result.passed, "stage": stage, "rescued": stage > 1,
             "validation": validation,

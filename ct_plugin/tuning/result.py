@@ -52,3 +52,13 @@ class TuneResult:
     paths: dict[str, Path]
     seconds: float
     warnings: list[str] = field(default_factory=list)
+
+    #: the validation figures :meth:`chosen_figures` reads off the chosen configuration's row
+    FIGURES = ("ip_reduction_pct", "ip_star_reduction_pct", "cost_reduction_pct", "validity", "vanilla_validity",
+               "accuracy", "vanilla_accuracy")
+
+    def chosen_figures(self) -> dict[str, float]:
+        """The chosen configuration's validation figures (IP, IP* and cost reductions in %, validity, accuracy,
+        and vanilla's), those the table has."""
+        row = self.table[self.table.chosen].iloc[0]
+        return {k: float(row[k]) for k in self.FIGURES if k in row.index}
