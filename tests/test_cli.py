@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 
 import pytest
 
-from ct_plugin.cli import main
+from ct_plugin.cli import format_warning, main
 
 
 def test_plugins_lists_items_with_their_plugin(capsys):
@@ -97,3 +98,14 @@ def test_bad_input_gives_one_clear_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_the_command_line_shows_ct_plugins_warnings_in_one_line_and_restores_pythons_format():
+    ours = format_warning(RuntimeWarning("ct on moons: only 0% matured"), RuntimeWarning,
+                          "/site-packages/ct_plugin/training/loop.py", 216, "warnings.warn(...)")
+    assert ours == "ct-plugin: warning: ct on moons: only 0% matured\n"
+    theirs = format_warning(UserWarning("deprecated"), UserWarning, "/site-packages/torch/nn/x.py", 3, "x = 1")
+    assert theirs.startswith("/site-packages/torch/nn/x.py:3: UserWarning: deprecated")
+    before = warnings.formatwarning
+    assert main(["datasets"]) == 0
+    assert warnings.formatwarning is before

@@ -12,6 +12,7 @@ import argparse
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from ct_plugin._version import __version__
 from ct_plugin.cli import compare, datasets, evaluate, explain, grid, plugins, reproduce, train, tune
@@ -73,9 +74,25 @@ def needs_plugins(argv: Sequence[str]) -> bool:
     return command is not None and (command not in builtin or command in REGISTRY_FLAG_COMMANDS)
 
 
+def format_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                   line: str | None = None) -> str:
+    """How the command line shows a warning: ct-plugin's own as one line ``ct-plugin: warning: ...``.
+
+    Python's format names the file and line of the library code that called the warning's source and
+    quotes it, which tells a command-line user nothing; warnings raised from other packages' code keep it.
+    """
+    if "ct_plugin" in Path(filename).parts:
+        return f"ct-plugin: warning: {message}\n"
+    return PYTHON_FORMAT_WARNING(message, category, filename, lineno, line)
+
+
+PYTHON_FORMAT_WARNING = warnings.formatwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ct-plugin`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    shown_as, warnings.formatwarning = warnings.formatwarning, format_warning  # only how; filters stay the user's
     try:
         parser = build_parser(with_plugins=needs_plugins(argv))
         args = parser.parse_args(argv)
@@ -97,3 +114,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ct-plugin: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = shown_as

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,7 @@ def tune_methods(
         data, data_dir=data_dir, seed=int(tune_options.get("seed", 0)), **options)
     outcomes: dict[str, TuneResult] = {}
     skipped: dict[str, str] = {}
+    said: set[tuple[type[Warning], str]] = set()  # the same caveat (a small validation split) from every method
     for method in methods:
         if method.needs_desired and spec.desired is None:
             skipped[method.name] = "aims at a desired class; this table names none (for a CSV, --desired names it)"
@@ -120,9 +122,14 @@ def tune_methods(
         train = {k: v for k, v in {**tune_options, **_fixed(method, spec.name, tune_options)}.items()
                  if k not in grid}
         method_rule = rule if method.searches else dataclasses.replace(rule, min_maturity=0.0)
-        outcomes[method.name] = tune(data, out=out / method.name, grid=grid, rescue=rescue and method.rescue,
-                                     rule=method_rule, reuse_cells_from=[out / m.name for m in methods],
-                                     data_dir=data_dir, dataset_options=options or None, **train)
+        with warnings.catch_warnings(record=True) as caught:  # the user's filters apply; each caveat said once
+            outcomes[method.name] = tune(data, out=out / method.name, grid=grid, rescue=rescue and method.rescue,
+                                         rule=method_rule, reuse_cells_from=[out / m.name for m in methods],
+                                         data_dir=data_dir, dataset_options=options or None, **train)
+        for caveat in caught:
+            if (caveat.category, str(caveat.message)) not in said:
+                said.add((caveat.category, str(caveat.message)))
+                warnings.warn(caveat.message, stacklevel=2)
     if any(r.recommendation == "none" for r in outcomes.values()):
         failed = next(r for r in outcomes.values() if r.recommendation == "none")
         pick = Pick(spec.name, None, f"none: the vanilla baseline could not be measured ({failed.message})")
