@@ -195,6 +195,29 @@ def test_bad_tune_inputs_fail_before_training(tmp_path):
     assert not (tmp_path / "cells").exists()
 
 
+def _workers_in_a_daemon(queue) -> None:
+    from ct_plugin.tuning.run import default_workers
+
+    queue.put(default_workers(18))
+
+
+def test_tune_trains_one_cell_per_usable_core_unless_told_or_inside_a_pool_worker(tmp_path):
+    import multiprocessing
+
+    from ct_plugin.threads import available_cpus
+    from ct_plugin.tuning.run import default_workers
+
+    assert default_workers(18) == min(available_cpus(), 18) and default_workers(1) == 1 and default_workers(0) == 1
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    daemon = context.Process(target=_workers_in_a_daemon, args=(queue,), daemon=True)
+    daemon.start()
+    assert queue.get(timeout=120) == 1  # a daemonic process may not start a pool: the cells train in it
+    daemon.join()
+    with pytest.raises(CTPluginError, match="workers must be at least 1, got 0"):
+        ct_plugin.tune("moons", out=tmp_path, workers=0)
+
+
 # ------------------------------------------------------------------ validation carve
 def test_validation_split_is_a_stratified_seeded_carve_of_the_training_rows():
     spec = ct_plugin.load_dataset("moons", seed=0)  # 3000 training rows

@@ -255,7 +255,9 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
     run = p.add_argument_group("execution and output")
     run.add_argument("--out", help="output folder (default runs/tune-<dataset>); a re-run reuses finished cells")
     run.add_argument("--executor", choices=["local", "ray"], default="local", help="local (default) or ray")
-    run.add_argument("--workers", type=int, default=1, help="local: processes (default 1); ray: CPUs")
+    run.add_argument("--workers", type=int, default=None,
+                     help="local: processes, each training one cell with one thread (default: the usable CPUs, at "
+                          "most one per cell); ray: CPUs")
     run.add_argument("--address", help="Ray cluster to join; implies --executor ray")
     run.add_argument("--threads", type=int, metavar="N", help=TUNE_THREADS_HELP)
     run.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -31,6 +31,7 @@
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -49,6 +50,7 @@ from ct_plugin.grid import CT_ONLY_SETTINGS, Cell, adopt_finished_cells, make_ce
 from ct_plugin.jobs import folder_lock
 from ct_plugin.plugins.registry import get_registry
 from ct_plugin.progress import progress_bar
+from ct_plugin.threads import available_cpus
 from ct_plugin.torch_utils import resolve_device
 from ct_plugin.training.setup import build_generator, check_term_weights
 from ct_plugin.tuning import report
@@ -140,13 +142,26 @@ def _save_validation_spec(spec: DatasetSpec, directory: Path) -> None:
 
 
 # ---------------------------------------------------------------- training
+def default_workers(n_cells: int) -> int:
+    """Processes a local tune trains ``n_cells`` cells in when the caller names none.
+
+    One single-threaded cell per core this process may use, at most one per cell; 1 (in this process)
+    inside a daemonic process, such as a pool's worker, which may not start processes of its own.
+    """
+    if multiprocessing.current_process().daemon:
+        return 1
+    return min(available_cpus(), max(1, n_cells))
+
+
 def _train_cells(
-    cells: Sequence[Cell], out: Path, executor: str, workers: int, address: str | None, progress: bool,
+    cells: Sequence[Cell], out: Path, executor: str, workers: int | None, address: str | None, progress: bool,
     reuse_from: Sequence[str | Path] = (),
 ) -> dict[str, dict[str, Any]]:
     adopt_finished_cells(cells, out, reuse_from)
     done = {c.cell_id: row for c in cells if (row := read_result(out, c)) is not None}
     todo = [c for c in cells if c.cell_id not in done]
+    if workers is None and executor == "local":
+        workers = default_workers(len(todo))
     bar = progress_bar(len(cells), "tune: training", initial=len(done), quiet=not progress, unit="run")
 
     def tick(row: dict[str, Any], i: int, n: int) -> None:
@@ -166,7 +181,7 @@ def tune(
     out: str | Path,
     grid: Mapping[str, Sequence[Any]] | None = None,
     executor: str = "local",
-    workers: int = 1,
+    workers: int | None = None,
     address: str | None = None,
     validation_size: int | None = None,
     validation_seed: int = 0,
@@ -191,7 +206,8 @@ def tune(
             Axes: tau, lambda_reg, lambda_div, lambda_adv, epsilon, burnin, nce, max_steps, and the
             generator options step_size, lambda_energy, lambda_cost.
         executor, workers, address: how cells run (:mod:`ct_plugin.grid`): ``local`` with ``workers``
-            processes, or ``ray`` (``address`` joins a cluster). Each cell trains with one thread.
+            processes (default: the cores this process may use, at most one per cell to train), or ``ray``
+            (``address`` joins a cluster). Each cell trains with one thread.
         validation_size, validation_seed: the carve (default ``min(5000, round(0.2 n_train))`` rows, seed 0).
         protocol: ``ProtocolConfig`` settings of the validation evaluation, over the fast defaults
             (4 rounds of 100 factuals for each lambda_energy in {0.1, 0.5, 1, 5, 10},
@@ -232,7 +248,7 @@ def tune(
     points = grid_points(checked := validate_grid(grid))
     axes = list(checked)
     protocol_cfg = protocol_config(protocol)
-    if workers is None or workers < 1:
+    if workers is not None and workers < 1:
         raise CTPluginError(f"workers must be at least 1, got {workers}")
     clash = sorted(set(train_options) & set(axes))
     if clash:
