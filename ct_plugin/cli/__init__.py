@@ -74,6 +74,10 @@ def needs_plugins(argv: Sequence[str]) -> bool:
     return command is not None and (command not in builtin or command in REGISTRY_FLAG_COMMANDS)
 
 
+PYTHON_FORMAT_WARNING = warnings.formatwarning
+"""Python's own warning format, kept for the warnings other packages raise."""
+
+
 def format_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                    line: str | None = None) -> str:
     """How the command line shows a warning: ct-plugin's own as one line ``ct-plugin: warning: ...``.
@@ -84,9 +88,6 @@ def format_warning(message: Warning | str, category: type[Warning], filename: st
     if "ct_plugin" in Path(filename).parts:
         return f"ct-plugin: warning: {message}\n"
     return PYTHON_FORMAT_WARNING(message, category, filename, lineno, line)
-
-
-PYTHON_FORMAT_WARNING = warnings.formatwarning
 
 
 def main(argv: Sequence[str] | None = None) -> int:
