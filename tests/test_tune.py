@@ -429,7 +429,21 @@ def test_tune_on_a_users_csv_prints_the_train_command_that_uses_its_choice(tmp_p
     assert any(line.startswith(f"recommendation: {meta['recommendation'].upper()}") for line in printed)
     if meta["recommendation"] == "ct":
         assert trained.config.tau == meta["overrides"]["tau"]
+        table = pd.read_csv("tune-cancer/tune.csv")
+        cost = float(table[table.chosen].iloc[0].cost_reduction_pct)
+        assert any(line.startswith("cost of recourse") and f"{abs(cost):.3g}%" in line for line in printed)
     assert len(trained.spec.y_train) + len(trained.spec.y_test) == 569  # the whole table, not the carve
+
+
+def test_a_ct_recommendation_says_what_it_does_to_the_cost_of_recourse():
+    from ct_plugin.cli.tune import _cost_line
+
+    assert _cost_line(12.34) == ("cost of recourse: 12.3% lower than vanilla's on the validation split (L1 distance "
+                                 "of the counterfactuals to their factuals)")
+    costlier = _cost_line(-6.91)
+    assert "6.91% HIGHER than vanilla's" in costlier and "--max-cost-increase 0" in costlier
+    assert "--methods all" in costlier
+    assert _cost_line(float("nan")) == "cost of recourse: not measured on the validation split"
 
 
 # ------------------------------------------------------------------ several seeds

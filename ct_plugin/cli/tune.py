@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -153,12 +154,29 @@ def cmd_tune(args: argparse.Namespace) -> int:
     else:
         method = result.overrides.get("strategy")  # the grid chose among strategies: name the winner
         print(f"recommendation: CT{'' if method is None else f' with strategy {method}'}, chosen.json trains it")
+        print(_cost_line(result.chosen_figures().get("cost_reduction_pct", float("nan"))))
     for key in ("config", "csv", "markdown", "figure"):
         print(f"  {key}: {result.paths[key]}")
     # chosen.json records how the table was read (a CSV's file and options too): --config is all it takes
     print(f"  train the choice: ct-plugin train --config {shlex.quote(str(result.paths['config']))} "
           f"--out {shlex.quote(f'runs/{safe_name(name)}')}  (the same table, options and split)")
     return 0
+
+
+def _cost_line(reduction_pct: float) -> str:
+    """What the recommended configuration does to the cost of recourse on the validation split, in one line.
+
+    The rule judges plausibility; a configuration it recommends can still make recourse costlier, which
+    a user who has to act on the counterfactuals needs to hear, with the two ways to refuse that.
+    """
+    if not math.isfinite(reduction_pct):
+        return "cost of recourse: not measured on the validation split"
+    if reduction_pct >= 0:
+        return (f"cost of recourse: {reduction_pct:.3g}% lower than vanilla's on the validation split (L1 distance "
+                "of the counterfactuals to their factuals)")
+    return (f"cost of recourse: {-reduction_pct:.3g}% HIGHER than vanilla's on the validation split (L1 distance of "
+            "the counterfactuals to their factuals); --max-cost-increase 0 refuses configurations that make "
+            "recourse costlier, --methods all lets plausibility and cost choose the method")
 
 
 def _tune_methods(args: argparse.Namespace, data: str, name: str, out: Path, rule: Any, device: str,
