@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from ct_plugin.data.load import load_dataset
-from ct_plugin.reproduce.plan import ABLATIONS, Plan, ablation_jobs
+from ct_plugin.reproduce.plan import ABLATIONS, DIVERGENCE_ONLY, Plan, ablation_jobs
 from ct_plugin.reproduce.sections import DATA_DRAW, ablation_section, data_draw_section
 
 
@@ -92,18 +92,18 @@ def test_each_draw_trains_the_three_seed0_runs_on_other_data(dataset):
     assert len(names) == 3 * len(expected)
 
 
-def test_full_loss_draws_share_the_plain_draws_baseline_and_free_model_and_train_the_full_loss():
+def test_divergence_only_draws_share_the_plain_draws_baseline_and_free_model_and_drop_ridge_and_adversary():
     plan = Plan.for_mode(False)
     by_name = {a[0]: a for a in ABLATIONS if a[1] == "circles"}
     for seed in (1, 2, 3, 4):
-        plain_name, full_name = f"data draw {seed}", f"data draw {seed} with the full loss in synthetic cost runs"
+        plain_name, other_name = f"data draw {seed}", f"data draw {seed} with {DIVERGENCE_ONLY}"
         plain = {j.kind: j for j in ablation_jobs(plan, plain_name, "circles", by_name[plain_name][3], 2400)[1]}
-        assert by_name[full_name][3]["draw_of"] in by_name  # the main draw's ablation exists
-        full = {j.kind: j for j in ablation_jobs(plan, full_name, "circles", by_name[full_name][3], 2400)[1]}
+        assert by_name[other_name][3]["draw_of"] in by_name  # the main draw's ablation exists
+        other = {j.kind: j for j in ablation_jobs(plan, other_name, "circles", by_name[other_name][3], 2400)[1]}
         for kind in ("baseline", "ct_free"):  # the same trainings (the run folders are named by their settings)
-            assert plain[kind].name == full[kind].name
-        assert plain["ct_protected"].options["lambda_reg"] == 0.0
-        assert full["ct_protected"].options["lambda_reg"] == plan.ct_settings("circles", "paper", {})["lambda_reg"]
+            assert plain[kind].name == other[kind].name
+        assert plain["ct_protected"].options["lambda_reg"] == plan.ct_settings("circles", "paper", {})["lambda_reg"]
+        assert other["ct_protected"].options["lambda_reg"] == other["ct_protected"].options["lambda_adv"] == 0.0
 
 
 def test_a_redrawn_circles_set_differs_from_the_main_one():

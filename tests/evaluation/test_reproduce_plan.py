@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
-from ct_plugin.reproduce.plan import ABLATIONS, COMMON, TABLE_C1, Plan, ablation_jobs
+from ct_plugin.reproduce.plan import ABLATIONS, COMMON, DIVERGENCE_ONLY, TABLE_C1, Plan, ablation_jobs
 from ct_plugin.reproduce.report import tune_epochs_text
+
+
+def _seed0_by_kind(jobs):
+    return {j.kind: j for j in jobs if j.seed == 0}
 
 
 def _by_kind(jobs, source):
     return {j.kind: j.options for j in jobs if j.source in (source, "-") and j.seed == 0}
 
 
-def test_synthetic_cost_runs_are_divergence_only_with_table_c1_and_tuned_with_tune():
+def test_table_c1_cost_runs_train_the_full_loss_as_the_references_published_runs_and_tune_the_tuned():
     tuned = {"overlapping": {"tau": 0.5, "lambda_reg": 0.1}}
     jobs = Plan().jobs("overlapping", tuned, n_train=3000)
     paper, tune = _by_kind(jobs, "paper"), _by_kind(jobs, "tune")
-    # Table C.1: the reference's "mutability" runs trained the divergence term only
-    assert (paper["ct_protected"]["lambda_reg"], paper["ct_protected"]["lambda_adv"]) == (0.0, 0.0)
-    assert paper["ct_free"]["lambda_reg"] == TABLE_C1["overlapping"]["lambda_reg"]
+    # Table C.1: the reference's final "mutability" runs trained the full loss with Table C.1's ridge
+    for kind in ("ct_free", "ct_protected"):
+        assert (paper[kind]["lambda_reg"], paper[kind]["lambda_adv"]) == (TABLE_C1["overlapping"]["lambda_reg"], 0.25)
     # tune: both CT models train with the tuned settings, as `train --config chosen.json` would
     for kind in ("ct_free", "ct_protected"):
         assert (tune[kind]["tau"], tune[kind]["lambda_reg"], tune[kind]["lambda_adv"]) == (0.5, 0.1, 0.25)
     assert tune["ct_protected"]["protect"] and not tune["ct_free"]["protect"]
-    # tables keep the full loss in both sources
-    table = _by_kind(Plan().jobs("adult", {"adult": {"tau": 0.5, "lambda_reg": 0.1}}, n_train=100), "paper")
+    # the divergence-only setting, on request (the ablation's plan), changes the synthetic sets only
+    divergence_only = Plan(divergence_only_sources=("paper",))
+    paper = _by_kind(divergence_only.jobs("overlapping", tuned, n_train=3000), "paper")
+    assert (paper["ct_protected"]["lambda_reg"], paper["ct_protected"]["lambda_adv"]) == (0.0, 0.0)
+    assert paper["ct_free"]["lambda_reg"] == TABLE_C1["overlapping"]["lambda_reg"]
+    table = _by_kind(divergence_only.jobs("adult", {"adult": {"tau": 0.5, "lambda_reg": 0.1}}, n_train=100), "paper")
     assert table["ct_protected"]["lambda_reg"] == TABLE_C1["adult"]["lambda_reg"]
 
 
@@ -61,18 +69,21 @@ def test_where_tune_recommends_vanilla_its_models_are_the_baseline_and_forced_ct
     assert "tune_ct" not in {j.source for j in plain}
 
 
-def test_full_loss_ablation_trains_the_protected_run_with_table_c1_settings():
-    name, dataset, _, change = next(a for a in ABLATIONS if a[0] == "full loss in synthetic cost runs")
-    _, jobs = ablation_jobs(Plan(), name, dataset, change, n_train=3000)
-    protected = next(j for j in jobs if j.kind == "ct_protected")
-    assert protected.options["lambda_reg"] == TABLE_C1[dataset]["lambda_reg"]
-    assert protected.options["lambda_adv"] == 0.25
-    assert protected.variant == "ablation-full-loss-in-synthetic-cost-runs"
+def test_divergence_only_ablation_trains_the_protected_run_without_ridge_and_adversarial_term():
+    for name, dataset, _, change in (a for a in ABLATIONS if a[0] == DIVERGENCE_ONLY):
+        _, jobs = ablation_jobs(Plan(), name, dataset, change, n_train=3000)
+        by_kind = {j.kind: j for j in jobs if j.seed == 0}
+        assert (by_kind["ct_protected"].options["lambda_reg"], by_kind["ct_protected"].options["lambda_adv"]) == (0, 0)
+        assert by_kind["ct_free"].options["lambda_reg"] == TABLE_C1[dataset]["lambda_reg"]
+        assert by_kind["ct_protected"].variant == "ablation-divergence-only-in-synthetic-cost-runs"
+        # the baseline and ct_free are the main table's runs (folders named by their settings): trained once
+        main = _seed0_by_kind(Plan(sources=("paper",)).jobs(dataset, {}, 3000))
+        assert by_kind["ct_free"].name == main["ct_free"].name and by_kind["baseline"].name == main["baseline"].name
+        assert by_kind["ct_protected"].name != main["ct_protected"].name
 
 
 def test_an_ablation_may_train_several_seeds():
-    name, dataset, _, change = next(a for a in ABLATIONS if a[0] == "full loss in synthetic cost runs"
-                                    and a[1] == "circles")
+    name, dataset, _, change = next(a for a in ABLATIONS if a[0] == DIVERGENCE_ONLY and a[1] == "circles")
     _, jobs = ablation_jobs(Plan(), name, dataset, change, n_train=3000)
     assert sorted((j.kind, j.seed) for j in jobs) == [(k, s) for k in ("baseline", "ct_free", "ct_protected")
                                                       for s in range(3)]
