@@ -196,16 +196,16 @@ def test_bad_tune_inputs_fail_before_training(tmp_path):
 
 
 def _workers_in_a_daemon(queue) -> None:
-    from ct_plugin.tuning.run import default_workers
+    from ct_plugin.grid import default_workers
 
     queue.put(default_workers(18))
 
 
-def test_tune_trains_one_cell_per_usable_core_unless_told_or_inside_a_pool_worker(tmp_path):
+def test_tune_and_grid_train_one_cell_per_usable_core_unless_told_or_inside_a_pool_worker(tmp_path):
     import multiprocessing
 
+    from ct_plugin.grid import default_workers
     from ct_plugin.threads import available_cpus
-    from ct_plugin.tuning.run import default_workers
 
     assert default_workers(18) == min(available_cpus(), 18) and default_workers(1) == 1 and default_workers(0) == 1
     context = multiprocessing.get_context("spawn")

@@ -24,8 +24,9 @@ complete settings, so changing a fixed setting makes new cells instead of reusin
 Vanilla cells do not depend on the generator or on counterfactual-only settings (nce, tau, ...),
 so the grid holds one vanilla cell per dataset, other axes and seed.
 
-Executors (the job runner of :mod:`ct_plugin.jobs`): ``local`` (default) runs the cells one after
-the other, or in a process pool with ``--workers N``; ``ray`` submits one Ray task per cell
+Executors (the job runner of :mod:`ct_plugin.jobs`): ``local`` (default) runs one single-threaded
+cell per usable core in a process pool (``--workers N`` chooses; 1 runs them one after the other in
+this process); ``ray`` submits one Ray task per cell
 (``--address`` joins an existing cluster; otherwise a local Ray instance with ``--workers`` CPUs is
 started). Every cell writes its done-marker ``result.json`` when it finishes (status ``ok`` or
 ``failed`` with the error); a re-run skips cells whose marker says ``ok``, resumes interrupted runs
@@ -39,7 +40,14 @@ the public names.
 """
 
 from ct_plugin.grid.cells import CT_ONLY_SETTINGS, EVALUATE_KEYS, Cell, GridConfig, load_grid, make_cell_id, parse_grid
-from ct_plugin.grid.executors import Progress, adopt_finished_cells, read_result, run_cell, run_cells
+from ct_plugin.grid.executors import (
+    Progress,
+    adopt_finished_cells,
+    default_workers,
+    read_result,
+    run_cell,
+    run_cells,
+)
 from ct_plugin.grid.results import (
     BASE_COLUMNS,
     TIMING_COLUMNS,
@@ -59,6 +67,7 @@ __all__ = [
     "GridConfig",
     "Progress",
     "adopt_finished_cells",
+    "default_workers",
     "evaluate_model",
     "load_grid",
     "make_cell_id",

@@ -9,6 +9,7 @@ there) and writes its done-marker ``result.json``; :func:`run_cells` runs many w
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import shutil
 import time
 import traceback
@@ -22,6 +23,7 @@ from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.grid.cells import Cell
 from ct_plugin.grid.results import evaluate_model, summarise_log
 from ct_plugin.jobs import Job, read_marker, run_jobs, write_marker
+from ct_plugin.threads import available_cpus
 from ct_plugin.training.train import train
 
 RESULT = "result.json"
@@ -109,15 +111,29 @@ def _lost(cell: Cell, error: BaseException) -> dict[str, Any]:
 Progress = Callable[[dict[str, Any], int, int], None]
 
 
+def default_workers(n_cells: int) -> int:
+    """Processes the local executor trains ``n_cells`` cells in when the caller names none.
+
+    One single-threaded cell per core this process may use, at most one per cell; 1 (in this process)
+    inside a daemonic process, such as a pool's worker, which may not start processes of its own.
+    """
+    if multiprocessing.current_process().daemon:
+        return 1
+    return min(available_cpus(), max(1, n_cells))
+
+
 def run_cells(
-    cells: Sequence[Cell], out: str | Path, executor: str = "local", workers: int | None = 1,
+    cells: Sequence[Cell], out: str | Path, executor: str = "local", workers: int | None = None,
     address: str | None = None, progress: Progress | None = None, gpus_per_cell: float = 0.0, threads: int | None = 1,
 ) -> list[dict[str, Any]]:
     """Run cells with :func:`ct_plugin.jobs.run_jobs` (local processes or Ray, ``threads`` torch threads each).
 
-    On a Ray cluster ``out`` should be a filesystem every node sees; the driver also writes each
-    cell's ``result.json`` as its row comes back.
+    ``workers``: local processes (None: :func:`default_workers`), or the CPUs of a local Ray instance
+    (None: all). On a Ray cluster ``out`` should be a filesystem every node sees; the driver also
+    writes each cell's ``result.json`` as its row comes back.
     """
+    if workers is None and executor == "local":
+        workers = default_workers(len(cells))
     out = str(Path(out).resolve()) if executor == "ray" else str(out)
     jobs = [Job(cell.cell_id, run_cell, (cell, out), on_lost=partial(_lost, cell)) for cell in cells]
 

@@ -17,7 +17,7 @@ def run_grid(
     config: GridConfig,
     out: str | Path,
     executor: str = "local",
-    workers: int | None = 1,
+    workers: int | None = None,
     address: str | None = None,
     progress: Progress | None = None,
     log: Callable[[str], None] = lambda message: None,
@@ -26,7 +26,9 @@ def run_grid(
 ) -> list[dict[str, Any]]:
     """Run every cell not completed yet and return the whole results table (grid order).
 
-    ``threads``: torch threads per cell (default 1: cells run side by side). A second grid run in
+    ``workers``: local processes (None: one per usable core, at most one per cell; 1: in this process)
+    or a local Ray instance's CPUs. ``threads``: torch threads per cell (default 1: cells run side by
+    side). A second grid run in
     the same ``out`` at the same time is refused (:func:`ct_plugin.jobs.folder_lock`).
     """
     out = Path(out)

@@ -31,7 +31,6 @@
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -50,7 +49,6 @@ from ct_plugin.grid import CT_ONLY_SETTINGS, Cell, adopt_finished_cells, make_ce
 from ct_plugin.jobs import folder_lock
 from ct_plugin.plugins.registry import get_registry
 from ct_plugin.progress import progress_bar
-from ct_plugin.threads import available_cpus
 from ct_plugin.torch_utils import resolve_device
 from ct_plugin.training.setup import build_generator, check_term_weights
 from ct_plugin.tuning import report
@@ -142,17 +140,6 @@ def _save_validation_spec(spec: DatasetSpec, directory: Path) -> None:
 
 
 # ---------------------------------------------------------------- training
-def default_workers(n_cells: int) -> int:
-    """Processes a local tune trains ``n_cells`` cells in when the caller names none.
-
-    One single-threaded cell per core this process may use, at most one per cell; 1 (in this process)
-    inside a daemonic process, such as a pool's worker, which may not start processes of its own.
-    """
-    if multiprocessing.current_process().daemon:
-        return 1
-    return min(available_cpus(), max(1, n_cells))
-
-
 def _train_cells(
     cells: Sequence[Cell], out: Path, executor: str, workers: int | None, address: str | None, progress: bool,
     reuse_from: Sequence[str | Path] = (),
@@ -160,8 +147,6 @@ def _train_cells(
     adopt_finished_cells(cells, out, reuse_from)
     done = {c.cell_id: row for c in cells if (row := read_result(out, c)) is not None}
     todo = [c for c in cells if c.cell_id not in done]
-    if workers is None and executor == "local":
-        workers = default_workers(len(todo))
     bar = progress_bar(len(cells), "tune: training", initial=len(done), quiet=not progress, unit="run")
 
     def tick(row: dict[str, Any], i: int, n: int) -> None:

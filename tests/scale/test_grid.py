@@ -166,7 +166,7 @@ def test_cli_grid_command(tmp_path, capsys):
 
 def test_process_pool_gives_the_same_table(tmp_path):
     config = load_grid(write_grid(tmp_path))
-    sequential = run_grid(config, tmp_path / "seq")
+    sequential = run_grid(config, tmp_path / "seq", workers=1)
     pooled = run_grid(config, tmp_path / "pool", workers=2)
     assert comparable(pooled) == comparable(sequential)
 
@@ -191,7 +191,7 @@ def test_ray_executor_without_ray_names_the_install(tmp_path, monkeypatch):
 def test_ray_on_two_cpus_gives_the_same_table_as_local(tmp_path):
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'ct-plugin[ray]')")
     config = load_grid(write_grid(tmp_path))
-    local = run_grid(config, tmp_path / "local")
+    local = run_grid(config, tmp_path / "local", workers=1)
     on_ray = run_grid(config, tmp_path / "ray", executor="ray", workers=2)
     assert all(row["status"] == "ok" for row in on_ray), [r.get("error") for r in on_ray]
     assert comparable(on_ray) == comparable(local)
