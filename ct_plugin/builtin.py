@@ -188,7 +188,8 @@ def ct_plugin_datasets():
 def ct_plugin_models():
     return [
         PluginItem("logreg", LazyFactory("ct_plugin.models", "logistic_regression"), "multinomial logistic regression"),
-        PluginItem("mlp", LazyFactory("ct_plugin.models", "mlp"), "MLP (hidden=(32,), activation='relu' by default)"),
+        PluginItem("mlp", LazyFactory("ct_plugin.models", "mlp"),
+                   "MLP (hidden=(32,), activation='relu', init='torch' by default; init='glorot' as Flux)"),
         PluginItem("cnn", LazyFactory("ct_plugin.models", "cnn"),
                    "LeNet-style CNN for image data (digits, mnist, fashion_mnist, images of your own; grey or RGB)"),
     ]

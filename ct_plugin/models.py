@@ -10,6 +10,8 @@ from torch import nn
 from ct_plugin.errors import CTPluginError
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "elu": nn.ELU}
+#: how a linear layer's weights start: PyTorch's default, or Flux's ``Dense`` default (the reference's)
+INITS = ("torch", "glorot")
 
 
 def _check_sizes(n_features: int, n_classes: int) -> None:
@@ -25,9 +27,16 @@ def logistic_regression(n_features: int, n_classes: int) -> nn.Module:
     return nn.Linear(n_features, n_classes)
 
 
-def mlp(n_features: int, n_classes: int, hidden: Sequence[int] | int = (32,), activation: str = "relu") -> nn.Module:
-    """Multi-layer perceptron; default one hidden layer of 32 ReLU units (the reference's)."""
+def mlp(n_features: int, n_classes: int, hidden: Sequence[int] | int = (32,), activation: str = "relu",
+        init: str = "torch") -> nn.Module:
+    """Multi-layer perceptron; default one hidden layer of 32 ReLU units (the reference's).
+
+    ``init``: ``torch`` (PyTorch's default: uniform weights and biases scaled by the fan-in) or
+    ``glorot`` (Flux's ``Dense`` default, the reference's: Glorot-uniform weights, zero biases).
+    """
     _check_sizes(n_features, n_classes)
+    if init not in INITS:
+        raise CTPluginError(f"unknown init {init!r}; choose from {', '.join(INITS)}")
     hidden = [hidden] if isinstance(hidden, int) else list(hidden)
     if any(int(h) < 1 for h in hidden):
         raise CTPluginError(f"hidden layer sizes must be positive integers, got {hidden}")
@@ -39,7 +48,13 @@ def mlp(n_features: int, n_classes: int, hidden: Sequence[int] | int = (32,), ac
         layers += [nn.Linear(width, int(size)), ACTIVATIONS[activation]()]
         width = int(size)
     layers.append(nn.Linear(width, n_classes))
-    return nn.Sequential(*layers)
+    model = nn.Sequential(*layers)
+    if init == "glorot":
+        for layer in model:
+            if isinstance(layer, nn.Linear):
+                nn.init.xavier_uniform_(layer.weight)
+                nn.init.zeros_(layer.bias)
+    return model
 
 
 class SmallCNN(nn.Module):

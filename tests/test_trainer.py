@@ -102,6 +102,22 @@ def test_fine_tuning_from_a_trained_run(tmp_path):
         assert torch.allclose(p, q, atol=1e-6)  # tiny lr: it starts from the trained run
 
 
+def test_the_mlp_can_start_as_flux_dense_does_and_a_run_records_it(tmp_path):
+    from ct_plugin.models import mlp
+
+    flux = mlp(2, 2, hidden=(32,), init="glorot")
+    for layer in (flux[0], flux[2]):
+        bound = (6 / (layer.in_features + layer.out_features)) ** 0.5
+        assert torch.count_nonzero(layer.bias) == 0 and float(layer.weight.detach().abs().max()) <= bound
+    assert torch.count_nonzero(mlp(2, 2)[0].bias) > 0  # PyTorch's default: biases drawn too
+    with pytest.raises(CTPluginError, match="unknown init 'he'; choose from torch, glorot"):
+        mlp(2, 2, init="he")
+    ct_plugin.train("moons", strategy="vanilla", epochs=1, model_options={"init": "glorot"}, out=tmp_path / "run",
+                    **SMALL)
+    assert json.loads((tmp_path / "run" / "model.json").read_text())["options"] == {"init": "glorot"}
+    assert isinstance(ct_plugin.load_model(tmp_path / "run"), torch.nn.Module)
+
+
 def test_custom_module_on_users_dataframe(tmp_path):
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(

@@ -257,7 +257,8 @@ CIRCLES_DRAWS = (1, 2, 3, 4)
 DIVERGENCE_ONLY = "divergence only in synthetic cost runs"
 
 #: ablations: (name, dataset, what changes, how) -- each trains baseline + ct_free + ct_protected on seed 0;
-#: how: "data" (loader options), "plan" (Plan fields), "generator_options" or "options" (both CT models' settings);
+#: how: "data" (loader options), "plan" (Plan fields), "generator_options" or "options" (both CT models' settings),
+#: "model_options" (every model's architecture options, the baseline's too);
 #: "seeds": train seeds 0 to seeds - 1 instead of seed 0 alone; "draw_of" (data draws only): the ablation whose
 #: seed-0 runs are this redrawn table's main draw (the draw then takes that ablation's settings too)
 ABLATIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
@@ -272,6 +273,9 @@ ABLATIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
        "0), as the reference's configs of 2026-01-13 09:34 had it, instead of the full loss of its published runs",
        {"plan": {"divergence_only_sources": ("paper",)}, **({"seeds": 3} if dataset == "circles" else {})})
       for dataset in ("linearly_separable", "circles", "moons", "overlapping")),
+    ("reference weight init", "circles", "every MLP (the baseline's too) starts as Flux's Dense layers do in the "
+     "reference: Glorot-uniform weights, zero biases (model option init=glorot), instead of PyTorch's default",
+     {"model_options": {"init": "glorot"}, "seeds": 6}),
     ("weaker ridge", "uci_adult", "lambda_reg 0.01 instead of Table C.1's 0.25 (both CT models)",
      {"options": {"lambda_reg": 0.01}}),
     ("project ECCCo in training", "adult", "ECCCo preset `project` (step 0.25, constant energy weight 5, ridge 0.1)",
@@ -325,5 +329,7 @@ def ablation_jobs(plan: Plan, name: str, dataset: str, change: dict[str, Any], n
             options["generator_options"] = dict(change["generator_options"])
         if "options" in change and job.kind != "baseline":  # training settings of both CT models
             options.update(change["options"])
+        if "model_options" in change:  # the architecture of every model, the baseline's too
+            options["model_options"] = dict(change["model_options"])
         jobs.append(Job(job.dataset, job.source, job.kind, job.seed, variant, options, data))
     return data, jobs
