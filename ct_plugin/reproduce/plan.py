@@ -273,9 +273,9 @@ ABLATIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
        "0), as the reference's configs of 2026-01-13 09:34 had it, instead of the full loss of its published runs",
        {"plan": {"divergence_only_sources": ("paper",)}, **({"seeds": 3} if dataset == "circles" else {})})
       for dataset in ("linearly_separable", "circles", "moons", "overlapping")),
-    ("reference weight init", "circles", "every MLP (the baseline's too) starts as Flux's Dense layers do in the "
-     "reference: Glorot-uniform weights, zero biases (model option init=glorot), instead of PyTorch's default",
-     {"model_options": {"init": "glorot"}, "seeds": 6}),
+    *(("reference weight init", dataset, "every MLP (the baseline's too) starts as Flux's Dense layers do in the "
+       "reference: Glorot-uniform weights, zero biases (model option init=glorot), instead of PyTorch's default",
+       {"model_options": {"init": "glorot"}, "seeds": seeds}) for dataset, seeds in (("circles", 6), ("uci_adult", 3))),
     ("weaker ridge", "uci_adult", "lambda_reg 0.01 instead of Table C.1's 0.25 (both CT models)",
      {"options": {"lambda_reg": 0.01}}),
     ("project ECCCo in training", "adult", "ECCCo preset `project` (step 0.25, constant energy weight 5, ridge 0.1)",
