@@ -208,6 +208,7 @@ def test_tune_and_grid_train_one_cell_per_usable_core_unless_told_or_inside_a_po
     from ct_plugin.threads import available_cpus
 
     assert default_workers(18) == min(available_cpus(), 18) and default_workers(1) == 1 and default_workers(0) == 1
+    assert default_workers(18, on_accelerator=True) == 1  # cells on one GPU: one process, one CUDA context
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     daemon = context.Process(target=_workers_in_a_daemon, args=(queue,), daemon=True)

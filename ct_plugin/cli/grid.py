@@ -61,7 +61,8 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
                    help="local (default: a process pool, see --workers) or ray (one task per cell)")
     p.add_argument("--workers", type=int, default=None,
                    help="local: processes (default: one single-threaded cell per usable core, at most one per "
-                        "cell; 1 runs them one after the other); ray without --address: CPUs of the local "
+                        "cell, or 1 where the cells train on a GPU; 1 runs them one after the other); ray "
+                        "without --address: CPUs of the local "
                         "Ray instance (default: all)")
     p.add_argument("--address", help="Ray cluster to join (e.g. auto or ray://head:10001); implies --executor ray")
     p.add_argument("--gpus-per-cell", type=float, default=0.0,

@@ -275,7 +275,7 @@ def register(subparsers: Any, with_plugins: bool = True) -> None:
     run.add_argument("--executor", choices=["local", "ray"], default="local", help="local (default) or ray")
     run.add_argument("--workers", type=int, default=None,
                      help="local: processes, each training one cell with one thread (default: the usable CPUs, at "
-                          "most one per cell); ray: CPUs")
+                          "most one per cell; 1 where the cells train on a GPU); ray: CPUs")
     run.add_argument("--address", help="Ray cluster to join; implies --executor ray")
     run.add_argument("--threads", type=int, metavar="N", help=TUNE_THREADS_HELP)
     run.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -19,6 +19,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ct_plugin.data.spec import DatasetSpec
 from ct_plugin.grid.cells import Cell
 from ct_plugin.grid.results import evaluate_model, summarise_log
@@ -111,15 +113,25 @@ def _lost(cell: Cell, error: BaseException) -> dict[str, Any]:
 Progress = Callable[[dict[str, Any], int, int], None]
 
 
-def default_workers(n_cells: int) -> int:
+def default_workers(n_cells: int, on_accelerator: bool = False) -> int:
     """Processes the local executor trains ``n_cells`` cells in when the caller names none.
 
     One single-threaded cell per core this process may use, at most one per cell; 1 (in this process)
-    inside a daemonic process, such as a pool's worker, which may not start processes of its own.
+    inside a daemonic process, such as a pool's worker, which may not start processes of its own, and
+    where the cells train on a GPU (``on_accelerator``): one process per core would put as many CUDA
+    contexts on one device.
     """
-    if multiprocessing.current_process().daemon:
+    if on_accelerator or multiprocessing.current_process().daemon:
         return 1
     return min(available_cpus(), max(1, n_cells))
+
+
+def trains_on_accelerator(cell: Cell) -> bool:
+    """Whether ``cell`` trains on a GPU (its ``device``; ``auto`` where torch sees one)."""
+    device = str(cell.config.get("device", "auto"))
+    if device == "auto":
+        return torch.cuda.is_available()
+    return not device.startswith("cpu")
 
 
 def run_cells(
@@ -133,7 +145,7 @@ def run_cells(
     writes each cell's ``result.json`` as its row comes back.
     """
     if workers is None and executor == "local":
-        workers = default_workers(len(cells))
+        workers = default_workers(len(cells), any(trains_on_accelerator(cell) for cell in cells))
     out = str(Path(out).resolve()) if executor == "ray" else str(out)
     jobs = [Job(cell.cell_id, run_cell, (cell, out), on_lost=partial(_lost, cell)) for cell in cells]
 

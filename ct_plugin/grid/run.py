@@ -26,7 +26,8 @@ def run_grid(
 ) -> list[dict[str, Any]]:
     """Run every cell not completed yet and return the whole results table (grid order).
 
-    ``workers``: local processes (None: one per usable core, at most one per cell; 1: in this process)
+    ``workers``: local processes (None: one per usable core, at most one per cell, 1 for cells on a GPU;
+    1: in this process)
     or a local Ray instance's CPUs. ``threads``: torch threads per cell (default 1: cells run side by
     side). A second grid run in
     the same ``out`` at the same time is refused (:func:`ct_plugin.jobs.folder_lock`).

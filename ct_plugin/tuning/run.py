@@ -191,7 +191,7 @@ def tune(
             Axes: tau, lambda_reg, lambda_div, lambda_adv, epsilon, burnin, nce, max_steps, and the
             generator options step_size, lambda_energy, lambda_cost.
         executor, workers, address: how cells run (:mod:`ct_plugin.grid`): ``local`` with ``workers``
-            processes (default: the cores this process may use, at most one per cell to train), or ``ray``
+            processes (default: the cores this process may use, at most one per cell; one on a GPU), or ``ray``
             (``address`` joins a cluster). Each cell trains with one thread.
         validation_size, validation_seed: the carve (default ``min(5000, round(0.2 n_train))`` rows, seed 0).
         protocol: ``ProtocolConfig`` settings of the validation evaluation, over the fast defaults

@@ -10,7 +10,7 @@ import pytest
 
 from ct_plugin import cli
 from ct_plugin.errors import CTPluginError, MissingDependencyError
-from ct_plugin.grid import TIMING_COLUMNS, adopt_finished_cells, load_grid, parse_grid, read_result, run_grid
+from ct_plugin.grid import TIMING_COLUMNS, Cell, adopt_finished_cells, load_grid, parse_grid, read_result, run_grid
 
 GRID_TOML = """
 [grid]
@@ -215,3 +215,15 @@ def test_a_cells_warnings_go_into_its_row_not_the_terminal(tmp_path, capsys):
     assert "1 cells, 0 failed, 1 with warnings in the table's warnings column" in capsys.readouterr().out
     assert "| warnings |" in (tmp_path / "out" / "results.md").read_text()
     assert "matured" in (tmp_path / "out" / "results.csv").read_text()
+
+
+def test_cells_on_a_gpu_train_one_at_a_time_by_default():
+    import torch
+
+    from ct_plugin.grid.executors import trains_on_accelerator
+
+    def cell(device):
+        return Cell("c", "moons", "ct", "eccco", 0, {}, {"device": device})
+
+    assert not trains_on_accelerator(cell("cpu")) and trains_on_accelerator(cell("cuda:1"))
+    assert trains_on_accelerator(cell("auto")) == torch.cuda.is_available()
