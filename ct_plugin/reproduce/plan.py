@@ -301,6 +301,10 @@ ABLATIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
      "training ignores the groups, so only the evaluation changes)",
      {"data": {"onehot_bounds": "inferred", "onehot_groups": "reference"},
       "generator_options": dict(REFERENCE_TRAINING_SEARCH), "seeds": 3}),
+    ("everything known of the reference", "uci_adult", "the reference's domain and one-hot grouping (the previous "
+     "row) and its weight init (Glorot-uniform weights, zero biases) at once",
+     {"data": {"onehot_bounds": "inferred", "onehot_groups": "reference"},
+      "generator_options": dict(REFERENCE_TRAINING_SEARCH), "model_options": {"init": "glorot"}, "seeds": 3}),
     *(("data draw " + str(seed), "circles", f"the circles drawn again with data seed {seed} (points and split)",
        {"data": {"style": "reference", "seed": seed}}) for seed in CIRCLES_DRAWS),
     *((f"data draw {seed} with {DIVERGENCE_ONLY}", "circles", f"the circles drawn again with data seed {seed} "
