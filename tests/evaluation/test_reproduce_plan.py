@@ -136,7 +136,7 @@ def test_mnist_nce_keeps_the_references_share_of_training_images():
 def test_the_weight_init_ablation_starts_every_model_as_the_reference_does():
     name, dataset, _, change = next(a for a in ABLATIONS if a[0] == "reference weight init")
     _, jobs = ablation_jobs(Plan(), name, dataset, change, n_train=3000)
-    assert {j.seed for j in jobs} == set(range(6))
+    assert {j.seed for j in jobs} == set(range(10))
     assert all(j.options["model_options"] == {"init": "glorot"} for j in jobs)  # the baseline's too
     main = _seed0_by_kind(Plan(sources=("paper",)).jobs(dataset, {}, 3000))
     assert all(j.name != main[j.kind].name for j in jobs if j.seed == 0)  # new trainings, not the main table's
