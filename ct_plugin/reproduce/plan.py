@@ -275,7 +275,8 @@ ABLATIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
       for dataset in ("linearly_separable", "circles", "moons", "overlapping")),
     *(("reference weight init", dataset, "every MLP (the baseline's too) starts as Flux's Dense layers do in the "
        "reference: Glorot-uniform weights, zero biases (model option init=glorot), instead of PyTorch's default",
-       {"model_options": {"init": "glorot"}, "seeds": seeds}) for dataset, seeds in (("circles", 10), ("uci_adult", 3))),
+       {"model_options": {"init": "glorot"}, "seeds": seeds})
+      for dataset, seeds in (("circles", 10), ("uci_adult", 3))),
     ("weaker ridge", "uci_adult", "lambda_reg 0.01 instead of Table C.1's 0.25 (both CT models)",
      {"options": {"lambda_reg": 0.01}}),
     ("project ECCCo in training", "adult", "ECCCo preset `project` (step 0.25, constant energy weight 5, ridge 0.1)",
